@@ -1,0 +1,1 @@
+"""The `openasr` command line."""

@@ -1,0 +1,145 @@
+"""`openasr transcribe | models | serve | task …`.
+
+`transcribe` runs the pipeline in this process; every failure a user can cause prints one line on
+stderr (`error: CODE: message`) and exits 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from openasr import pipeline
+from openasr.audio.decode import probe_audio
+from openasr.core.errors import AsrError
+from openasr.core.options import TranscribeOptions
+from openasr.core.types import Transcript
+from openasr.engines.registry import model_statuses
+from openasr.postprocess.formats import render
+from openasr.runtime.engine_pool import EnginePool
+from openasr.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Self-hosted Qwen3-ASR-compatible speech recognition.")
+_err = Console(stderr=True)
+
+PROGRESS_MIN_S = 30.0
+"""Files shorter than this finish too fast for a progress bar to help."""
+
+_SUFFIXES = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt", "verbose_json": "verbose.json"}
+
+
+def fail(error: AsrError | str) -> typer.Exit:
+    message = f"{error.task_code}: {error.message}" if isinstance(error, AsrError) else error
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _progress_bar(path: Path, enabled: bool) -> Iterator[pipeline.Progress | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(path.name, total=1.0)
+        yield lambda done, total: bar.update(task, completed=done / total if total else 1.0)
+
+
+def _read_context(context: str | None, context_file: Path | None) -> str:
+    if context and context_file:
+        raise fail("use either --context or --context-file, not both")
+    if context_file is not None:
+        try:
+            return context_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"cannot read context file {context_file}: {exc}") from exc
+    return context or ""
+
+
+@app.command()
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
+    model: Annotated[str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")] = "",
+    language: Annotated[str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")] = None,
+    itn: Annotated[bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")] = False,
+    context: Annotated[str | None, typer.Option(help="Context biasing text: names, terms, background.")] = None,
+    context_file: Annotated[Path | None, typer.Option(help="Read the context from a UTF-8 file.")] = None,
+    words: Annotated[bool, typer.Option("--words", help="Word timestamps in the JSON output.")] = False,
+    channel: Annotated[list[int] | None, typer.Option(help="Transcribe this channel on its own (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
+    output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
+) -> None:
+    """Transcribe files offline with the bundled Whisper model."""
+    settings = Settings()
+    if fmt not in _SUFFIXES:
+        raise fail(f"unknown format {fmt!r}: use one of {', '.join(_SUFFIXES)}")
+    try:
+        options = TranscribeOptions(
+            model=model or settings.default_model,
+            language=language,
+            itn=itn,
+            context=_read_context(context, context_file),
+            words=words,
+            sentences=fmt != "text",
+            channels=tuple(channel) if channel else None,
+        ).replace()
+        engine = EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads).get(options.model)
+        for path in files:
+            transcript = _transcribe_one(path, options, engine)
+            _write(transcript, path, fmt, output_dir, many=len(files) > 1)
+    except AsrError as exc:
+        raise fail(exc) from None
+
+
+def _transcribe_one(path: Path, options: TranscribeOptions, engine: pipeline.Engine) -> Transcript:
+    long_enough = path.is_file() and _duration_or_zero(path) > PROGRESS_MIN_S
+    with _progress_bar(path, long_enough) as progress:
+        return pipeline.run(path, options, engine, progress=progress)
+
+
+def _duration_or_zero(path: Path) -> float:
+    try:
+        return probe_audio(path).duration_s
+    except AsrError:
+        return 0.0  # the pipeline reports the real error
+
+
+def _write(transcript: Transcript, path: Path, fmt: str, output_dir: Path | None, *, many: bool) -> None:
+    body = render(transcript, fmt)
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        target = output_dir / f"{path.stem}.{_SUFFIXES[fmt]}"
+        target.write_text(body if body.endswith("\n") else body + "\n", encoding="utf-8")
+        _err.print(f"wrote {target}", highlight=False)
+        return
+    if many and fmt in ("text", "srt", "vtt"):
+        sys.stdout.write(f"==> {path} <==\n")
+    sys.stdout.write(body if body.endswith("\n") else body + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def models() -> None:
+    """List the bundled models with status, size, languages and capabilities."""
+    settings = Settings()
+    table = Table("model", "status", "size", "languages", "capabilities", "not available")
+    for s in model_statuses(settings.cache_dir):
+        status = s.status if not s.detail else f"{s.status}: {s.detail}"
+        table.add_row(s.name, status, f"{s.size_bytes / 1e6:.0f} MB", s.languages, ", ".join(s.capabilities),
+                      ", ".join(s.missing))
+    Console().print(table)
+    Console().print("Also accepted as --model: a local CTranslate2 directory, or a model hub repo id "
+                    "(needs a model hub).", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""L0 vocabulary shared by every layer: plain data types, options and the error tree."""

@@ -1,0 +1,73 @@
+"""The one options object of a transcription, validated in one place.
+
+Surfaces build a `TranscribeOptions` from their wire format (`protocol.to_options`), then refine it with
+`dataclasses.replace`; nothing downstream reads a mutable kwargs dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from openasr.core.errors import InvalidParameterError
+
+MAX_CONTEXT_TOKENS = 10_000
+"""The service's limit on context-biasing text (spec §11); counted in whitespace/CJK tokens."""
+
+ITN_LANGUAGES = frozenset({"zh", "en"})
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """What the caller asked for.
+
+    `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
+    indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
+    word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
+    turn it off).
+    """
+
+    model: str = "whisper-base"
+    language: str | None = None
+    itn: bool = False
+    context: str = ""
+    words: bool = False
+    sentences: bool = True
+    channels: tuple[int, ...] | None = None
+    max_duration_s: float | None = None
+    max_size_bytes: int | None = None
+
+    def replace(self, **changes: object) -> TranscribeOptions:
+        return validate_options(dataclasses.replace(self, **changes))  # type: ignore[arg-type]
+
+
+def count_context_tokens(text: str) -> int:
+    """A tokenizer-free estimate: one token per CJK character, one per other whitespace-separated word."""
+    tokens = 0
+    for piece in text.split():
+        cjk = sum(1 for ch in piece if _is_cjk(ch))
+        tokens += cjk + (1 if cjk < len(piece) else 0)
+    return tokens
+
+
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF
+
+
+def validate_options(options: TranscribeOptions) -> TranscribeOptions:
+    """Reject what no engine can honour, naming the parameter; return the options unchanged."""
+    if options.language is not None and not (1 < len(options.language) <= 8):
+        raise InvalidParameterError(f"language {options.language!r} is not a language code", param="language")
+    if count_context_tokens(options.context) > MAX_CONTEXT_TOKENS:
+        raise InvalidParameterError(
+            f"context is longer than {MAX_CONTEXT_TOKENS} tokens", param="context"
+        )
+    if options.channels is not None:
+        if not options.channels:
+            raise InvalidParameterError("channel list is empty", param="channel_id")
+        if any(c < 0 for c in options.channels):
+            raise InvalidParameterError("channel indexes start at 0", param="channel_id")
+        if len(set(options.channels)) != len(options.channels):
+            raise InvalidParameterError("channel list repeats a channel", param="channel_id")
+    return options

@@ -1,0 +1,108 @@
+"""Plain, frozen result and audio types. Times carry their unit in their name (_ms, _s, _hz)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from openasr.core.options import TranscribeOptions
+
+SAMPLE_RATE_HZ = 16_000
+"""Every engine and the VAD work on 16 kHz mono float32; decoding resamples to it."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the probe learned about an input before any heavy work."""
+
+    format: str
+    sample_rate_hz: int
+    channels: int
+    duration_s: float
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Audio:
+    """A block of 16 kHz mono float32 samples, starting `start_s` into the original recording."""
+
+    samples: np.ndarray
+    start_s: float = 0.0
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate_hz
+
+
+@dataclass(frozen=True)
+class SpeechSpan:
+    """A stretch of speech found by the VAD, in seconds of the original audio."""
+
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word; `text` keeps its leading space or other joiner, `punctuation` is the mark after it."""
+
+    begin_ms: int
+    end_ms: int
+    text: str
+    punctuation: str = ""
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of one channel. `emotion` stays None unless an emotion classifier is active."""
+
+    sentence_id: int
+    begin_ms: int
+    end_ms: int
+    text: str
+    language: str
+    words: tuple[Word, ...] = ()
+    emotion: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelTranscript:
+    """Everything recognised on one channel (or on the mono mix, reported as channel 0)."""
+
+    channel_id: int
+    text: str
+    language: str
+    sentences: tuple[Sentence, ...]
+    language_probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """The result of one transcription: per-channel transcripts, the audio facts and the options used."""
+
+    channels: tuple[ChannelTranscript, ...]
+    audio: AudioInfo
+    options: TranscribeOptions
+    model: str
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(c.text for c in self.channels if c.text)
+
+    @property
+    def language(self) -> str:
+        return self.channels[0].language if self.channels else ""
+
+    @property
+    def billed_seconds(self) -> int:
+        """Audio seconds billed: the duration rounded up, times the channels transcribed (spec §11)."""
+        return _ceil_seconds(self.audio.duration_s) * max(1, len(self.channels))
+
+
+def _ceil_seconds(duration_s: float) -> int:
+    whole = int(duration_s)
+    return whole + (1 if duration_s - whole > 1e-9 else 0) if duration_s > 0 else 0

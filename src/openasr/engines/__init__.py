@@ -1,0 +1,1 @@
+"""Speech recognition engines behind one protocol, and the registry of model names."""

@@ -1,0 +1,77 @@
+"""What every engine offers: capabilities declared up front, recognition of a batch of chunks.
+
+Engines see only 16 kHz float32 chunks no longer than `max_chunk_s`; they never decode files, run VAD or
+render wire formats. Times they return are relative to each chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """Lets a surface reject an unsupported request early with a 400 naming the parameter.
+
+    `languages` is the set of service language codes the engine can transcribe; `language_id` says
+    whether it can detect the language itself; `emotion` is False until an emotion classifier exists.
+    """
+
+    languages: frozenset[str]
+    language_id: bool
+    word_timestamps: bool
+    context_biasing: bool
+    emotion: bool
+    max_chunk_s: float
+    max_prompt_tokens: int
+    concurrent_calls: int
+
+
+@dataclass(frozen=True)
+class RecognitionRequest:
+    """Per-call decoding settings, shared by every chunk of a batch."""
+
+    language: str
+    prompt: str = ""
+    words: bool = False
+
+
+@dataclass(frozen=True)
+class RecognizedWord:
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class RecognizedSegment:
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[RecognizedWord, ...] = ()
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    language: str
+    probability: float
+
+
+class Engine(Protocol):
+    name: str
+    capabilities: EngineCapabilities
+
+    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
+        """Guess the spoken language of up to `max_chunk_s` seconds of speech."""
+        ...
+
+    def recognize(
+        self, chunks: Sequence[np.ndarray], request: RecognitionRequest
+    ) -> list[tuple[RecognizedSegment, ...]]:
+        """Recognise each chunk; one tuple of segments per chunk, in order."""
+        ...

@@ -1,0 +1,199 @@
+"""The only orchestrator: probe -> decode -> VAD -> chunks -> engine -> timeline -> postprocess.
+
+`stream_channel` yields one `ChunkResult` per recognised chunk as soon as it is ready (SSE streaming,
+async checkpoints, progress bars all hang off it); `run` collects them into a `Transcript`. Work and
+memory are per chunk, so duration only costs time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from openasr.audio.decode import decode_blocks, probe_audio
+from openasr.core.errors import AudioTooLongError, InvalidParameterError
+from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_options
+from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
+from openasr.engines.base import Engine, RecognitionRequest, RecognizedSegment
+from openasr.postprocess.chinese import to_simplified
+from openasr.postprocess.itn import apply_itn
+from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
+from openasr.vad.silero import SileroVad, shared_vad
+from openasr.vad.timeline import SpeechChunk, VadOptions, speech_chunks
+
+UNSPACED_LANGUAGES = frozenset({"zh", "yue", "ja", "th", "lo", "my", "bo"})
+"""Languages written without spaces between words or sentences."""
+_SIMPLIFIED_LANGUAGES = frozenset({"zh", "yue"})
+
+Progress = Callable[[float, float], None]
+"""Called with (audio seconds done, total seconds) after each chunk."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one recognised chunk adds to a channel; `end_s` is where a resumed run may restart."""
+
+    channel_id: int
+    start_s: float
+    end_s: float
+    language: str
+    language_probability: float | None
+    sentences: tuple[Sentence, ...]
+
+    @property
+    def text(self) -> str:
+        return join_texts([s.text for s in self.sentences], self.language)
+
+
+def join_texts(parts: list[str], language: str) -> str:
+    joiner = "" if language in UNSPACED_LANGUAGES else " "
+    return joiner.join(p for p in (p.strip() for p in parts) if p)
+
+
+def check_limits(info: AudioInfo, options: TranscribeOptions) -> None:
+    """Refuse over-long input from the probe, before any decoding (spec §11: 5 min sync, 12 h async)."""
+    if options.max_duration_s is not None and info.duration_s > options.max_duration_s:
+        raise AudioTooLongError(
+            f"audio is {info.duration_s:.0f} s long; the limit is {options.max_duration_s:.0f} s",
+            param="audio",
+        )
+
+
+def resolve_channels(info: AudioInfo, options: TranscribeOptions) -> tuple[int | None, ...]:
+    """None stands for the mono mix (reported as channel 0)."""
+    if options.channels is None:
+        return (None,)
+    missing = [c for c in options.channels if c >= info.channels]
+    if missing:
+        from openasr.core.errors import InvalidChannelError
+
+        raise InvalidChannelError(
+            f"channel {missing[0]} does not exist: the audio has {info.channels} channel(s)", param="channel_id"
+        )
+    return tuple(options.channels)
+
+
+def check_engine(engine: Engine, options: TranscribeOptions) -> None:
+    """Fail early, naming the parameter, when the engine cannot honour the options."""
+    caps = engine.capabilities
+    if options.language is not None and options.language not in caps.languages:
+        raise InvalidParameterError(
+            f"model {engine.name} does not support language {options.language!r}", param="language"
+        )
+    if options.context and not caps.context_biasing:
+        raise InvalidParameterError(f"model {engine.name} does not support context biasing", param="context")
+    if options.words and not caps.word_timestamps:
+        raise InvalidParameterError(f"model {engine.name} has no word timestamps", param="words")
+
+
+def stream_channel(
+    path: Path,
+    options: TranscribeOptions,
+    engine: Engine,
+    *,
+    channel: int | None = None,
+    start_s: float = 0.0,
+    language: str | None = None,
+    first_sentence_id: int = 0,
+    vad: SileroVad | None = None,
+    vad_options: VadOptions | None = None,
+) -> Iterator[ChunkResult]:
+    """Recognise one channel (None: the mono mix) chunk by chunk, from `start_s` on.
+
+    The language is fixed once for the whole channel: forced by the options, handed in by a resumed
+    run, or detected on the first chunk, so a long recording does not flip language mid-way.
+    """
+    language = options.language or language
+    probability: float | None = None
+    next_id = first_sentence_id
+    blocks = decode_blocks(path, channel=channel, start_s=start_s)
+    for chunk in speech_chunks(blocks, vad or shared_vad(), vad_options):
+        if language is None:
+            guess = engine.detect_language(chunk.audio.samples)
+            language, probability = guess.language, guess.probability
+        sentences = _recognize_chunk(chunk, options, engine, language, next_id)
+        next_id += len(sentences)
+        yield ChunkResult(channel or 0, chunk.start_s, chunk.end_s, language, probability, sentences)
+
+
+def _recognize_chunk(
+    chunk: SpeechChunk, options: TranscribeOptions, engine: Engine, language: str, first_id: int
+) -> tuple[Sentence, ...]:
+    timed_words = options.words or options.sentences
+    request = RecognitionRequest(language=language, prompt=options.context, words=timed_words)
+    (segments,) = engine.recognize([chunk.audio.samples], request)
+    if timed_words:
+        words = [w for s in segments for w in _absolute_words(s, chunk)]
+        sentences = sentences_from_words(words, language, start_id=first_id)
+    else:
+        spans = [(_ms(chunk, s.start_s), _ms(chunk, s.end_s), s.text) for s in segments]
+        sentences = sentences_from_segments(spans, language, start_id=first_id)
+    return tuple(_finish_sentence(s, options, language) for s in sentences)
+
+
+def _ms(chunk: SpeechChunk, t_s: float) -> int:
+    """Chunk-relative seconds -> milliseconds of the original audio, clamped inside the chunk."""
+    return round((chunk.start_s + min(max(t_s, 0.0), chunk.audio.duration_s)) * 1000)
+
+
+def _absolute_words(segment: RecognizedSegment, chunk: SpeechChunk) -> Iterator[Word]:
+    for w in segment.words:
+        yield Word(_ms(chunk, w.start_s), _ms(chunk, w.end_s), w.text, probability=w.probability)
+
+
+def _finish_sentence(sentence: Sentence, options: TranscribeOptions, language: str) -> Sentence:
+    text = sentence.text
+    words = sentence.words
+    if language in _SIMPLIFIED_LANGUAGES:
+        text = to_simplified(text)
+        words = tuple(replace(w, text=to_simplified(w.text)) for w in words)
+    if options.itn and language in ITN_LANGUAGES:
+        text = apply_itn(text, language)
+    return replace(sentence, text=text, words=words if options.words else ())
+
+
+def run(
+    path: Path,
+    options: TranscribeOptions,
+    engine: Engine,
+    *,
+    progress: Progress | None = None,
+    vad_options: VadOptions | None = None,
+) -> Transcript:
+    """Transcribe a file completely: every requested channel, each into its own `ChannelTranscript`."""
+    options = validate_options(options)
+    check_engine(engine, options)
+    info = probe_audio(path)
+    check_limits(info, options)
+    channels = resolve_channels(info, options)
+    total_s = info.duration_s * len(channels)
+    done_s = 0.0
+    transcripts = []
+    for channel in channels:
+        results = []
+        for result in stream_channel(path, options, engine, channel=channel, vad_options=vad_options):
+            results.append(result)
+            if progress is not None:
+                progress(min(total_s, done_s + result.end_s), total_s)
+        done_s += info.duration_s
+        transcripts.append(assemble_channel(channel or 0, results, options, engine))
+    if progress is not None:
+        progress(total_s, total_s)
+    return Transcript(tuple(transcripts), info, options, engine.name)
+
+
+def assemble_channel(
+    channel_id: int, results: list[ChunkResult], options: TranscribeOptions, engine: Engine
+) -> ChannelTranscript:
+    """Join chunk results; a channel with no speech gets an empty text in the forced or default language."""
+    sentences = tuple(s for r in results for s in r.sentences)
+    language = next((r.language for r in results), options.language or _fallback_language(engine))
+    probability = next((r.language_probability for r in results if r.language_probability is not None), None)
+    text = join_texts([s.text for s in sentences], language)
+    return ChannelTranscript(channel_id, text, language, sentences, probability)
+
+
+def _fallback_language(engine: Engine) -> str:
+    languages = engine.capabilities.languages
+    return "en" if "en" in languages or not languages else sorted(languages)[0]

@@ -1,0 +1,1 @@
+"""Text and result post-processing: ITN, script conversion, sentence building and output formats."""

@@ -1,0 +1,187 @@
+"""Render a `Transcript` in every output format the service speaks, in one place.
+
+Pure functions from the core `Transcript` to text or JSON-ready dicts, shared by the CLI and every API
+surface, so no engine adapter or route renders its own wire format (and `text` is never answered as
+JSON). Word and sentence fields are taken as `sentences.py` built them; nothing here re-splits text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from openasr.core.errors import InvalidParameterError
+from openasr.core.types import Sentence, Transcript
+
+FORMATS = ("text", "json", "srt", "vtt", "verbose_json")
+"""Every format `render` accepts; the names are OpenAI's `response_format` values."""
+
+LANGUAGE_NAMES = {
+    "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german", "el": "greek",
+    "en": "english", "es": "spanish", "fa": "persian", "fi": "finnish", "fr": "french", "he": "hebrew",
+    "hi": "hindi", "hr": "croatian", "hu": "hungarian", "id": "indonesian", "it": "italian",
+    "ja": "japanese", "ko": "korean", "ms": "malay", "nl": "dutch", "no": "norwegian", "pl": "polish",
+    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish", "th": "thai", "tl": "tagalog",
+    "tr": "turkish", "uk": "ukrainian", "ur": "urdu", "vi": "vietnamese", "yue": "cantonese", "zh": "chinese",
+}  # fmt: skip
+"""OpenAI's verbose_json names the language in lower-case English (Whisper's names); others keep the code."""
+
+
+@dataclass(frozen=True)
+class _Cue:
+    begin_ms: int
+    end_ms: int
+    channel_id: int
+    text: str
+
+
+def render_text(t: Transcript) -> str:
+    """The plain transcript; channels on separate lines, empty channels left out."""
+    return t.text
+
+
+def render_json(t: Transcript, *, file_url: str | None = None) -> dict[str, Any]:
+    """The async API's result file (spec §7.5); `words` appear only when the caller asked for them."""
+    result: dict[str, Any] = {}
+    if file_url is not None:
+        result["file_url"] = file_url
+    result["audio_info"] = {"format": t.audio.format, "sample_rate": t.audio.sample_rate_hz}
+    result["transcripts"] = [
+        {
+            "channel_id": channel.channel_id,
+            "text": channel.text,
+            "sentences": [_sentence_json(s, with_words=t.options.words) for s in channel.sentences],
+        }
+        for channel in t.channels
+    ]
+    result["language"] = t.language
+    return result
+
+
+def render_srt(t: Transcript) -> str:
+    """SubRip: numbered cues, one per sentence, `HH:MM:SS,mmm` times."""
+    return "\n".join(
+        f"{n}\n{_timestamp(c.begin_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n{c.text}\n"
+        for n, c in enumerate(_cues(t), start=1)
+    )
+
+
+def render_vtt(t: Transcript) -> str:
+    """WebVTT: the `WEBVTT` header, then one cue per sentence with `HH:MM:SS.mmm` times."""
+    cues = "\n".join(
+        f"{_timestamp(c.begin_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n{c.text}\n" for c in _cues(t)
+    )
+    return f"WEBVTT\n\n{cues}" if cues else "WEBVTT\n"
+
+
+def render_verbose_json(t: Transcript, *, task: str = "transcribe") -> dict[str, Any]:
+    """OpenAI's `verbose_json`: times in seconds, one segment per sentence, `words` only when asked for.
+
+    The decoder statistics OpenAI reports per segment (tokens, avg_logprob, …) are not kept by the
+    pipeline; they are present with neutral values so strict clients still parse the response.
+    """
+    result: dict[str, Any] = {
+        "task": task,
+        "language": LANGUAGE_NAMES.get(t.language, t.language),
+        "duration": t.audio.duration_s,
+        "text": t.text,
+        "segments": [
+            {
+                "id": i,
+                "seek": 0,
+                "start": _seconds(c.begin_ms),
+                "end": _seconds(c.end_ms),
+                "text": c.text,
+                "tokens": [],
+                "temperature": 0.0,
+                "avg_logprob": 0.0,
+                "compression_ratio": 0.0,
+                "no_speech_prob": 0.0,
+            }
+            for i, c in enumerate(_cues(t, label_channels=False))
+        ],
+    }
+    if t.options.words:
+        words = [
+            (w.begin_ms, w.end_ms, w.text.strip())
+            for channel in t.channels
+            for sentence in channel.sentences
+            for w in sentence.words
+        ]
+        result["words"] = [
+            {"word": text, "start": _seconds(begin_ms), "end": _seconds(end_ms)}
+            for begin_ms, end_ms, text in sorted(words, key=lambda w: w[0])
+            if text
+        ]
+    return result
+
+
+def render(t: Transcript, fmt: str) -> str:
+    """Serialize `t` as `fmt` (one of `FORMATS`); JSON keeps non-ASCII text readable."""
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise InvalidParameterError(
+            f"response_format {fmt!r} is not one of {', '.join(FORMATS)}", param="response_format"
+        )
+    return renderer(t)
+
+
+_RENDERERS: dict[str, Callable[[Transcript], str]] = {
+    "text": render_text,
+    "json": lambda t: json.dumps(render_json(t), ensure_ascii=False),
+    "srt": render_srt,
+    "vtt": render_vtt,
+    "verbose_json": lambda t: json.dumps(render_verbose_json(t), ensure_ascii=False),
+}
+
+
+def _sentence_json(sentence: Sentence, *, with_words: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "sentence_id": sentence.sentence_id,
+        "begin_time": sentence.begin_ms,
+        "end_time": sentence.end_ms,
+        "text": sentence.text,
+        "language": sentence.language,
+    }
+    if sentence.emotion is not None:
+        result["emotion"] = sentence.emotion
+    if with_words:
+        result["words"] = [
+            {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
+            for w in sentence.words
+        ]
+    return result
+
+
+def _cues(t: Transcript, *, label_channels: bool = True) -> list[_Cue]:
+    """Sentences of all channels as one time-ordered list of single-line cues.
+
+    Cues are prefixed `[ch N] ` only when there is more than one channel. A channel with text but no
+    sentences (sentence timing was turned off) becomes one cue spanning the whole audio, so a subtitle
+    request never silently drops recognised text.
+    """
+    labelled = label_channels and len(t.channels) > 1
+    cues: list[_Cue] = []
+    for channel in t.channels:
+        prefix = f"[ch {channel.channel_id}] " if labelled else ""
+        spans = [(s.begin_ms, s.end_ms, s.text) for s in channel.sentences]
+        if not spans and channel.text.strip():
+            spans = [(0, round(t.audio.duration_s * 1000), channel.text)]
+        for begin_ms, end_ms, text in spans:
+            line = " ".join(text.split())
+            if line:
+                cues.append(_Cue(begin_ms, end_ms, channel.channel_id, prefix + line))
+    return sorted(cues, key=lambda c: (c.begin_ms, c.channel_id))
+
+
+def _timestamp(ms: int, separator: str) -> str:
+    hours, rest = divmod(max(0, ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+
+
+def _seconds(ms: int) -> float:
+    return round(ms / 1000, 3)

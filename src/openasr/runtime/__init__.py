@@ -1,0 +1,1 @@
+"""Process-wide runtime: loaded engines, shared between callers."""

@@ -1,0 +1,71 @@
+"""Settings, read once from the environment (prefix OPENASR_) at start and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_threads() -> int:
+    return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENASR_", extra="ignore")
+
+    cache_dir: Path = Path("~/.cache/openasr").expanduser()
+    """Where bundled weights are assembled and verified (about 150 MB for whisper-base)."""
+
+    data_dir: Path = Path("~/.local/share/openasr").expanduser()
+    """Task database, uploads, results and the upload-signing secret."""
+
+    default_model: str = "whisper-base"
+    """Engine model behind the service's model names (qwen3-asr-flash …) and `whisper-1`."""
+
+    cpu_threads: int = Field(default_factory=_default_threads)
+    """CTranslate2 intra-op threads per engine; the machine's cores by default."""
+
+    engine_workers: int = 2
+    """Decodes that may run in parallel on one engine (CTranslate2 `num_workers`)."""
+
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
+
+    allow_private_urls: bool = False
+    """Let audio URLs point at loopback/private/link-local addresses (tests, trusted networks)."""
+
+    file_roots: Annotated[tuple[Path, ...], NoDecode] = ()
+    """Directories whose files may be named as local paths in requests (colon- or comma-separated)."""
+
+    public_url: str | None = None
+    """Base URL clients reach this server at (for upload hosts and result links); else the request's Host."""
+
+    rate_limit_per_minute: int = 100
+    """Requests per API key per minute; 0 turns the limit off (spec §11: 100 RPM)."""
+
+    workers: int = 1
+    """Async transcription workers inside the server process."""
+
+    upload_retention_hours: float = 48.0
+    result_retention_hours: float = 24.0
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _read_keys(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            if value.startswith("@"):
+                value = Path(value[1:]).expanduser().read_text()
+            return tuple(k.strip() for k in value.replace("\n", ",").split(",") if k.strip())
+        return tuple(value)  # type: ignore[arg-type]
+
+    @field_validator("file_roots", mode="before")
+    @classmethod
+    def _read_roots(cls, value: object) -> tuple[Path, ...]:
+        if isinstance(value, str):
+            parts = value.replace(",", os.pathsep).split(os.pathsep)
+            return tuple(Path(p).expanduser().resolve() for p in parts if p.strip())
+        return tuple(value)  # type: ignore[arg-type]

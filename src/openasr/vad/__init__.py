@@ -1,0 +1,1 @@
+"""Voice activity detection and the packing of speech into recognition chunks."""

@@ -1,0 +1,236 @@
+"""From VAD frame probabilities to recognition chunks, streaming, with times in the original audio.
+
+Three small stages: `SpanSegmenter` turns probabilities into speech spans (Silero's own hysteresis rules,
+run frame by frame so nothing but the current span is kept); `ChunkPacker` groups spans into chunks no
+longer than the engine's window, cutting at long pauses; `speech_chunks` keeps the rolling audio buffer
+and yields each chunk's samples. A chunk is a contiguous stretch of the original audio, so mapping a time
+back is `chunk.start_s + t`: the engine never needs to know the VAD cut the audio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from openasr.core.types import SAMPLE_RATE_HZ, Audio, SpeechSpan
+from openasr.vad.silero import FRAME_SAMPLES, SileroVad
+
+_FRAME_S = FRAME_SAMPLES / SAMPLE_RATE_HZ
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """Defaults tuned for recognition, not for the tightest speech boundaries.
+
+    `min_speech_duration_ms` 250 drops clicks and noise bursts (noise rejection); `min_silence_duration_ms`
+    300 ends a span at a breath; `speech_pad_ms` 200 keeps word onsets; chunks stop at `max_chunk_s` (the
+    engine window minus a margin) or at a pause of `max_gap_s`, which is also where sentences break.
+    """
+
+    threshold: float = 0.5
+    min_speech_duration_ms: int = 250
+    min_silence_duration_ms: int = 300
+    speech_pad_ms: int = 200
+    max_chunk_s: float = 28.0
+    max_gap_s: float = 2.0
+
+    @property
+    def neg_threshold(self) -> float:
+        return max(self.threshold - 0.15, 0.01)
+
+
+class SpanSegmenter:
+    """Frame probabilities in, finished speech spans (seconds, padded) out."""
+
+    def __init__(self, options: VadOptions, start_s: float = 0.0) -> None:
+        self._o = options
+        self._frame = int(round(start_s / _FRAME_S))
+        self._start: int | None = None  # frame where the current span began
+        self._temp_end = 0  # frame where silence began inside the current span
+        self._prev_end = 0  # last silence long enough to cut at if the span gets too long
+        self._next_start = 0
+        self._last_end_s = start_s
+        self._max_frames = int((options.max_chunk_s - 2 * options.speech_pad_ms / 1000) / _FRAME_S)
+        self._min_silence = options.min_silence_duration_ms / 1000 / _FRAME_S
+        self._min_speech = options.min_speech_duration_ms / 1000 / _FRAME_S
+        self._cut_silence = 0.098 / _FRAME_S
+
+    def push(self, probs: np.ndarray) -> list[SpeechSpan]:
+        spans: list[SpeechSpan] = []
+        o = self._o
+        for p in probs.tolist():
+            i = self._frame
+            self._frame += 1
+            if p >= o.threshold and self._temp_end:
+                self._temp_end = 0
+                if self._next_start < self._prev_end:
+                    self._next_start = i
+            if self._start is None:
+                if p >= o.threshold:
+                    self._start = i
+                continue
+            if i - self._start > self._max_frames:
+                if self._prev_end:
+                    spans += self._close(self._start, self._prev_end)
+                    self._start = self._next_start if self._next_start >= self._prev_end else None
+                else:
+                    spans += self._close(self._start, i)
+                    self._start = None
+                self._prev_end = self._next_start = self._temp_end = 0
+                continue
+            if p < o.neg_threshold:
+                if not self._temp_end:
+                    self._temp_end = i
+                if i - self._temp_end > self._cut_silence:
+                    self._prev_end = self._temp_end
+                if i - self._temp_end >= self._min_silence:
+                    spans += self._close(self._start, self._temp_end)
+                    self._start = None
+                    self._prev_end = self._next_start = self._temp_end = 0
+        return spans
+
+    def finish(self) -> list[SpeechSpan]:
+        if self._start is None:
+            return []
+        end = self._temp_end or self._frame
+        spans = self._close(self._start, end, final=True)
+        self._start = None
+        return spans
+
+    @property
+    def pending_start_s(self) -> float | None:
+        """Start of a span still open (its audio must stay buffered), padded."""
+        if self._start is None:
+            return None
+        return max(self._last_end_s, self._start * _FRAME_S - self._o.speech_pad_ms / 1000)
+
+    @property
+    def position_s(self) -> float:
+        return self._frame * _FRAME_S
+
+    def _close(self, start: int, end: int, final: bool = False) -> list[SpeechSpan]:
+        if end - start < self._min_speech:
+            return []
+        pad_s = self._o.speech_pad_ms / 1000
+        start_s = max(self._last_end_s, start * _FRAME_S - pad_s)
+        end_s = min(self.position_s if final else end * _FRAME_S + pad_s, end * _FRAME_S + pad_s)
+        self._last_end_s = end_s
+        return [SpeechSpan(start_s, end_s)]
+
+
+class ChunkPacker:
+    """Groups consecutive spans into chunks no longer than `max_chunk_s`, cut at pauses of `max_gap_s`."""
+
+    def __init__(self, options: VadOptions) -> None:
+        self._o = options
+        self._spans: list[SpeechSpan] = []
+
+    def push(self, span: SpeechSpan) -> list[tuple[SpeechSpan, ...]]:
+        out = []
+        if self._spans and (
+            span.end_s - self._spans[0].start_s > self._o.max_chunk_s
+            or span.start_s - self._spans[-1].end_s > self._o.max_gap_s
+        ):
+            out.append(self._flush())
+        self._spans.append(span)
+        return out
+
+    def advance(self, now_s: float) -> list[tuple[SpeechSpan, ...]]:
+        """Release the open chunk once a long enough pause has followed it (lets streaming move on)."""
+        if self._spans and now_s - self._spans[-1].end_s > self._o.max_gap_s:
+            return [self._flush()]
+        return []
+
+    def finish(self) -> list[tuple[SpeechSpan, ...]]:
+        return [self._flush()] if self._spans else []
+
+    @property
+    def pending_start_s(self) -> float | None:
+        return self._spans[0].start_s if self._spans else None
+
+    def _flush(self) -> tuple[SpeechSpan, ...]:
+        spans, self._spans = tuple(self._spans), []
+        return spans
+
+
+@dataclass(frozen=True)
+class SpeechChunk:
+    """One recognition chunk: contiguous samples of the original audio and the speech spans inside."""
+
+    audio: Audio
+    spans: tuple[SpeechSpan, ...]
+
+    @property
+    def start_s(self) -> float:
+        return self.audio.start_s
+
+    @property
+    def end_s(self) -> float:
+        return self.audio.start_s + self.audio.duration_s
+
+
+class _Buffer:
+    """The audio not yet handed out; trimmed as soon as no open span or chunk can still need it."""
+
+    def __init__(self, start_s: float) -> None:
+        self._start = int(round(start_s * SAMPLE_RATE_HZ))
+        self._parts: list[np.ndarray] = []
+        self._data = np.zeros(0, dtype=np.float32)
+
+    def append(self, samples: np.ndarray) -> None:
+        self._parts.append(samples)
+
+    def slice(self, start_s: float, end_s: float) -> Audio:
+        self._join()
+        a = max(self._start, int(round(start_s * SAMPLE_RATE_HZ)))
+        b = max(a, int(round(end_s * SAMPLE_RATE_HZ)))
+        return Audio(self._data[a - self._start : b - self._start].copy(), start_s=a / SAMPLE_RATE_HZ)
+
+    def trim(self, keep_from_s: float) -> None:
+        self._join()
+        cut = int(round(keep_from_s * SAMPLE_RATE_HZ)) - self._start
+        if cut > 0:
+            self._data = self._data[cut:].copy()
+            self._start += cut
+
+    def _join(self) -> None:
+        if self._parts:
+            self._data = np.concatenate([self._data, *self._parts])
+            self._parts = []
+
+
+def speech_chunks(
+    blocks: Iterable[Audio], vad: SileroVad, options: VadOptions | None = None
+) -> Iterator[SpeechChunk]:
+    """Yield recognition chunks as soon as each is complete; silence-only input yields nothing."""
+    o = options or VadOptions()
+    stream = vad.stream()
+    segmenter: SpanSegmenter | None = None
+    packer = ChunkPacker(o)
+    buffer: _Buffer | None = None
+    for block in blocks:
+        if segmenter is None or buffer is None:
+            segmenter, buffer = SpanSegmenter(o, block.start_s), _Buffer(block.start_s)
+        buffer.append(block.samples)
+        groups = []
+        for span in segmenter.push(stream.feed(block.samples)):
+            groups += packer.push(span)
+        groups += packer.advance(segmenter.position_s)
+        yield from _emit(groups, buffer)
+        keep = min(
+            s for s in (packer.pending_start_s, segmenter.pending_start_s, segmenter.position_s) if s is not None
+        )
+        buffer.trim(keep - o.speech_pad_ms / 1000)
+    if segmenter is None or buffer is None:
+        return
+    groups = []
+    for span in segmenter.push(stream.feed(np.zeros(0, dtype=np.float32), final=True)) + segmenter.finish():
+        groups += packer.push(span)
+    yield from _emit(groups + packer.finish(), buffer)
+
+
+def _emit(groups: list[tuple[SpeechSpan, ...]], buffer: _Buffer) -> Iterator[SpeechChunk]:
+    for spans in groups:
+        yield SpeechChunk(buffer.slice(spans[0].start_s, spans[-1].end_s), spans)
