@@ -64,6 +64,7 @@ _B64_STRIP = str.maketrans("", "", _B64_WHITESPACE)
 _MAX_DATA_HEADER_CHARS = 1024
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+_B64_GROUPS = re.compile(r"[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
@@ -239,7 +240,7 @@ def _download(ref: str, policy: SourcePolicy, workdir: Path, temps: list[Path]) 
         raise SourceError(f"could not download {_show(url)}: timed out", param=PARAM) from exc
     except httpx.ConnectError as exc:
         raise SourceError(f"could not download {_show(url)}: connection failed", param=PARAM) from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise SourceError(f"could not download {_show(url)}: {type(exc).__name__}", param=PARAM) from exc
 
 
@@ -396,7 +397,7 @@ def _from_data_uri(ref: str, policy: SourcePolicy, workdir: Path, temps: list[Pa
                 continue
             if padded:  # data after '=' padding
                 raise _bad_base64()
-            padded = "=" in piece
+            padded = piece.endswith("=")
             size += out.write(_b64decode(piece))
             if size > policy.max_size_bytes:
                 raise _too_large(policy)
@@ -410,6 +411,9 @@ def _from_data_uri(ref: str, policy: SourcePolicy, workdir: Path, temps: list[Pa
 
 
 def _b64decode(text: str) -> bytes:
+    """Strict decode of whole 4-character groups: '=' only as the padding of the last group."""
+    if not _B64_GROUPS.fullmatch(text):
+        raise _bad_base64()
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except ValueError as exc:  # binascii.Error and UnicodeEncodeError are both ValueErrors

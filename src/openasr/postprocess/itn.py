@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ ZH_ITN_REQUIREMENT = "WeTextProcessing==1.2.0 (pip install --no-deps WeTextProce
 
 _ZH_TAGGER_FILE = "zh_itn_tagger.fst"
 _ZH_VERBALIZER_FILE = "zh_itn_verbalizer.fst"
+_CHINESE_SENTENCE_END = re.compile(r"(?<=[。！？；!?\n])")
 
 
 def apply_itn(text: str, language: str) -> str:
@@ -50,8 +52,16 @@ class _ChineseItn:
 
 
 def _normalize_chinese(text: str) -> str:
-    """Tag, reorder, verbalize: the same three steps as WeTextProcessing's `Processor.normalize`."""
+    """Normalise sentence by sentence: the FST search costs more per character as input grows (more
+    than twice as much at 3 000 characters as at 100), and no rule spans a full stop."""
     itn = _load_chinese_itn()
+    return "".join(_normalize_chinese_piece(itn, piece) for piece in _CHINESE_SENTENCE_END.split(text))
+
+
+def _normalize_chinese_piece(itn: _ChineseItn, text: str) -> str:
+    """Tag, reorder, verbalize: the same three steps as WeTextProcessing's `Processor.normalize`."""
+    if not text.strip():
+        return text
     tagged = itn.tagger(text)
     if not tagged.strip():
         return text

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import os
+import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,10 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.seen.append(self.path)
         path, _, _ = self.path.partition("?")
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up on purpose
             self._route(path)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up on purpose (size cap, timeout)
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -115,13 +115,14 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     def __init__(self, host: str, main_url: str = "") -> None:
         super().__init__((host, 0), _Handler)
+        self.host = host
         self.seen: list[str] = []
         self.streamed = 0
         self.main_url = main_url
 
     @property
     def url(self) -> str:
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def port(self) -> int:
@@ -172,7 +173,7 @@ def _fetch(ref: str, policy: SourcePolicy, workdir: Path, **kw: object) -> tuple
     return local, data
 
 
-def _fake_dns(table: dict[str, list[str]]):  # noqa: ANN202 - a Resolver
+def _fake_dns(table: dict[str, list[str]]) -> Callable[[str, int], Sequence[str]]:
     def resolve(host: str, port: int) -> Sequence[str]:
         if host not in table:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -202,7 +203,10 @@ def test_download_small_file(server: _Server, workdir: Path) -> None:
 
 
 def test_temp_file_removed_when_the_block_raises(server: _Server, workdir: Path) -> None:
-    with pytest.raises(RuntimeError), fetch_audio(f"{server.url}/small.wav", _open_policy(), workdir) as local:
+    with (
+        pytest.raises(RuntimeError),
+        fetch_audio(f"{server.url}/small.wav", _open_policy(), workdir) as local,
+    ):
         assert local.path.exists()
         raise RuntimeError("decoder failed")
     assert list(workdir.iterdir()) == []
@@ -230,8 +234,9 @@ def test_http_errors(
 
 
 def test_query_string_is_not_echoed_in_errors(server: _Server, workdir: Path) -> None:
-    with pytest.raises(SourceNotFoundError) as info, fetch_audio(
-        f"{server.url}/missing?Signature=secret123", _open_policy(), workdir
+    with (
+        pytest.raises(SourceNotFoundError) as info,
+        fetch_audio(f"{server.url}/missing?Signature=secret123", _open_policy(), workdir),
     ):
         pass
     assert "secret123" not in info.value.message
@@ -249,24 +254,27 @@ def test_redirect_chain_up_to_the_limit(server: _Server, workdir: Path) -> None:
 
 
 def test_redirect_chain_over_the_limit(server: _Server, workdir: Path) -> None:
-    with pytest.raises(SourceError, match="more than 3 redirects"), fetch_audio(
-        f"{server.url}/chain/3", _open_policy(max_redirects=3), workdir
+    with (
+        pytest.raises(SourceError, match="more than 3 redirects"),
+        fetch_audio(f"{server.url}/chain/3", _open_policy(max_redirects=3), workdir),
     ):
         pass
     assert list(workdir.iterdir()) == []
 
 
 def test_redirect_to_other_scheme_refused(server: _Server, workdir: Path) -> None:
-    with pytest.raises(InvalidParameterError, match="http or https") as info, fetch_audio(
-        f"{server.url}/to-ftp", _open_policy(), workdir
+    with (
+        pytest.raises(InvalidParameterError, match="http or https") as info,
+        fetch_audio(f"{server.url}/to-ftp", _open_policy(), workdir),
     ):
         pass
     assert info.value.param == "audio"
 
 
 def test_streamed_body_over_limit_is_cut_off(server: _Server, workdir: Path) -> None:
-    with pytest.raises(AudioTooLargeError, match="1 MB") as info, fetch_audio(
-        f"{server.url}/stream-big", _open_policy(max_size_bytes=MIB), workdir
+    with (
+        pytest.raises(AudioTooLargeError, match="1 MB") as info,
+        fetch_audio(f"{server.url}/stream-big", _open_policy(max_size_bytes=MIB), workdir),
     ):
         pass
     assert info.value.task_code == "FILE_TOO_LARGE"
@@ -282,8 +290,9 @@ def test_streamed_body_within_limit(server: _Server, workdir: Path) -> None:
 def test_declared_content_length_over_limit_refused_up_front(server: _Server, workdir: Path) -> None:
     policy = _open_policy(max_size_bytes=10 * MIB, timeout_s=5.0)
     started = time.monotonic()
-    with pytest.raises(AudioTooLargeError, match="10 MB"), fetch_audio(
-        f"{server.url}/declared-big", policy, workdir
+    with (
+        pytest.raises(AudioTooLargeError, match="10 MB"),
+        fetch_audio(f"{server.url}/declared-big", policy, workdir),
     ):
         pass
     assert time.monotonic() - started < 4.0  # not a read timeout in disguise
@@ -291,8 +300,9 @@ def test_declared_content_length_over_limit_refused_up_front(server: _Server, wo
 
 
 def test_timeout(server: _Server, workdir: Path) -> None:
-    with pytest.raises(SourceError, match="timed out") as info, fetch_audio(
-        f"{server.url}/slow", _open_policy(timeout_s=0.3), workdir
+    with (
+        pytest.raises(SourceError, match="timed out") as info,
+        fetch_audio(f"{server.url}/slow", _open_policy(timeout_s=0.3), workdir),
     ):
         pass
     assert isinstance(info.value.__cause__, Exception)  # raised "from" the httpx error
@@ -303,15 +313,18 @@ def test_connection_refused(workdir: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(SourceError, match="could not download") as info, fetch_audio(
-        f"http://127.0.0.1:{port}/a.wav", _open_policy(), workdir
+    with (
+        pytest.raises(SourceError, match="could not download") as info,
+        fetch_audio(f"http://127.0.0.1:{port}/a.wav", _open_policy(), workdir),
     ):
         pass
     assert info.value.__cause__ is not None
     assert list(workdir.iterdir()) == []
 
 
-def test_hostname_connects_to_the_resolved_ip_and_keeps_the_host_header(server: _Server, workdir: Path) -> None:
+def test_hostname_connects_to_the_resolved_ip_and_keeps_the_host_header(
+    server: _Server, workdir: Path
+) -> None:
     policy = _open_policy(resolve=_fake_dns({"audio.test": ["127.0.0.1"]}))
     _, data = _fetch(f"http://audio.test:{server.port}/host", policy, workdir)
     assert data == f"audio.test:{server.port}".encode()
@@ -325,8 +338,9 @@ def test_next_address_is_tried_when_one_refuses(server: _Server, workdir: Path) 
 
 def test_unresolvable_host(workdir: Path) -> None:
     policy = _open_policy(resolve=_fake_dns({}))
-    with pytest.raises(SourceError, match="cannot resolve"), fetch_audio(
-        "http://nowhere.test/a.wav", policy, workdir
+    with (
+        pytest.raises(SourceError, match="cannot resolve"),
+        fetch_audio("http://nowhere.test/a.wav", policy, workdir),
     ):
         pass
 
@@ -337,12 +351,12 @@ def test_unresolvable_host(workdir: Path) -> None:
 @pytest.mark.parametrize(
     "url_template",
     [
-        "{main}/small.wav?marker=direct",
-        "http://localhost:{port}/small.wav?marker=localhost",
+        "{main}/small.wav?marker=ssrf-direct",
+        "http://localhost:{port}/small.wav?marker=ssrf-localhost",
         "http://169.254.169.254/latest",
         "http://[::1]/",
-        "http://[::ffff:127.0.0.1]:{port}/small.wav?marker=mapped",
-        "http://0.0.0.0:{port}/small.wav?marker=zero",
+        "http://[::ffff:127.0.0.1]:{port}/small.wav?marker=ssrf-mapped",
+        "http://0.0.0.0:{port}/small.wav?marker=ssrf-zero",
         "http://10.1.2.3/a.wav",
         "http://[fe80::1]/a.wav",
     ],
@@ -353,7 +367,9 @@ def test_private_addresses_refused(server: _Server, workdir: Path, url_template:
     with pytest.raises(SourceError, match="not allowed") as info, fetch_audio(url, policy, workdir):
         pass
     assert info.value.param == "audio"
-    assert not any("marker" in seen for seen in server.seen)  # refused before connecting
+    marker = url.partition("marker=")[2]
+    if marker:
+        assert not any(marker in seen for seen in server.seen)  # refused before connecting
     assert list(workdir.iterdir()) == []
 
 
@@ -364,8 +380,9 @@ def test_hostname_with_any_private_address_refused(servers: tuple[_Server, _Serv
         resolve=_fake_dns({"public.test": ["127.0.0.2", "10.0.0.7"]}),
         address_allowed=_only_127_0_0_2_is_public,
     )
-    with pytest.raises(SourceError, match="10.0.0.7"), fetch_audio(
-        f"http://public.test:{second.port}/small.wav?marker=mixed", policy, workdir
+    with (
+        pytest.raises(SourceError, match=re.escape("10.0.0.7")),
+        fetch_audio(f"http://public.test:{second.port}/small.wav?marker=mixed", policy, workdir),
     ):
         pass
     assert not any("marker=mixed" in seen for seen in second.seen)
@@ -392,8 +409,9 @@ def test_redirect_from_public_host_to_private_address_refused(
         address_allowed=_only_127_0_0_2_is_public,
     )
     before = len(second.seen)
-    with pytest.raises(SourceError, match="127.0.0.1, which is not allowed"), fetch_audio(
-        f"http://public.test:{second.port}/to-private", policy, workdir
+    with (
+        pytest.raises(SourceError, match=re.escape("127.0.0.1, which is not allowed")),
+        fetch_audio(f"http://public.test:{second.port}/to-private", policy, workdir),
     ):
         pass
     assert "/to-private" in second.seen[before:]  # the first hop really reached the "public" server
@@ -408,8 +426,9 @@ def test_redirect_to_name_resolving_private_refused(servers: tuple[_Server, _Ser
         resolve=_fake_dns({"public.test": ["127.0.0.2"], "internal.test": ["192.168.1.20"]}),
         address_allowed=_only_127_0_0_2_is_public,
     )
-    with pytest.raises(SourceError, match="192.168.1.20"), fetch_audio(
-        f"http://public.test:{second.port}/to-internal-name", policy, workdir
+    with (
+        pytest.raises(SourceError, match=re.escape("192.168.1.20")),
+        fetch_audio(f"http://public.test:{second.port}/to-internal-name", policy, workdir),
     ):
         pass
 
@@ -467,8 +486,9 @@ def test_is_public_address(address: str, public: bool) -> None:
 )
 def test_unsupported_schemes(ref: str, workdir: Path) -> None:
     policy = SourcePolicy(max_size_bytes=MIB, file_roots=(Path("/"),))
-    with pytest.raises(InvalidParameterError, match="unsupported audio URL scheme") as info, fetch_audio(
-        ref, policy, workdir
+    with (
+        pytest.raises(InvalidParameterError, match="unsupported audio URL scheme") as info,
+        fetch_audio(ref, policy, workdir),
     ):
         pass
     assert type(info.value) is InvalidParameterError
@@ -522,8 +542,9 @@ def test_data_uri_with_line_breaks_and_chunk_boundaries(workdir: Path) -> None:
     ["!!!!", "QUJD$", "QQ==QUJD", "QUJDR", "QUJD====", "QQ=A", "QUJDé===", "QUJ-", "="],
 )
 def test_data_uri_bad_base64(workdir: Path, payload: str) -> None:
-    with pytest.raises(InvalidParameterError, match="not valid base64") as info, fetch_audio(
-        f"data:audio/wav;base64,{payload}", SourcePolicy(max_size_bytes=MIB), workdir
+    with (
+        pytest.raises(InvalidParameterError, match="not valid base64") as info,
+        fetch_audio(f"data:audio/wav;base64,{payload}", SourcePolicy(max_size_bytes=MIB), workdir),
     ):
         pass
     assert type(info.value) is InvalidParameterError
@@ -532,8 +553,9 @@ def test_data_uri_bad_base64(workdir: Path, payload: str) -> None:
 
 def test_data_uri_padding_then_more_data_across_chunks(workdir: Path) -> None:
     uri = "data:audio/wav;base64," + "QQ==" + "A" * (1 << 20)
-    with pytest.raises(InvalidParameterError, match="not valid base64"), fetch_audio(
-        uri, SourcePolicy(max_size_bytes=4 * MIB), workdir
+    with (
+        pytest.raises(InvalidParameterError, match="not valid base64"),
+        fetch_audio(uri, SourcePolicy(max_size_bytes=4 * MIB), workdir),
     ):
         pass
     assert list(workdir.iterdir()) == []
@@ -550,8 +572,9 @@ def test_data_uri_size_limit_is_on_decoded_bytes(workdir: Path) -> None:
 
 def test_data_uri_far_too_big_refused_before_decoding(workdir: Path) -> None:
     uri = "data:audio/wav;base64," + "!" * (2 * MIB)  # not even base64: refused on length alone
-    with pytest.raises(AudioTooLargeError, match="1 MB"), fetch_audio(
-        uri, SourcePolicy(max_size_bytes=MIB), workdir
+    with (
+        pytest.raises(AudioTooLargeError, match="1 MB"),
+        fetch_audio(uri, SourcePolicy(max_size_bytes=MIB), workdir),
     ):
         pass
     assert list(workdir.iterdir()) == []  # no temp file was even created
@@ -568,8 +591,9 @@ def test_data_uri_far_too_big_refused_before_decoding(workdir: Path) -> None:
     ],
 )
 def test_data_uri_malformed(workdir: Path, uri: str, text: str) -> None:
-    with pytest.raises(InvalidParameterError, match=text) as info, fetch_audio(
-        uri, SourcePolicy(max_size_bytes=MIB), workdir
+    with (
+        pytest.raises(InvalidParameterError, match=text) as info,
+        fetch_audio(uri, SourcePolicy(max_size_bytes=MIB), workdir),
     ):
         pass
     assert type(info.value) is InvalidParameterError
@@ -627,49 +651,63 @@ def test_oss_key_resolved_verbatim(workdir: Path, uploads: _DictUploads) -> None
 
 
 def test_oss_requires_the_resolve_header(workdir: Path, uploads: _DictUploads) -> None:
-    with pytest.raises(InvalidParameterError, match="X-DashScope-OssResourceResolve: enable"), fetch_audio(
-        "oss://dashscope-instant/abc/2026-01-01/x/meeting 01.wav",
-        SourcePolicy(max_size_bytes=MIB),
-        workdir,
-        uploads=uploads,
-        api_key="sk-1",
+    with (
+        pytest.raises(InvalidParameterError, match="X-DashScope-OssResourceResolve: enable"),
+        fetch_audio(
+            "oss://dashscope-instant/abc/2026-01-01/x/meeting 01.wav",
+            SourcePolicy(max_size_bytes=MIB),
+            workdir,
+            uploads=uploads,
+            api_key="sk-1",
+        ),
     ):
         pass
 
 
 def test_oss_without_upload_store(workdir: Path) -> None:
-    with pytest.raises(InvalidParameterError, match="no upload store"), fetch_audio(
-        "oss://a/b.wav", SourcePolicy(max_size_bytes=MIB), workdir, oss_resolve=True
+    with (
+        pytest.raises(InvalidParameterError, match="no upload store"),
+        fetch_audio("oss://a/b.wav", SourcePolicy(max_size_bytes=MIB), workdir, oss_resolve=True),
     ):
         pass
 
 
 @pytest.mark.parametrize(
     ("ref", "api_key"),
-    [("oss://dashscope-instant/abc/nope.wav", "sk-1"), ("oss://dashscope-instant/abc/2026-01-01/x/meeting 01.wav", "sk-2")],
+    [
+        ("oss://dashscope-instant/abc/nope.wav", "sk-1"),
+        ("oss://dashscope-instant/abc/2026-01-01/x/meeting 01.wav", "sk-2"),
+    ],
 )
 def test_oss_unknown_key_or_other_owner(workdir: Path, uploads: _DictUploads, ref: str, api_key: str) -> None:
-    with pytest.raises(SourceNotFoundError), fetch_audio(
-        ref, SourcePolicy(max_size_bytes=MIB), workdir, uploads=uploads, api_key=api_key, oss_resolve=True
+    with (
+        pytest.raises(SourceNotFoundError),
+        fetch_audio(
+            ref, SourcePolicy(max_size_bytes=MIB), workdir, uploads=uploads, api_key=api_key, oss_resolve=True
+        ),
     ):
         pass
 
 
 def test_oss_empty_key(workdir: Path, uploads: _DictUploads) -> None:
-    with pytest.raises(InvalidParameterError, match="no key"), fetch_audio(
-        "oss://", SourcePolicy(max_size_bytes=MIB), workdir, uploads=uploads, oss_resolve=True
+    with (
+        pytest.raises(InvalidParameterError, match="no key"),
+        fetch_audio("oss://", SourcePolicy(max_size_bytes=MIB), workdir, uploads=uploads, oss_resolve=True),
     ):
         pass
 
 
 def test_oss_over_limit(workdir: Path, uploads: _DictUploads) -> None:
-    with pytest.raises(AudioTooLargeError), fetch_audio(
-        "oss://dashscope-instant/abc/2026-01-01/x/big.mp3",
-        SourcePolicy(max_size_bytes=4000),
-        workdir,
-        uploads=uploads,
-        api_key="sk-1",
-        oss_resolve=True,
+    with (
+        pytest.raises(AudioTooLargeError),
+        fetch_audio(
+            "oss://dashscope-instant/abc/2026-01-01/x/big.mp3",
+            SourcePolicy(max_size_bytes=4000),
+            workdir,
+            uploads=uploads,
+            api_key="sk-1",
+            oss_resolve=True,
+        ),
     ):
         pass
     assert uploads.files["dashscope-instant/abc/2026-01-01/x/big.mp3"][0].exists()
@@ -728,9 +766,12 @@ def test_root_given_through_a_symlink(tree: dict[str, Path], tmp_path: Path, wor
     ],
     ids=["outside", "symlink-escape", "dotdot", "dotdot-string", "etc-passwd", "prefix-sibling"],
 )
-def test_path_outside_root_refused(tree: dict[str, Path], workdir: Path, make_ref) -> None:  # noqa: ANN001
-    with pytest.raises(InvalidParameterError, match="outside the allowed file roots") as info, fetch_audio(
-        make_ref(tree), _path_policy(tree["root"]), workdir
+def test_path_outside_root_refused(
+    tree: dict[str, Path], workdir: Path, make_ref: Callable[[dict[str, Path]], str]
+) -> None:
+    with (
+        pytest.raises(InvalidParameterError, match="outside the allowed file roots") as info,
+        fetch_audio(make_ref(tree), _path_policy(tree["root"]), workdir),
     ):
         pass
     assert type(info.value) is InvalidParameterError
@@ -738,37 +779,42 @@ def test_path_outside_root_refused(tree: dict[str, Path], workdir: Path, make_re
 
 
 def test_paths_disabled_without_roots(tree: dict[str, Path], workdir: Path) -> None:
-    with pytest.raises(InvalidParameterError, match="local file paths are disabled"), fetch_audio(
-        str(tree["inside"]), SourcePolicy(max_size_bytes=MIB), workdir
+    with (
+        pytest.raises(InvalidParameterError, match="local file paths are disabled"),
+        fetch_audio(str(tree["inside"]), SourcePolicy(max_size_bytes=MIB), workdir),
     ):
         pass
 
 
 def test_missing_path_inside_root(tree: dict[str, Path], workdir: Path) -> None:
-    with pytest.raises(SourceNotFoundError, match="not found"), fetch_audio(
-        str(tree["root"] / "nope.wav"), _path_policy(tree["root"]), workdir
+    with (
+        pytest.raises(SourceNotFoundError, match="not found"),
+        fetch_audio(str(tree["root"] / "nope.wav"), _path_policy(tree["root"]), workdir),
     ):
         pass
 
 
 def test_missing_path_outside_root_does_not_reveal_existence(tree: dict[str, Path], workdir: Path) -> None:
-    with pytest.raises(InvalidParameterError, match="outside") as info, fetch_audio(
-        "/definitely/not/here.wav", _path_policy(tree["root"]), workdir
+    with (
+        pytest.raises(InvalidParameterError, match="outside") as info,
+        fetch_audio("/definitely/not/here.wav", _path_policy(tree["root"]), workdir),
     ):
         pass
     assert not isinstance(info.value, SourceNotFoundError)
 
 
 def test_directory_refused(tree: dict[str, Path], workdir: Path) -> None:
-    with pytest.raises(InvalidParameterError, match="not a regular file"), fetch_audio(
-        str(tree["root"] / "sub"), _path_policy(tree["root"]), workdir
+    with (
+        pytest.raises(InvalidParameterError, match="not a regular file"),
+        fetch_audio(str(tree["root"] / "sub"), _path_policy(tree["root"]), workdir),
     ):
         pass
 
 
 def test_path_over_limit(tree: dict[str, Path], workdir: Path) -> None:
-    with pytest.raises(AudioTooLargeError), fetch_audio(
-        str(tree["inside"]), _path_policy(tree["root"], max_size_bytes=100), workdir
+    with (
+        pytest.raises(AudioTooLargeError),
+        fetch_audio(str(tree["inside"]), _path_policy(tree["root"], max_size_bytes=100), workdir),
     ):
         pass
     assert tree["inside"].exists()

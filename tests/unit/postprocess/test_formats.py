@@ -46,7 +46,9 @@ def test_text() -> None:
 
 
 def test_json_matches_spec_shape_with_words() -> None:
-    result = render_json(transcript(ENGLISH, words=True), file_url="https://files.example.org/board-meeting.m4a")
+    result = render_json(
+        transcript(ENGLISH, words=True), file_url="https://files.example.org/board-meeting.m4a"
+    )
     assert result == {
         "file_url": "https://files.example.org/board-meeting.m4a",
         "audio_info": {"format": "m4a", "sample_rate": 44100},

@@ -14,13 +14,23 @@ def evenly(texts: Sequence[str], *, start_ms: int = 0, step_ms: int = 300) -> li
     return [Word(start_ms + i * step_ms, start_ms + (i + 1) * step_ms, t) for i, t in enumerate(texts)]
 
 
+def spoken(sentence: str) -> list[Word]:
+    """Whisper-style words of an English sentence: leading space, punctuation attached."""
+    return evenly([" " + w for w in sentence.split()])
+
+
 def texts(sentences: Sequence[Sentence]) -> list[str]:
     return [s.text for s in sentences]
 
 
 def test_spec_sample_shape() -> None:
-    words = words_of((320, 700, " Good"), (700, 1150, " morning"), (1150, 1710, " everyone."),
-                     (2050, 2400, " Let's"), (2400, 2980, " begin."))
+    words = words_of(
+        (320, 700, " Good"),
+        (700, 1150, " morning"),
+        (1150, 1710, " everyone."),
+        (2050, 2400, " Let's"),
+        (2400, 2980, " begin."),
+    )
     first, second = sentences_from_words(words, "en")
     assert (first.sentence_id, first.begin_ms, first.end_ms) == (0, 320, 1710)
     assert first.text == "Good morning everyone."
@@ -74,8 +84,7 @@ def test_clause_marks_do_not_split() -> None:
 
 
 def test_abbreviations_and_lower_case_continuations_do_not_split() -> None:
-    words = evenly([" Mr.", " Smith", " met", " Dr.", " Who", " in", " the", " U.S.", " Army.",
-                    " So...", " we", " waited."])
+    words = spoken("Mr. Smith met Dr. Who in the U.S. Army. So... we waited.")
     assert texts(sentences_from_words(words, "en")) == [
         "Mr. Smith met Dr. Who in the U.S. Army.",
         "So... we waited.",
