@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     """Base URL clients reach this server at (for upload hosts and result links); else the request's Host."""
 
     rate_limit_per_minute: int = 100
-    """Requests per API key per minute; 0 turns the limit off (spec §11: 100 RPM)."""
+    """Requests per API key per window; 0 turns the limit off (spec §11: 100 RPM)."""
+
+    rate_limit_window_s: float = 60.0
+    """The sliding window of the rate limit (a minute; shorter only for tests)."""
 
     workers: int = 1
     """Async transcription workers inside the server process."""

@@ -141,5 +141,37 @@ def models() -> None:
                     "(needs a model hub).", highlight=False)
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a public interface with no API keys.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the DashScope (/api/v1) and OpenAI (/compatible-mode/v1, /v1) APIs; docs at /docs."""
+    import uvicorn
+
+    from openasr.server.app import create_app
+
+    settings = Settings()
+    if not settings.api_keys and not _is_loopback(host) and not insecure:
+        raise fail(
+            f"refusing to serve on {host} without API keys: set OPENASR_API_KEYS, bind to 127.0.0.1, "
+            "or pass --insecure"
+        )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_keep_alive=75)
+
+
 if __name__ == "__main__":
     app()

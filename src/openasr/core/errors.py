@@ -94,3 +94,31 @@ class ModelUnavailableError(AsrError):
 
 class InternalError(AsrError):
     """An unexpected failure inside openasr; logged with the request id, never shown as a traceback."""
+
+
+class InvalidApiKeyError(AsrError):
+    """The API key is missing or not one of the configured keys."""
+
+    code = "InvalidApiKey"
+    http_status = 401
+    task_code = "INVALID_API_KEY"
+
+
+class ThrottledError(AsrError):
+    """The API key is over its request rate; `retry_after_s` says when the window frees a slot."""
+
+    code = "Throttling.RateQuota"
+    http_status = 429
+    task_code = "THROTTLED"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnsupportedOperationError(AsrError):
+    """The operation is not allowed in the object's state (e.g. cancelling a task that is not PENDING)."""
+
+    code = "UnsupportedOperation"
+    http_status = 400
+    task_code = "UNSUPPORTED_OPERATION"

@@ -1,0 +1,82 @@
+"""API keys and per-key rate limits, as one dependency that every authenticated route declares.
+
+With no keys configured any key (or none) is accepted — `openasr serve` then binds to loopback only.
+The limiter is a sliding window per key, in memory: limits are per server process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import threading
+import time
+from collections import deque
+
+from fastapi import Request
+
+from openasr.core.errors import InvalidApiKeyError, ThrottledError
+
+
+class KeyRing:
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._keys = keys
+
+    @property
+    def open(self) -> bool:
+        return not self._keys
+
+    def check(self, authorization: str | None) -> str | None:
+        """Return the presented key (None when absent and allowed); raise `InvalidApiKeyError` otherwise."""
+        key = None
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            key = value.strip() if scheme.lower() == "bearer" else authorization.strip()
+        if self.open:
+            return key
+        if key and any(hmac.compare_digest(key, known) for known in self._keys):
+            return key
+        raise InvalidApiKeyError("Invalid API-key provided.")
+
+
+def key_id(api_key: str | None) -> str:
+    """A short stable id for a key, safe to store and show (never the key itself)."""
+    if not api_key:
+        return "anonymous"
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+class RateLimiter:
+    """At most `limit` requests per `window_s` per key; 0 disables the limit."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self._limit = limit
+        self._window_s = window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> None:
+        if self._limit <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] >= self._window_s:
+                hits.popleft()
+            if len(hits) >= self._limit:
+                retry = max(1, math.ceil(self._window_s - (now - hits[0])))
+                raise ThrottledError("Requests rate limit exceeded, please try again later.", retry_after_s=retry)
+            hits.append(now)
+
+
+class Gate:
+    """Authenticate, then count the request against the key's rate."""
+
+    def __init__(self, keys: KeyRing, limiter: RateLimiter) -> None:
+        self.keys = keys
+        self.limiter = limiter
+
+    def __call__(self, request: Request) -> str | None:
+        api_key = self.keys.check(request.headers.get("authorization"))
+        self.limiter.hit(key_id(api_key))
+        return api_key

@@ -1,0 +1,138 @@
+"""DashScope native wire schemas (spec §4, §5) and their two converters.
+
+`to_options` reads a sync generation request into an audio reference and `TranscribeOptions`, refusing
+what cannot be honoured with the parameter named; `to_response` renders a transcript (or a streamed step)
+in the native shape. Emotion is omitted from `annotations` because no emotion classifier is active:
+an absent key, never a constant "neutral" (see README, "Emotion").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openasr.core.errors import InvalidParameterError
+from openasr.core.options import TranscribeOptions, count_context_tokens
+from openasr.service import LEGACY_MODELS, ModelCatalog
+
+AUDIO_TOKENS_PER_SECOND = 25
+
+
+class ContentItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+    audio: str | None = None
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: list[ContentItem] | str
+
+
+class GenerationInput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    messages: list[Message] = Field(min_length=1)
+
+
+class AsrOptions(BaseModel):
+    """`enable_lid` appears in one doc sample only; accepted and ignored (language is always detected)."""
+
+    model_config = ConfigDict(extra="allow")
+    language: str | None = None
+    enable_itn: bool = False
+    enable_lid: bool | None = None
+
+
+class GenerationParameters(BaseModel):
+    """Unknown parameters (temperature, result_format …) are accepted and ignored (spec §4.2)."""
+
+    model_config = ConfigDict(extra="allow")
+    asr_options: AsrOptions = Field(default_factory=AsrOptions)
+    incremental_output: bool | None = None
+    result_format: str | None = None
+
+
+class GenerationRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    input: GenerationInput
+    parameters: GenerationParameters = Field(default_factory=GenerationParameters)
+
+
+def context_of(messages: list[Message]) -> str:
+    """System messages carry context-biasing text, not a role prompt (spec §4.2)."""
+    texts = []
+    for m in messages:
+        if m.role != "system":
+            continue
+        if isinstance(m.content, str):
+            texts.append(m.content)
+        else:
+            texts.extend(item.text for item in m.content if item.text)
+    return "\n".join(texts)
+
+
+def audio_of(messages: list[Message]) -> str:
+    users = [m for m in messages if m.role == "user"]
+    if len(users) != 1:
+        raise InvalidParameterError("exactly one user message is required", param="input.messages")
+    content = users[0].content
+    audios = [content] if isinstance(content, str) else [i.audio for i in content if i.audio]
+    if len(audios) != 1 or not audios[0]:
+        raise InvalidParameterError("the user message must hold exactly one audio item", param="input.messages")
+    return audios[0]
+
+
+def to_options(request: GenerationRequest, catalog: ModelCatalog) -> tuple[str, TranscribeOptions]:
+    engine_model = catalog.engine_for_sync(request.model)
+    asr = request.parameters.asr_options
+    legacy = request.model in LEGACY_MODELS
+    options = TranscribeOptions(
+        model=engine_model,
+        language=asr.language or None,
+        itn=asr.enable_itn,
+        context="" if legacy else context_of(request.input.messages),
+        sentences=False,
+    ).replace()
+    return audio_of(request.input.messages), options
+
+
+def native_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
+    return {
+        "input_tokens_details": {"text_tokens": count_context_tokens(context)},
+        "output_tokens_details": {"text_tokens": count_context_tokens(text)},
+        "seconds": math.ceil(duration_s),
+    }
+
+
+def legacy_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
+    audio_tokens = AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
+    return {
+        "input_tokens": audio_tokens + count_context_tokens(context),
+        "output_tokens": count_context_tokens(text),
+        "audio_tokens": audio_tokens,
+    }
+
+
+def to_response(
+    *, request_id: str, model: str, text: str, language: str, context: str, duration_s: float,
+    finish_reason: str = "stop",
+) -> dict[str, Any]:
+    """One native response or stream event; `text` is the whole text, or a delta when streaming."""
+    message: dict[str, Any] = {"role": "assistant", "content": [{"text": text}]}
+    if model in LEGACY_MODELS:
+        return {
+            "status_code": 200, "request_id": request_id, "code": "", "message": "",
+            "output": {"text": None, "finish_reason": None,
+                       "choices": [{"finish_reason": finish_reason, "message": message}]},
+            "usage": legacy_usage(context, text, duration_s),
+        }
+    message["annotations"] = [{"type": "audio_info", "language": language}]
+    return {
+        "request_id": request_id,
+        "output": {"choices": [{"finish_reason": finish_reason, "message": message}]},
+        "usage": native_usage(context, text, duration_s),
+    }

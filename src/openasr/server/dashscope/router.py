@@ -1,0 +1,62 @@
+"""DashScope native sync recognition (E1), JSON or SSE (`X-DashScope-SSE: enable`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from openasr.core.errors import AsrError
+from openasr.server.deps import ApiKey, Context, RequestId
+from openasr.server.errors import dashscope_body
+from openasr.server.dashscope.protocol import GenerationRequest, context_of, to_options, to_response
+from openasr.server.sse import EVENT_STREAM, SSE_HEADERS, dashscope_error, dashscope_event
+from openasr.server.streaming import first_update, guarded, stream_steps
+from openasr.service import AudioRequest
+
+router = APIRouter(prefix="/api/v1", tags=["DashScope"])
+
+
+def _enabled(value: str | None) -> bool:
+    return (value or "").strip().lower() == "enable"
+
+
+@router.post("/services/aigc/multimodal-generation/generation", response_model=None)
+async def generate(
+    body: GenerationRequest,
+    ctx: Context,
+    api_key: ApiKey,
+    rid: RequestId,
+    x_dashscope_sse: str | None = Header(default=None),
+    x_dashscope_ossresourceresolve: str | None = Header(default=None),
+) -> JSONResponse | StreamingResponse:
+    """Sync recognition of audio ≤ 10 MB / 5 min: http(s) URL, data URI, or oss:// upload key."""
+    ref, options = to_options(body, ctx.service.catalog)
+    audio = AudioRequest(ref, api_key=api_key, oss_resolve=_enabled(x_dashscope_ossresourceresolve))
+    context = context_of(body.input.messages)
+    if not _enabled(x_dashscope_sse):
+        t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
+        return JSONResponse(to_response(request_id=rid, model=body.model, text=t.text, language=t.language,
+                                        context=context, duration_s=t.audio.duration_s))
+    updates = ctx.service.stream(audio, options)
+    first = await first_update(updates)
+    incremental = bool(body.parameters.incremental_output)
+
+    def frames() -> Any:
+        for n, step in enumerate(stream_steps(first, updates), start=1):
+            if not step.final and not step.delta:
+                continue
+            language = step.update.transcript.language if step.update.transcript else step.update.chunk.language  # type: ignore[union-attr]
+            payload = to_response(
+                request_id=rid, model=body.model, text=step.delta if incremental else step.text,
+                language=language, context=context, duration_s=step.update.audio.duration_s,
+                finish_reason="stop" if step.final else "null",
+            )
+            yield dashscope_event(n, payload)
+
+    def on_error(exc: AsrError) -> str:
+        return dashscope_error(0, exc.http_status, dashscope_body(exc, rid))
+
+    return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)

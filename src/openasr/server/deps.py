@@ -1,0 +1,35 @@
+"""What routes depend on, as `Annotated` aliases: the app's context, the caller's key, the request id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from openasr.server.auth import Gate
+from openasr.server.errors import request_id
+from openasr.service import TranscriptionService
+from openasr.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    service: TranscriptionService
+    gate: Gate
+    ready: bool = False
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def authorized_key(request: Request) -> str | None:
+    return get_context(request).gate(request)
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+ApiKey = Annotated[str | None, Depends(authorized_key)]
+RequestId = Annotated[str, Depends(request_id)]

@@ -1,0 +1,118 @@
+"""`AsrError` -> each surface's error envelope; anything else -> a logged 500 with the request id.
+
+Which envelope a path gets is decided by its prefix: the OpenAI surfaces answer
+`{"error": {message, type, param, code}, "request_id"}`, DashScope answers `{request_id, code, message}`
+(spec §10). Request-validation failures are the client's fault and become 400 `InvalidParameter`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openasr.core.errors import AsrError, InternalError, InvalidParameterError, ThrottledError
+
+log = logging.getLogger("openasr.server")
+
+OPENAI_PREFIXES = ("/compatible-mode/", "/v1/")
+
+_OPENAI_CODES = {
+    "InvalidApiKey": "invalid_api_key",
+    "InvalidParameter": "invalid_parameter_error",
+    "ModelNotFound": "model_not_found",
+    "InternalError": "internal_error",
+    "ModelUnavailable": "model_unavailable",
+}
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.state.request_id = str(uuid.uuid4())
+    return str(rid)
+
+
+class RequestIdMiddleware:
+    """Gives every request an id before any handler runs and returns it as `X-Request-Id`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def is_openai_path(path: str) -> bool:
+    return path.startswith(OPENAI_PREFIXES)
+
+
+def dashscope_body(error: AsrError, rid: str) -> dict[str, Any]:
+    return {"request_id": rid, "code": error.code, "message": error.message}
+
+
+def openai_body(error: AsrError, rid: str) -> dict[str, Any]:
+    kind = "invalid_request_error" if error.http_status < 500 else "server_error"
+    code = _OPENAI_CODES.get(error.code, error.code)
+    return {"error": {"message": error.message, "type": kind, "param": error.param, "code": code}, "request_id": rid}
+
+
+def error_response(request: Request, error: AsrError) -> JSONResponse:
+    rid = request_id(request)
+    openai = is_openai_path(request.url.path)
+    body = openai_body(error, rid) if openai else dashscope_body(error, rid)
+    headers = {}
+    if isinstance(error, ThrottledError):
+        headers["Retry-After"] = str(error.retry_after_s)
+    if openai and error.http_status >= 500:
+        headers["x-should-retry"] = "false"
+    return JSONResponse(body, status_code=error.http_status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AsrError)
+    async def _asr(request: Request, exc: AsrError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.error("request %s failed: %s: %s", request_id(request), exc.code, exc.message)
+        return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = InvalidParameterError(str(exc.detail))
+        error.http_status = exc.status_code
+        error.code = "NotFound" if exc.status_code == 404 else "InvalidParameter"
+        return error_response(request, error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = request_id(request)
+        log.exception("request %s failed unexpectedly", rid)
+        return error_response(request, InternalError(f"internal error; request id {rid}"))
+
+
+def validation_error(exc: RequestValidationError) -> InvalidParameterError:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+    message = f"{location}: {first.get('msg', 'invalid request')}" if location else str(first.get("msg", "invalid"))
+    return InvalidParameterError(message, param=location or None)

@@ -1,0 +1,122 @@
+"""OpenAI-compatible routes: chat/completions ASR (E9) and POST /audio/transcriptions.
+
+Both are mounted under `/compatible-mode/v1` (DashScope's compatible mode) and `/v1` (OpenAI's own
+base path), so either base URL works for either client.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from openasr.core.errors import AsrError, AudioTooLargeError
+from openasr.server.deps import ApiKey, Context, RequestId
+from openasr.server.errors import openai_body
+from openasr.server.openai.protocol import (
+    ChatRequest,
+    annotations,
+    chat_chunk,
+    chat_context,
+    chat_to_options,
+    chat_to_response,
+    chat_usage,
+    transcription_body,
+    transcription_options,
+)
+from openasr.server.sse import EVENT_STREAM, OPENAI_DONE, SSE_HEADERS, openai_event
+from openasr.server.streaming import first_update, guarded, stream_steps
+from openasr.service import MB, OPENAI_FILE_LIMITS, AudioRequest, StreamUpdate
+
+router = APIRouter(tags=["OpenAI-compatible"])
+_COPY_BLOCK = 1 * MB
+
+
+@router.post("/compatible-mode/v1/chat/completions", response_model=None)
+@router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
+async def chat_completions(
+    body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId
+) -> JSONResponse | StreamingResponse:
+    """Recognise the one `input_audio` of the user message; stream when `stream` is true."""
+    ref, options = chat_to_options(body, ctx.service.catalog)
+    audio = AudioRequest(ref, api_key=api_key)
+    context = chat_context(body.messages)
+    completion_id = f"chatcmpl-{rid}"
+    if not body.stream:
+        t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
+        return JSONResponse(chat_to_response(completion_id, body.model, t, context))
+    updates = ctx.service.stream(audio, options)
+    first = await first_update(updates)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def frames() -> Iterator[str]:
+        yield openai_event(chat_chunk(completion_id, body.model, delta={"role": "assistant", "content": ""}))
+        last: StreamUpdate = first
+        text = ""
+        for step in stream_steps(first, updates):
+            last, text = step.update, step.text
+            if step.delta:
+                language = step.update.chunk.language if step.update.chunk else ""
+                delta = {"role": None, "content": step.delta, "annotations": annotations(language)}
+                yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
+        yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
+        if include_usage:
+            usage = chat_usage(context, text, last.audio.duration_s)
+            yield openai_event(chat_chunk(completion_id, body.model, usage=usage))
+        yield OPENAI_DONE
+
+    def on_error(exc: AsrError) -> str:
+        return openai_event(openai_body(exc, rid))
+
+    return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
+
+
+@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post("/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False)
+async def transcriptions(
+    ctx: Context,
+    api_key: ApiKey,
+    file: Annotated[UploadFile, File(description="Audio or video, up to 25 MB / 30 min.")],
+    model: Annotated[str, Form()] = "whisper-1",
+    language: Annotated[str | None, Form()] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[float | None, Form()] = None,
+    timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
+) -> Response:
+    """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
+    options = transcription_options(
+        ctx.service.catalog, model=model, language=language, prompt=prompt,
+        response_format=response_format, granularities=timestamp_granularities or [],
+    )
+    workdir = Path(tempfile.mkdtemp(dir=ctx.settings.data_dir / "tmp"))
+    try:
+        path = workdir / Path(file.filename or "audio").name
+        await run_in_threadpool(_save_upload, file, path, OPENAI_FILE_LIMITS.max_bytes)
+        t = await run_in_threadpool(ctx.service.transcribe_file, path, options, OPENAI_FILE_LIMITS)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    body, content_type = transcription_body(t, response_format)
+    if isinstance(body, dict):
+        return JSONResponse(body)
+    return Response(body, media_type=content_type)
+
+
+def _save_upload(upload: UploadFile, target: Path, max_bytes: int) -> None:
+    written = 0
+    with target.open("wb") as out:
+        while block := upload.file.read(_COPY_BLOCK):
+            written += len(block)
+            if written > max_bytes:
+                raise AudioTooLargeError(f"the file is larger than {max_bytes // MB} MB", param="file")
+            out.write(block)
+
+
+

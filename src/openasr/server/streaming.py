@@ -1,0 +1,65 @@
+"""Turns the service's stream of chunk results into text deltas, shared by both streaming surfaces.
+
+The first update is pulled before the HTTP response starts, so failures found while probing, fetching
+or recognising the first chunk still get a plain error status; later failures become an in-stream
+error event rendered by the surface.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from openasr.core.errors import AsrError, InternalError
+from openasr.pipeline import join_texts
+from openasr.service import StreamUpdate
+
+log = logging.getLogger("openasr.server")
+
+
+@dataclass(frozen=True)
+class StreamStep:
+    """`delta` is what this step adds to `text`; the final step carries the transcript."""
+
+    delta: str
+    text: str
+    update: StreamUpdate
+
+    @property
+    def final(self) -> bool:
+        return self.update.transcript is not None
+
+
+async def first_update(updates: Iterator[StreamUpdate]) -> StreamUpdate:
+    return await run_in_threadpool(next, updates)
+
+
+def stream_steps(first: StreamUpdate, rest: Iterator[StreamUpdate]) -> Iterator[StreamStep]:
+    parts: list[str] = []
+    text = ""
+    update: StreamUpdate | None = first
+    while update is not None:
+        if update.chunk is not None and update.chunk.text:
+            parts.append(update.chunk.text)
+            new_text = join_texts(parts, update.chunk.language)
+            yield StreamStep(new_text[len(text) :], new_text, update)
+            text = new_text
+        elif update.transcript is not None:
+            yield StreamStep("", update.transcript.text, update)
+        update = next(rest, None)
+
+
+def guarded(
+    frames: Iterator[str], on_error: Callable[[AsrError], str], request_id: str
+) -> Iterator[str]:
+    """Render a mid-stream failure as the surface's error event, then end the stream."""
+    try:
+        yield from frames
+    except AsrError as exc:
+        yield on_error(exc)
+    except Exception:
+        log.exception("stream %s failed unexpectedly", request_id)
+        yield on_error(InternalError(f"internal error; request id {request_id}"))

@@ -1,0 +1,173 @@
+"""Use-cases shared by the CLI and every API, with no HTTP types: recognise now, or stream.
+
+A surface hands in an audio reference and `TranscribeOptions`; this module applies the surface's limits
+(sync: 10 MB / 5 min, spec §11), resolves the reference to a local file, picks the engine and drives the
+pipeline. Model names of the service (qwen3-asr-flash …) map onto configured engine models here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from openasr import pipeline
+from openasr.audio.decode import probe_audio
+from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
+from openasr.core.errors import AudioTooLargeError, InvalidParameterError, ModelNotFoundError
+from openasr.core.options import TranscribeOptions, validate_options
+from openasr.core.types import AudioInfo, Transcript
+from openasr.engines.base import Engine
+from openasr.engines.registry import BUNDLED
+from openasr.runtime.engine_pool import EnginePool
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_seconds: float
+
+
+SYNC_LIMITS = Limits(10 * MB, 5 * 60.0)
+"""DashScope sync recognition and compatible-mode chat (spec §11)."""
+OPENAI_FILE_LIMITS = Limits(25 * MB, 30 * 60.0)
+"""OpenAI's transcription endpoint: OpenAI's own 25 MB upload limit; 30 min bounds one request's CPU time."""
+ASYNC_LIMITS = Limits(2048 * MB, 12 * 3600.0)
+
+SYNC_MODELS = frozenset({
+    "qwen3-asr-flash",
+    "qwen3-asr-flash-2025-09-08",
+    "qwen3-asr-flash-2026-02-10",
+    "qwen3-asr-flash-us",
+    "qwen3-asr-flash-2025-09-08-us",
+    "qwen-audio-asr",
+})
+ASYNC_MODELS = frozenset({"qwen3-asr-flash-filetrans", "qwen3-asr-flash-filetrans-2025-11-17"})
+LEGACY_MODELS = frozenset({"qwen-audio-asr"})
+OPENAI_ALIASES = frozenset({"whisper-1"})
+
+
+@dataclass(frozen=True)
+class ModelCatalog:
+    """Which public model names exist and which engine model serves each."""
+
+    default_engine_model: str
+
+    def engine_for_sync(self, name: str) -> str:
+        if name in SYNC_MODELS:
+            return self.default_engine_model
+        if name in ASYNC_MODELS:
+            raise InvalidParameterError(
+                f"model {name} only supports asynchronous calls (X-DashScope-Async: enable)", param="model"
+            )
+        raise ModelNotFoundError(f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}")
+
+    def engine_for_async(self, name: str) -> str:
+        if name in ASYNC_MODELS:
+            return self.default_engine_model
+        raise ModelNotFoundError(
+            f"model {name!r} does not support file transcription; use {', '.join(sorted(ASYNC_MODELS))}"
+        )
+
+    def engine_for_openai(self, name: str) -> str:
+        """OpenAI's transcription endpoint also takes openasr's own model names and `whisper-1`."""
+        if name in OPENAI_ALIASES or name in SYNC_MODELS:
+            return self.default_engine_model
+        if name in BUNDLED:
+            return name
+        raise ModelNotFoundError(
+            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"
+        )
+
+
+@dataclass(frozen=True)
+class AudioRequest:
+    """Where the audio comes from and on whose behalf (upload keys are bound to the API key)."""
+
+    ref: str
+    api_key: str | None = None
+    oss_resolve: bool = False
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """One step of a streamed recognition: a chunk's result, and at the end the whole transcript."""
+
+    chunk: pipeline.ChunkResult | None
+    transcript: Transcript | None
+    audio: AudioInfo
+
+
+class TranscriptionService:
+    def __init__(
+        self,
+        engines: EnginePool,
+        catalog: ModelCatalog,
+        policy: SourcePolicy,
+        workdir: Path,
+        uploads: UploadResolver | None = None,
+    ) -> None:
+        self.engines = engines
+        self.catalog = catalog
+        self._policy = policy
+        self._workdir = workdir
+        self._uploads = uploads
+
+    def transcribe_now(self, audio: AudioRequest, options: TranscribeOptions) -> Transcript:
+        """Sync recognition of a reference (URL, data URI, oss:// key, allowed path)."""
+        with self._fetched(audio) as path:
+            return self.transcribe_file(path, options)
+
+    def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
+        """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
+        options, engine = self._prepare(path, options, limits)
+        return pipeline.run(path, options, engine)
+
+    def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
+        """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
+
+        Validation (limits, decoding the header, engine capabilities) happens before the first yield, so a
+        caller can still answer with a plain error status.
+        """
+        with self._fetched(audio) as path:
+            options, engine = self._prepare(path, options, SYNC_LIMITS)
+            info = probe_audio(path)
+            results = []
+            for chunk in pipeline.stream_channel(path, options, engine):
+                results.append(chunk)
+                yield StreamUpdate(chunk, None, info)
+            channel = pipeline.assemble_channel(0, results, options, engine)
+            yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
+
+    def _prepare(self, path: Path, options: TranscribeOptions, limits: Limits) -> tuple[TranscribeOptions, Engine]:
+        """Limits come from the probe, before any decoding; then the engine's capabilities."""
+        options = validate_options(replace(options, max_duration_s=limits.max_seconds))
+        info = probe_audio(path)
+        if info.size_bytes is not None and info.size_bytes > limits.max_bytes:
+            raise AudioTooLargeError(
+                f"audio is {info.size_bytes / MB:.1f} MB; the limit is {limits.max_bytes // MB} MB", param="audio"
+            )
+        pipeline.check_limits(info, options)
+        engine = self.engines.get(options.model)
+        pipeline.check_engine(engine, options)
+        return options, engine
+
+    @contextmanager
+    def _fetched(self, audio: AudioRequest) -> Iterator[Path]:
+        """The reference as a local file; a downloaded or decoded copy is removed afterwards."""
+        with fetch_audio(
+            audio.ref,
+            self._policy,
+            self._workdir,
+            uploads=self._uploads,
+            api_key=audio.api_key,
+            oss_resolve=audio.oss_resolve,
+        ) as local:
+            yield local.path
+
+
+def sync_policy(allow_private_urls: bool, file_roots: tuple[Path, ...]) -> SourcePolicy:
+    return SourcePolicy(max_size_bytes=SYNC_LIMITS.max_bytes, allow_private_urls=allow_private_urls, file_roots=file_roots)
