@@ -383,7 +383,8 @@ def _from_data_uri(ref: str, policy: SourcePolicy, workdir: Path, temps: list[Pa
     if encoded_chars > 4 * math.ceil(policy.max_size_bytes / 3):
         raise _too_large(policy)
 
-    suffix = (mimetypes.guess_extension(mime) or "") if mime else ""
+    suffix = _RAW_PCM_MIMES.get(mime.lower(), "") if mime else ""
+    suffix = suffix or ((mimetypes.guess_extension(mime) or "") if mime else "")
     path, out = _new_temp(workdir, _suffix(suffix), temps)
     size = 0
     carry = ""
@@ -485,6 +486,10 @@ def _regular_file_size(path: Path, *, what: str) -> int:
 
 
 # -------------------------------------------------------------------------------------------- helpers
+
+
+_RAW_PCM_MIMES = {"audio/pcm": ".pcm", "audio/l16": ".pcm", "audio/x-pcm": ".pcm", "audio/raw": ".pcm"}
+"""Headerless PCM has no magic bytes; the MIME type is the only hint, and the decoder reads `.pcm` as raw."""
 
 
 def _new_temp(workdir: Path, suffix: str, temps: list[Path]) -> tuple[Path, IO[bytes]]:

@@ -1,0 +1,146 @@
+"""OpenAI-compatible surfaces through the real openai SDK: chat/completions ASR (R7) and /v1/audio/transcriptions."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import openai
+import pytest
+import requests
+from openai import OpenAI
+
+from live_server import KEY, live_server, server_settings
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+BECKETT = DATA / "en" / "beckett.wav"
+EXPECTED = "ever tried ever failed no matter try again fail again fail better"
+
+
+def words(text: str) -> str:
+    return " ".join("".join(ch for ch in text.lower() if ch.isalnum() or ch.isspace()).split())
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> str:
+    with live_server(server_settings(tmp_path_factory.mktemp("oa"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def chat(base: str) -> OpenAI:
+    return OpenAI(api_key=KEY, base_url=f"{base}/compatible-mode/v1", max_retries=0)
+
+
+def audio_message(path: Path = BECKETT) -> list[dict]:
+    b64 = base64.b64encode(path.read_bytes()).decode()
+    return [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": f"data:audio/wav;base64,{b64}",
+                                                                              "format": "wav"}}]}]
+
+
+def test_r7_chat_completion_and_stream_agree(chat: OpenAI) -> None:
+    msgs = [{"role": "system", "content": [{"text": "Beckett"}]}, *audio_message()]
+    r = chat.chat.completions.create(model="qwen3-asr-flash", messages=msgs,
+                                     extra_body={"asr_options": {"enable_itn": False}})
+    assert r.object == "chat.completion" and isinstance(r.choices[0].message.content, str)
+    assert words(r.choices[0].message.content) == EXPECTED
+    ann = r.choices[0].message.annotations[0]
+    assert ann.type == "audio_info" and ann.language == "en"
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    assert r.usage.model_extra["seconds"] == 10 and r.usage.prompt_tokens_details.audio_tokens == 250
+    chunks = list(chat.chat.completions.create(model="qwen3-asr-flash", messages=msgs, stream=True,
+                                               stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == r.choices[0].message.content
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == r.usage.total_tokens
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+
+
+def test_chat_stream_without_usage_and_without_asr_options(chat: OpenAI) -> None:
+    chunks = list(chat.chat.completions.create(model="qwen3-asr-flash", messages=audio_message(), stream=True))
+    assert all(c.choices for c in chunks), "no usage chunk unless include_usage"
+    assert words("".join(c.choices[0].delta.content or "" for c in chunks)) == EXPECTED
+
+
+def test_raw_chat_stream_ends_with_done(base: str) -> None:
+    r = requests.post(f"{base}/compatible-mode/v1/chat/completions", stream=True,
+                      headers={"Authorization": f"Bearer {KEY}"},
+                      json={"model": "qwen3-asr-flash", "messages": audio_message(), "stream": True})
+    assert "text/event-stream" in r.headers["content-type"]
+    events = [line.decode() for line in r.iter_lines() if line]
+    assert events[-1] == "data: [DONE]"
+    assert all(json.loads(e[6:])["object"] == "chat.completion.chunk" for e in events[:-1])
+
+
+def test_openai_errors(base: str, chat: OpenAI) -> None:
+    bad = OpenAI(api_key="sk-wrong", base_url=f"{base}/compatible-mode/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as auth:
+        bad.chat.completions.create(model="qwen3-asr-flash", messages=audio_message())
+    assert auth.value.status_code == 401 and auth.value.code == "invalid_api_key"
+    with pytest.raises(openai.BadRequestError) as bad_audio:
+        chat.chat.completions.create(model="qwen3-asr-flash", messages=[
+            {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "data:audio/wav;base64,AAAA"}}]}])
+    assert bad_audio.value.code == "invalid_parameter_error" and bad_audio.value.type == "invalid_request_error"
+    with pytest.raises(openai.NotFoundError):
+        chat.chat.completions.create(model="gpt-4o", messages=audio_message())
+    with pytest.raises(openai.BadRequestError):
+        chat.chat.completions.create(model="qwen3-asr-flash", messages=[{"role": "user", "content": "hello"}])
+
+
+@pytest.fixture(scope="module")
+def oa(base: str) -> OpenAI:
+    return OpenAI(api_key=KEY, base_url=f"{base}/v1", max_retries=0)
+
+
+def test_transcriptions_json_and_text(oa: OpenAI) -> None:
+    for model in ("whisper-1", "whisper-base", "qwen3-asr-flash"):
+        with BECKETT.open("rb") as f:
+            r = oa.audio.transcriptions.create(model=model, file=f)
+        assert words(r.text) == EXPECTED
+    with BECKETT.open("rb") as f:
+        text = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="text")
+    assert isinstance(text, str) and words(text) == EXPECTED
+
+
+def test_transcriptions_subtitles(oa: OpenAI) -> None:
+    with BECKETT.open("rb") as f:
+        srt = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="srt")
+    blocks = srt.strip().split("\n\n")
+    assert len(blocks) >= 3 and blocks[0].startswith("1\n00:00:0") and " --> " in blocks[0]
+    with BECKETT.open("rb") as f:
+        vtt = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="vtt")
+    assert vtt.startswith("WEBVTT") and "Fail better." in vtt
+
+
+def test_transcriptions_verbose_json_with_words(oa: OpenAI) -> None:
+    with BECKETT.open("rb") as f:
+        r = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                           timestamp_granularities=["word", "segment"])
+    assert r.language == "english" and 9.9 < r.duration < 10.0
+    assert [words(w.word) for w in r.words] == EXPECTED.split()
+    assert all(0 <= w.start <= w.end <= r.duration for w in r.words)
+    assert len(r.segments) >= 3 and r.segments[0].start < r.segments[-1].start
+
+
+def test_transcriptions_content_types(base: str) -> None:
+    expected = {"json": "application/json", "verbose_json": "application/json", "text": "text/plain",
+                "srt": "text/plain", "vtt": "text/vtt"}
+    for fmt, content_type in expected.items():
+        with BECKETT.open("rb") as f:
+            r = requests.post(f"{base}/v1/audio/transcriptions", headers={"Authorization": f"Bearer {KEY}"},
+                              files={"file": ("beckett.wav", f)}, data={"model": "whisper-1", "response_format": fmt})
+        assert r.status_code == 200 and r.headers["content-type"].startswith(content_type), (fmt, r.text)
+
+
+def test_transcriptions_bad_input(oa: OpenAI, tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("this is not audio")
+    with pytest.raises(openai.BadRequestError) as exc, junk.open("rb") as f:
+        oa.audio.transcriptions.create(model="whisper-1", file=f)
+    assert exc.value.code == "invalid_parameter_error"
+    with pytest.raises(openai.BadRequestError) as fmt, BECKETT.open("rb") as f:
+        oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="docx")  # type: ignore[arg-type]
+    assert fmt.value.param == "response_format"
+    with pytest.raises(openai.NotFoundError), BECKETT.open("rb") as f:
+        oa.audio.transcriptions.create(model="no-such-model", file=f)

@@ -1,0 +1,78 @@
+"""A real openasr server on a free loopback port, in a background thread, for contract tests.
+
+Servers started here share one `EnginePool` per cache directory, so each configuration costs a socket,
+not another copy of the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+import uvicorn
+
+from openasr.runtime.engine_pool import EnginePool
+from openasr.server.app import create_app
+from openasr.settings import Settings
+
+KEY = "sk-local-test"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("OPENASR_CACHE_DIR", Path.home() / ".cache" / "openasr")).expanduser()
+
+
+@functools.cache
+def shared_engines(cache: Path) -> EnginePool:
+    return EnginePool(cache, cpu_threads=os.cpu_count() or 1, workers=2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) once GET /health answers 200."""
+    port = free_port()
+    app = create_app(settings, engines=shared_engines(settings.cache_dir))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("openasr server did not become healthy")
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def server_settings(tmp: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "cache_dir": cache_dir(),
+        "data_dir": tmp,
+        "api_keys": (KEY,),
+        "allow_private_urls": True,
+        "rate_limit_per_minute": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
