@@ -18,6 +18,7 @@ import numpy as np
 import openai
 import pytest
 import requests
+from text_to_num import alpha2digit
 
 from live_server import KEY, live_server, server_settings
 
@@ -37,7 +38,7 @@ def data_uri(path: Path) -> str:
 
 
 def normalized(text: str) -> str:
-    text = text.lower().replace("-", " ")
+    text = alpha2digit(text.lower().replace("-", " "), "en")
     return " ".join("".join(ch for ch in text if ch.isalnum() or ch.isspace()).split())
 
 
