@@ -37,14 +37,16 @@ OPENAI_FILE_LIMITS = Limits(25 * MB, 30 * 60.0)
 """OpenAI's transcription endpoint: OpenAI's own 25 MB upload limit; 30 min bounds one request's CPU time."""
 ASYNC_LIMITS = Limits(2048 * MB, 12 * 3600.0)
 
-SYNC_MODELS = frozenset({
-    "qwen3-asr-flash",
-    "qwen3-asr-flash-2025-09-08",
-    "qwen3-asr-flash-2026-02-10",
-    "qwen3-asr-flash-us",
-    "qwen3-asr-flash-2025-09-08-us",
-    "qwen-audio-asr",
-})
+SYNC_MODELS = frozenset(
+    {
+        "qwen3-asr-flash",
+        "qwen3-asr-flash-2025-09-08",
+        "qwen3-asr-flash-2026-02-10",
+        "qwen3-asr-flash-us",
+        "qwen3-asr-flash-2025-09-08-us",
+        "qwen-audio-asr",
+    }
+)
 ASYNC_MODELS = frozenset({"qwen3-asr-flash-filetrans", "qwen3-asr-flash-filetrans-2025-11-17"})
 LEGACY_MODELS = frozenset({"qwen-audio-asr"})
 OPENAI_ALIASES = frozenset({"whisper-1"})
@@ -63,7 +65,9 @@ class ModelCatalog:
             raise InvalidParameterError(
                 f"model {name} only supports asynchronous calls (X-DashScope-Async: enable)", param="model"
             )
-        raise ModelNotFoundError(f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}")
+        raise ModelNotFoundError(
+            f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}"
+        )
 
     def engine_for_async(self, name: str) -> str:
         if name in ASYNC_MODELS:
@@ -79,7 +83,8 @@ class ModelCatalog:
         if name in BUNDLED:
             return name
         raise ModelNotFoundError(
-            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"
+            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)}"
+            f" or {', '.join(sorted(SYNC_MODELS))}"
         )
 
 
@@ -121,7 +126,9 @@ class TranscriptionService:
         with self._fetched(audio) as path:
             return self.transcribe_file(path, options)
 
-    def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
+    def transcribe_file(
+        self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS
+    ) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
         options, engine = self._prepare(path, options, limits)
         return pipeline.run(path, options, engine)
@@ -142,13 +149,16 @@ class TranscriptionService:
             channel = pipeline.assemble_channel(0, results, options, engine)
             yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
 
-    def _prepare(self, path: Path, options: TranscribeOptions, limits: Limits) -> tuple[TranscribeOptions, Engine]:
+    def _prepare(
+        self, path: Path, options: TranscribeOptions, limits: Limits
+    ) -> tuple[TranscribeOptions, Engine]:
         """Limits come from the probe, before any decoding; then the engine's capabilities."""
         options = validate_options(replace(options, max_duration_s=limits.max_seconds))
         info = probe_audio(path)
         if info.size_bytes is not None and info.size_bytes > limits.max_bytes:
             raise AudioTooLargeError(
-                f"audio is {info.size_bytes / MB:.1f} MB; the limit is {limits.max_bytes // MB} MB", param="audio"
+                f"audio is {info.size_bytes / MB:.1f} MB; the limit is {limits.max_bytes // MB} MB",
+                param="audio",
             )
         pipeline.check_limits(info, options)
         engine = self.engines.get(options.model)
@@ -170,4 +180,6 @@ class TranscriptionService:
 
 
 def sync_policy(allow_private_urls: bool, file_roots: tuple[Path, ...]) -> SourcePolicy:
-    return SourcePolicy(max_size_bytes=SYNC_LIMITS.max_bytes, allow_private_urls=allow_private_urls, file_roots=file_roots)
+    return SourcePolicy(
+        max_size_bytes=SYNC_LIMITS.max_bytes, allow_private_urls=allow_private_urls, file_roots=file_roots
+    )

@@ -1,4 +1,4 @@
-"""DashScope native sync recognition (E1) through the real dashscope SDK and raw HTTP (spec §13 R1, R3–R5, R9)."""
+"""DashScope native sync recognition (E1): the real dashscope SDK and raw HTTP (spec §13 R1, R3–R5, R8, R9)."""
 
 from __future__ import annotations
 
@@ -43,9 +43,14 @@ def words(text: str) -> str:
 
 
 def test_r1_data_uri_with_context_and_options(base: str) -> None:
-    msgs = [{"role": "system", "content": [{"text": "Samuel Beckett, Worstward Ho"}]}, *user(data_uri(BECKETT))]
+    msgs = [
+        {"role": "system", "content": [{"text": "Samuel Beckett, Worstward Ho"}]},
+        *user(data_uri(BECKETT)),
+    ]
     r = dashscope.MultiModalConversation.call(
-        model="qwen3-asr-flash", messages=msgs, result_format="message",
+        model="qwen3-asr-flash",
+        messages=msgs,
+        result_format="message",
         asr_options={"language": "en", "enable_itn": False},
     )
     assert r.status_code == 200, (r.code, r.message)
@@ -74,7 +79,9 @@ def test_r3_stream_modes_agree(base: str) -> None:
     assert "best of times" in full
 
     def run(**kw: object) -> list:
-        chunks = list(dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=msgs, stream=True, **kw))
+        chunks = list(
+            dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=msgs, stream=True, **kw)
+        )
         assert all(c.status_code == 200 for c in chunks)
         assert chunks[-1].output.choices[0].finish_reason == "stop"
         return chunks
@@ -91,10 +98,14 @@ def test_r3_stream_modes_agree(base: str) -> None:
 
 def test_r4_raw_sse_framing(base: str) -> None:
     r = requests.post(
-        f"{base}/api/v1/services/aigc/multimodal-generation/generation", stream=True,
+        f"{base}/api/v1/services/aigc/multimodal-generation/generation",
+        stream=True,
         headers={"Authorization": f"Bearer {KEY}", "X-DashScope-SSE": "enable"},
-        json={"model": "qwen3-asr-flash", "input": {"messages": user(data_uri(BECKETT))},
-              "parameters": {"incremental_output": True}},
+        json={
+            "model": "qwen3-asr-flash",
+            "input": {"messages": user(data_uri(BECKETT))},
+            "parameters": {"incremental_output": True},
+        },
     )
     assert r.status_code == 200 and "text/event-stream" in r.headers["content-type"]
     lines = [line.decode() for line in r.iter_lines() if line]
@@ -122,9 +133,13 @@ def test_r5_native_errors(base: str) -> None:
     assert (r.status_code, r.code) == (401, "InvalidApiKey") and r.request_id and r.output is None
     r = dashscope.MultiModalConversation.call(model="no-such-model", messages=msgs)
     assert r.status_code == 404 and r.code == "ModelNotFound"
-    r = dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=user("data:audio/wav;base64,AAAA"))
+    r = dashscope.MultiModalConversation.call(
+        model="qwen3-asr-flash", messages=user("data:audio/wav;base64,AAAA")
+    )
     assert r.status_code == 400 and r.code == "InvalidParameter"
-    r = dashscope.MultiModalConversation.call(model="qwen3-asr-flash-filetrans", messages=user(data_uri(BECKETT)))
+    r = dashscope.MultiModalConversation.call(
+        model="qwen3-asr-flash-filetrans", messages=user(data_uri(BECKETT))
+    )
     assert r.status_code == 400 and "asynchronous" in r.message
 
 
@@ -135,40 +150,57 @@ def test_r5_native_errors(base: str) -> None:
         {"model": "qwen3-asr-flash", "input": {"messages": []}},
         {"model": "qwen3-asr-flash", "input": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}},
         {"input": {"messages": [{"role": "user", "content": [{"audio": "x"}]}]}},
-        {"model": "qwen3-asr-flash", "input": {"messages": [{"role": "user", "content": [{"audio": "x"}]}]},
-         "parameters": {"asr_options": {"language": "not a language"}}},
+        {
+            "model": "qwen3-asr-flash",
+            "input": {"messages": [{"role": "user", "content": [{"audio": "x"}]}]},
+            "parameters": {"asr_options": {"language": "not a language"}},
+        },
     ],
 )
 def test_malformed_bodies_are_400_in_the_native_envelope(base: str, body: dict) -> None:
-    r = requests.post(f"{base}/api/v1/services/aigc/multimodal-generation/generation",
-                      headers={"Authorization": f"Bearer {KEY}"}, json=body)
+    r = requests.post(
+        f"{base}/api/v1/services/aigc/multimodal-generation/generation",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json=body,
+    )
     assert r.status_code == 400, r.text
     assert set(r.json()) == {"request_id", "code", "message"} and r.json()["code"] == "InvalidParameter"
 
 
 def test_not_json_is_400(base: str) -> None:
-    r = requests.post(f"{base}/api/v1/services/aigc/multimodal-generation/generation",
-                      headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}, data=b"{nope")
+    r = requests.post(
+        f"{base}/api/v1/services/aigc/multimodal-generation/generation",
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        data=b"{nope",
+    )
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
 
 
 def test_r9_without_result_format_and_legacy_model(base: str) -> None:
     body = {"model": "qwen3-asr-flash", "input": {"messages": user(data_uri(BECKETT))}, "parameters": {}}
-    r = requests.post(f"{base}/api/v1/services/aigc/multimodal-generation/generation",
-                      headers={"Authorization": f"Bearer {KEY}"}, json=body)
+    r = requests.post(
+        f"{base}/api/v1/services/aigc/multimodal-generation/generation",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json=body,
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.json()["output"]["choices"][0]["message"]["role"] == "assistant"
     assert "code" not in r.json()
     body["model"] = "qwen-audio-asr"
-    legacy = requests.post(f"{base}/api/v1/services/aigc/multimodal-generation/generation",
-                           headers={"Authorization": f"Bearer {KEY}"}, json=body).json()
+    legacy = requests.post(
+        f"{base}/api/v1/services/aigc/multimodal-generation/generation",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json=body,
+    ).json()
     assert legacy["usage"]["audio_tokens"] == 25 * 10
     assert "fail better" in words(legacy["output"]["choices"][0]["message"]["content"][0]["text"])
 
 
 def test_r8_asyncio_client_with_data_uri(base: str) -> None:
     async def go() -> tuple:
-        r = await dashscope.AioMultiModalConversation.call(model="qwen3-asr-flash", messages=user(data_uri(BECKETT)))
+        r = await dashscope.AioMultiModalConversation.call(
+            model="qwen3-asr-flash", messages=user(data_uri(BECKETT))
+        )
         g = await dashscope.AioMultiModalConversation.call(
             model="qwen3-asr-flash", messages=user(data_uri(BECKETT)), stream=True, incremental_output=True
         )

@@ -1,4 +1,4 @@
-"""OpenAI-compatible surfaces through the real openai SDK: chat/completions ASR (R7) and /v1/audio/transcriptions."""
+"""OpenAI-compatible surfaces via the real openai SDK: chat/completions ASR (R7), /v1/audio/transcriptions."""
 
 from __future__ import annotations
 
@@ -35,22 +35,35 @@ def chat(base: str) -> OpenAI:
 
 def audio_message(path: Path = BECKETT) -> list[dict]:
     b64 = base64.b64encode(path.read_bytes()).decode()
-    return [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": f"data:audio/wav;base64,{b64}",
-                                                                              "format": "wav"}}]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "input_audio",
+                    "input_audio": {"data": f"data:audio/wav;base64,{b64}", "format": "wav"},
+                }
+            ],
+        }
+    ]
 
 
 def test_r7_chat_completion_and_stream_agree(chat: OpenAI) -> None:
     msgs = [{"role": "system", "content": [{"text": "Beckett"}]}, *audio_message()]
-    r = chat.chat.completions.create(model="qwen3-asr-flash", messages=msgs,
-                                     extra_body={"asr_options": {"enable_itn": False}})
+    r = chat.chat.completions.create(
+        model="qwen3-asr-flash", messages=msgs, extra_body={"asr_options": {"enable_itn": False}}
+    )
     assert r.object == "chat.completion" and isinstance(r.choices[0].message.content, str)
     assert words(r.choices[0].message.content) == EXPECTED
     ann = r.choices[0].message.annotations[0]
     assert ann.type == "audio_info" and ann.language == "en"
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
     assert r.usage.model_extra["seconds"] == 10 and r.usage.prompt_tokens_details.audio_tokens == 250
-    chunks = list(chat.chat.completions.create(model="qwen3-asr-flash", messages=msgs, stream=True,
-                                               stream_options={"include_usage": True}))
+    chunks = list(
+        chat.chat.completions.create(
+            model="qwen3-asr-flash", messages=msgs, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == r.choices[0].message.content
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == r.usage.total_tokens
@@ -58,15 +71,20 @@ def test_r7_chat_completion_and_stream_agree(chat: OpenAI) -> None:
 
 
 def test_chat_stream_without_usage_and_without_asr_options(chat: OpenAI) -> None:
-    chunks = list(chat.chat.completions.create(model="qwen3-asr-flash", messages=audio_message(), stream=True))
+    chunks = list(
+        chat.chat.completions.create(model="qwen3-asr-flash", messages=audio_message(), stream=True)
+    )
     assert all(c.choices for c in chunks), "no usage chunk unless include_usage"
     assert words("".join(c.choices[0].delta.content or "" for c in chunks)) == EXPECTED
 
 
 def test_raw_chat_stream_ends_with_done(base: str) -> None:
-    r = requests.post(f"{base}/compatible-mode/v1/chat/completions", stream=True,
-                      headers={"Authorization": f"Bearer {KEY}"},
-                      json={"model": "qwen3-asr-flash", "messages": audio_message(), "stream": True})
+    r = requests.post(
+        f"{base}/compatible-mode/v1/chat/completions",
+        stream=True,
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"model": "qwen3-asr-flash", "messages": audio_message(), "stream": True},
+    )
     assert "text/event-stream" in r.headers["content-type"]
     events = [line.decode() for line in r.iter_lines() if line]
     assert events[-1] == "data: [DONE]"
@@ -79,9 +97,20 @@ def test_openai_errors(base: str, chat: OpenAI) -> None:
         bad.chat.completions.create(model="qwen3-asr-flash", messages=audio_message())
     assert auth.value.status_code == 401 and auth.value.code == "invalid_api_key"
     with pytest.raises(openai.BadRequestError) as bad_audio:
-        chat.chat.completions.create(model="qwen3-asr-flash", messages=[
-            {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "data:audio/wav;base64,AAAA"}}]}])
-    assert bad_audio.value.code == "invalid_parameter_error" and bad_audio.value.type == "invalid_request_error"
+        chat.chat.completions.create(
+            model="qwen3-asr-flash",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_audio", "input_audio": {"data": "data:audio/wav;base64,AAAA"}}
+                    ],
+                }
+            ],
+        )
+    assert (
+        bad_audio.value.code == "invalid_parameter_error" and bad_audio.value.type == "invalid_request_error"
+    )
     with pytest.raises(openai.NotFoundError):
         chat.chat.completions.create(model="gpt-4o", messages=audio_message())
     with pytest.raises(openai.BadRequestError):
@@ -115,8 +144,12 @@ def test_transcriptions_subtitles(oa: OpenAI) -> None:
 
 def test_transcriptions_verbose_json_with_words(oa: OpenAI) -> None:
     with BECKETT.open("rb") as f:
-        r = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
-                                           timestamp_granularities=["word", "segment"])
+        r = oa.audio.transcriptions.create(
+            model="whisper-1",
+            file=f,
+            response_format="verbose_json",
+            timestamp_granularities=["word", "segment"],
+        )
     assert r.language == "english" and 9.9 < r.duration < 10.0
     assert [words(w.word) for w in r.words] == EXPECTED.split()
     assert all(0 <= w.start <= w.end <= r.duration for w in r.words)
@@ -124,12 +157,21 @@ def test_transcriptions_verbose_json_with_words(oa: OpenAI) -> None:
 
 
 def test_transcriptions_content_types(base: str) -> None:
-    expected = {"json": "application/json", "verbose_json": "application/json", "text": "text/plain",
-                "srt": "text/plain", "vtt": "text/vtt"}
+    expected = {
+        "json": "application/json",
+        "verbose_json": "application/json",
+        "text": "text/plain",
+        "srt": "text/plain",
+        "vtt": "text/vtt",
+    }
     for fmt, content_type in expected.items():
         with BECKETT.open("rb") as f:
-            r = requests.post(f"{base}/v1/audio/transcriptions", headers={"Authorization": f"Bearer {KEY}"},
-                              files={"file": ("beckett.wav", f)}, data={"model": "whisper-1", "response_format": fmt})
+            r = requests.post(
+                f"{base}/v1/audio/transcriptions",
+                headers={"Authorization": f"Bearer {KEY}"},
+                files={"file": ("beckett.wav", f)},
+                data={"model": "whisper-1", "response_format": fmt},
+            )
         assert r.status_code == 200 and r.headers["content-type"].startswith(content_type), (fmt, r.text)
 
 

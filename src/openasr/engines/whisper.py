@@ -57,14 +57,19 @@ class WhisperEngine:
 
         self.name = name
         self._model = WhisperModel(
-            str(model_dir), device=device, compute_type=compute_type, cpu_threads=cpu_threads, num_workers=workers
+            str(model_dir),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=workers,
         )
         self._beam_size = beam_size
         self._tokenizer_lock = threading.Lock()
         whisper_langs = set(self._model.supported_languages)
         multilingual = self._model.model.is_multilingual
         self.capabilities = EngineCapabilities(
-            languages=frozenset(service_language(code) for code in whisper_langs) | ({"yue"} if multilingual else set()),
+            languages=frozenset(service_language(code) for code in whisper_langs)
+            | ({"yue"} if multilingual else set()),
             language_id=multilingual,
             word_timestamps=True,
             context_biasing=True,
@@ -78,7 +83,7 @@ class WhisperEngine:
     def detect_language(self, samples: np.ndarray) -> LanguageGuess:
         if not self.capabilities.language_id:
             return LanguageGuess("en", 1.0)
-        code, probability, _ = self._model.detect_language(samples[: int(30 * 16000)])
+        code, probability, _ = self._model.detect_language(samples[: (30 * 16000)])
         return LanguageGuess(service_language(code), float(probability))
 
     def whisper_language(self, language: str) -> str:

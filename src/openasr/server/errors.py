@@ -71,7 +71,10 @@ def dashscope_body(error: AsrError, rid: str) -> dict[str, Any]:
 def openai_body(error: AsrError, rid: str) -> dict[str, Any]:
     kind = "invalid_request_error" if error.http_status < 500 else "server_error"
     code = _OPENAI_CODES.get(error.code, error.code)
-    return {"error": {"message": error.message, "type": kind, "param": error.param, "code": code}, "request_id": rid}
+    return {
+        "error": {"message": error.message, "type": kind, "param": error.param, "code": code},
+        "request_id": rid,
+    }
 
 
 def error_response(request: Request, error: AsrError) -> JSONResponse:
@@ -114,5 +117,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def validation_error(exc: RequestValidationError) -> InvalidParameterError:
     first = exc.errors()[0] if exc.errors() else {}
     location = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-    message = f"{location}: {first.get('msg', 'invalid request')}" if location else str(first.get("msg", "invalid"))
+    message = (
+        f"{location}: {first.get('msg', 'invalid request')}" if location else str(first.get("msg", "invalid"))
+    )
     return InvalidParameterError(message, param=location or None)

@@ -52,9 +52,7 @@ def stream_steps(first: StreamUpdate, rest: Iterator[StreamUpdate]) -> Iterator[
         update = next(rest, None)
 
 
-def guarded(
-    frames: Iterator[str], on_error: Callable[[AsrError], str], request_id: str
-) -> Iterator[str]:
+def guarded(frames: Iterator[str], on_error: Callable[[AsrError], str], request_id: str) -> Iterator[str]:
     """Render a mid-stream failure as the surface's error event, then end the stream."""
     try:
         yield from frames

@@ -82,7 +82,9 @@ def audio_of(messages: list[Message]) -> str:
     content = users[0].content
     audios = [content] if isinstance(content, str) else [i.audio for i in content if i.audio]
     if len(audios) != 1 or not audios[0]:
-        raise InvalidParameterError("the user message must hold exactly one audio item", param="input.messages")
+        raise InvalidParameterError(
+            "the user message must hold exactly one audio item", param="input.messages"
+        )
     return audios[0]
 
 
@@ -118,16 +120,28 @@ def legacy_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
 
 
 def to_response(
-    *, request_id: str, model: str, text: str, language: str, context: str, duration_s: float,
+    *,
+    request_id: str,
+    model: str,
+    text: str,
+    language: str,
+    context: str,
+    duration_s: float,
     finish_reason: str = "stop",
 ) -> dict[str, Any]:
     """One native response or stream event; `text` is the whole text, or a delta when streaming."""
     message: dict[str, Any] = {"role": "assistant", "content": [{"text": text}]}
     if model in LEGACY_MODELS:
         return {
-            "status_code": 200, "request_id": request_id, "code": "", "message": "",
-            "output": {"text": None, "finish_reason": None,
-                       "choices": [{"finish_reason": finish_reason, "message": message}]},
+            "status_code": 200,
+            "request_id": request_id,
+            "code": "",
+            "message": "",
+            "output": {
+                "text": None,
+                "finish_reason": None,
+                "choices": [{"finish_reason": finish_reason, "message": message}],
+            },
             "usage": legacy_usage(context, text, duration_s),
         }
     message["annotations"] = [{"type": "audio_info", "language": language}]

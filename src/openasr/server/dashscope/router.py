@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError
+from openasr.server.dashscope.protocol import GenerationRequest, context_of, to_options, to_response
 from openasr.server.deps import ApiKey, Context, RequestId
 from openasr.server.errors import dashscope_body
-from openasr.server.dashscope.protocol import GenerationRequest, context_of, to_options, to_response
 from openasr.server.sse import EVENT_STREAM, SSE_HEADERS, dashscope_error, dashscope_event
 from openasr.server.streaming import first_update, guarded, stream_steps
 from openasr.service import AudioRequest
@@ -38,8 +38,16 @@ async def generate(
     context = context_of(body.input.messages)
     if not _enabled(x_dashscope_sse):
         t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
-        return JSONResponse(to_response(request_id=rid, model=body.model, text=t.text, language=t.language,
-                                        context=context, duration_s=t.audio.duration_s))
+        return JSONResponse(
+            to_response(
+                request_id=rid,
+                model=body.model,
+                text=t.text,
+                language=t.language,
+                context=context,
+                duration_s=t.audio.duration_s,
+            )
+        )
     updates = ctx.service.stream(audio, options)
     first = await first_update(updates)
     incremental = bool(body.parameters.incremental_output)
@@ -48,10 +56,16 @@ async def generate(
         for n, step in enumerate(stream_steps(first, updates), start=1):
             if not step.final and not step.delta:
                 continue
-            language = step.update.transcript.language if step.update.transcript else step.update.chunk.language  # type: ignore[union-attr]
+            language = (
+                step.update.transcript.language if step.update.transcript else step.update.chunk.language
+            )  # type: ignore[union-attr]
             payload = to_response(
-                request_id=rid, model=body.model, text=step.delta if incremental else step.text,
-                language=language, context=context, duration_s=step.update.audio.duration_s,
+                request_id=rid,
+                model=body.model,
+                text=step.delta if incremental else step.text,
+                language=language,
+                context=context,
+                duration_s=step.update.audio.duration_s,
                 finish_reason="stop" if step.final else "null",
             )
             yield dashscope_event(n, payload)

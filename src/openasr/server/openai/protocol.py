@@ -82,8 +82,9 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
         if item.input_audio is not None
     ]
     if len(users) != 1 or len(audios) != 1:
-        raise InvalidParameterError("exactly one user message with one input_audio item is required",
-                                    param="messages")
+        raise InvalidParameterError(
+            "exactly one user message with one input_audio item is required", param="messages"
+        )
     options = TranscribeOptions(
         model=engine_model,
         language=request.asr_options.language or None,
@@ -109,7 +110,7 @@ def chat_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
     }
 
 
-def annotations(language: str) -> list[dict[str, Any]]:
+def audio_annotations(language: str) -> list[dict[str, Any]]:
     """No `emotion` key: no emotion classifier is active (an absent key, never a constant)."""
     return [{"type": "audio_info", "language": language}]
 
@@ -120,28 +121,50 @@ def chat_to_response(completion_id: str, model: str, transcript: Transcript, con
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{
-            "index": 0,
-            "finish_reason": "stop",
-            "message": {"role": "assistant", "content": transcript.text,
-                        "annotations": annotations(transcript.language)},
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": transcript.text,
+                    "annotations": audio_annotations(transcript.language),
+                },
+            }
+        ],
         "usage": chat_usage(context, transcript.text, transcript.audio.duration_s),
     }
 
 
-def chat_chunk(completion_id: str, model: str, *, delta: dict[str, Any] | None = None,
-               finish_reason: str | None = None, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+def chat_chunk(
+    completion_id: str,
+    model: str,
+    *,
+    delta: dict[str, Any] | None = None,
+    finish_reason: str | None = None,
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
-    return {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model, "choices": choices, "usage": usage}
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": usage,
+    }
 
 
 TRANSCRIPTION_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
 
 def transcription_options(
-    catalog: ModelCatalog, *, model: str, language: str | None, prompt: str | None, response_format: str,
+    catalog: ModelCatalog,
+    *,
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    response_format: str,
     granularities: list[str],
 ) -> TranscribeOptions:
     if response_format not in TRANSCRIPTION_FORMATS:
@@ -150,11 +173,13 @@ def transcription_options(
         )
     unknown = set(granularities) - {"word", "segment"}
     if unknown:
-        raise InvalidParameterError(f"unknown timestamp granularity {sorted(unknown)[0]!r}",
-                                    param="timestamp_granularities[]")
+        raise InvalidParameterError(
+            f"unknown timestamp granularity {sorted(unknown)[0]!r}", param="timestamp_granularities[]"
+        )
     if granularities and response_format != "verbose_json":
-        raise InvalidParameterError("timestamp_granularities needs response_format verbose_json",
-                                    param="timestamp_granularities[]")
+        raise InvalidParameterError(
+            "timestamp_granularities needs response_format verbose_json", param="timestamp_granularities[]"
+        )
     return TranscribeOptions(
         model=catalog.engine_for_openai(model),
         language=language or None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,7 @@ from openasr.server.deps import ApiKey, Context, RequestId
 from openasr.server.errors import openai_body
 from openasr.server.openai.protocol import (
     ChatRequest,
-    annotations,
+    audio_annotations,
     chat_chunk,
     chat_context,
     chat_to_options,
@@ -64,7 +63,7 @@ async def chat_completions(
             last, text = step.update, step.text
             if step.delta:
                 language = step.update.chunk.language if step.update.chunk else ""
-                delta = {"role": None, "content": step.delta, "annotations": annotations(language)}
+                delta = {"role": None, "content": step.delta, "annotations": audio_annotations(language)}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
         if include_usage:
@@ -93,8 +92,12 @@ async def transcriptions(
 ) -> Response:
     """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
     options = transcription_options(
-        ctx.service.catalog, model=model, language=language, prompt=prompt,
-        response_format=response_format, granularities=timestamp_granularities or [],
+        ctx.service.catalog,
+        model=model,
+        language=language,
+        prompt=prompt,
+        response_format=response_format,
+        granularities=timestamp_granularities or [],
     )
     workdir = Path(tempfile.mkdtemp(dir=ctx.settings.data_dir / "tmp"))
     try:
@@ -117,6 +120,3 @@ def _save_upload(upload: UploadFile, target: Path, max_bytes: int) -> None:
             if written > max_bytes:
                 raise AudioTooLargeError(f"the file is larger than {max_bytes // MB} MB", param="file")
             out.write(block)
-
-
-
