@@ -32,6 +32,12 @@ class StreamStep:
     def final(self) -> bool:
         return self.update.transcript is not None
 
+    @property
+    def language(self) -> str:
+        if self.update.transcript is not None:
+            return self.update.transcript.language
+        return self.update.chunk.language if self.update.chunk is not None else ""
+
 
 async def first_update(updates: Iterator[StreamUpdate]) -> StreamUpdate:
     return await run_in_threadpool(next, updates)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -52,18 +52,15 @@ async def generate(
     first = await first_update(updates)
     incremental = bool(body.parameters.incremental_output)
 
-    def frames() -> Any:
+    def frames() -> Iterator[str]:
         for n, step in enumerate(stream_steps(first, updates), start=1):
             if not step.final and not step.delta:
                 continue
-            language = (
-                step.update.transcript.language if step.update.transcript else step.update.chunk.language
-            )  # type: ignore[union-attr]
             payload = to_response(
                 request_id=rid,
                 model=body.model,
                 text=step.delta if incremental else step.text,
-                language=language,
+                language=step.language,
                 context=context,
                 duration_s=step.update.audio.duration_s,
                 finish_reason="stop" if step.final else "null",

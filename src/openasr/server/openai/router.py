@@ -62,8 +62,7 @@ async def chat_completions(
         for step in stream_steps(first, updates):
             last, text = step.update, step.text
             if step.delta:
-                language = step.update.chunk.language if step.update.chunk else ""
-                delta = {"role": None, "content": step.delta, "annotations": audio_annotations(language)}
+                delta = {"role": None, "content": step.delta, "annotations": audio_annotations(step.language)}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
         if include_usage:
