@@ -204,7 +204,9 @@ def test_r8_asyncio_client_with_data_uri(base: str) -> None:
         g = await dashscope.AioMultiModalConversation.call(
             model="qwen3-asr-flash", messages=user(data_uri(BECKETT)), stream=True, incremental_output=True
         )
-        return r, [c async for c in g]
+        chunks = [c async for c in g]
+        await dashscope.close_shared_aio_session()
+        return r, chunks
 
     r, chunks = asyncio.run(go())
     assert r.status_code == 200 and "fail better" in words(text_of(r))

@@ -122,3 +122,33 @@ class UnsupportedOperationError(AsrError):
     code = "UnsupportedOperation"
     http_status = 400
     task_code = "UNSUPPORTED_OPERATION"
+
+
+class AccessDeniedError(AsrError):
+    """The caller may not do this: e.g. an upload whose policy is forged, altered or expired."""
+
+    code = "AccessDenied"
+    http_status = 403
+    task_code = "ACCESS_DENIED"
+
+
+class ConflictError(AsrError):
+    """The request conflicts with what exists (e.g. an object that may not be overwritten)."""
+
+    code = "Conflict"
+    http_status = 409
+    task_code = "CONFLICT"
+
+
+class UploadExistsError(ConflictError):
+    """A second upload to the same key: uploads are never overwritten (OSS `x-oss-forbid-overwrite`)."""
+
+    code = "FileAlreadyExists"
+
+
+class UploadTooLargeError(AsrError):
+    """An uploaded file is bigger than its policy allows (the model's input limit, at most the store cap)."""
+
+    code = "EntityTooLarge"
+    http_status = 413
+    task_code = "FILE_TOO_LARGE"

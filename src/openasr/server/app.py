@@ -15,9 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr import __version__
+from openasr.jobs.secrets import load_or_create_secret
+from openasr.jobs.uploads import UploadStore
 from openasr.runtime.engine_pool import EnginePool
 from openasr.server.auth import Gate, KeyRing, RateLimiter
 from openasr.server.dashscope.router import router as dashscope_router
+from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
 from openasr.server.errors import RequestIdMiddleware, install_error_handlers
 from openasr.server.openai.router import router as openai_router
@@ -33,14 +36,20 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     )
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
+    uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
+        settings.data_dir / "uploads",
+        load_or_create_secret(settings.data_dir),
+        retention_s=settings.upload_retention_hours * 3600,
+    )
     service = TranscriptionService(
         engines,
         ModelCatalog(settings.default_model),
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
+        uploads=uploads,
     )
     gate = Gate(KeyRing(settings.api_keys), RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_window_s))
-    return AppContext(settings=settings, service=service, gate=gate)
+    return AppContext(settings=settings, service=service, gate=gate, uploads=uploads)
 
 
 def create_app(settings: Settings | None = None, *, engines: EnginePool | None = None) -> FastAPI:
@@ -60,6 +69,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(dashscope_router)
+    app.include_router(uploads_router)
     app.include_router(openai_router)
 
     @app.get("/health", tags=["ops"])

@@ -6,7 +6,6 @@ The limiter is a sliding window per key, in memory: limits are per server proces
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import threading
@@ -16,6 +15,7 @@ from collections import deque
 from fastapi import Request
 
 from openasr.core.errors import InvalidApiKeyError, ThrottledError
+from openasr.core.keys import key_id
 
 
 class KeyRing:
@@ -37,13 +37,6 @@ class KeyRing:
         if key and any(hmac.compare_digest(key, known) for known in self._keys):
             return key
         raise InvalidApiKeyError("Invalid API-key provided.")
-
-
-def key_id(api_key: str | None) -> str:
-    """A short stable id for a key, safe to store and show (never the key itself)."""
-    if not api_key:
-        return "anonymous"
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 class RateLimiter:

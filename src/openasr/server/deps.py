@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openasr.jobs.uploads import UploadStore
 from openasr.server.auth import Gate
 from openasr.server.errors import request_id
 from openasr.service import TranscriptionService
@@ -18,6 +19,7 @@ class AppContext:
     settings: Settings
     service: TranscriptionService
     gate: Gate
+    uploads: UploadStore | None = None
     ready: bool = False
 
 

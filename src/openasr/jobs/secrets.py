@@ -1,0 +1,68 @@
+"""The server's signing secret, kept in the data directory, and the API key identifier.
+
+One random secret per data directory signs result URLs and upload policies (each with its own
+message prefix, so a signature made for one purpose never verifies for the other). It survives restarts,
+so URLs handed out before a restart stay valid, and every process sharing the data directory agrees on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+SECRET_FILE = "signing.key"
+SECRET_BYTES = 32
+_API_KEY_ID_CHARS = 16
+
+
+def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> bytes:
+    """Return the secret stored in ``data_dir/name``, creating it (mode 0600) on first use.
+
+    Creation is race-free between processes: the secret is written to a private temp file and
+    hard-linked into place, which fails if another process got there first; then everyone reads the
+    winner's file. A file that is not 0600 is tightened, since anyone reading it could forge URLs.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / name
+    if not path.exists():
+        _create(path)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        path.chmod(0o600)
+    text = path.read_text(encoding="ascii").strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError as exc:
+        raise ValueError(f"{path} does not hold a hex secret; delete it to make a new one") from exc
+    if len(secret) < 16:
+        raise ValueError(f"{path} holds a secret shorter than 16 bytes; delete it to make a new one")
+    return secret
+
+
+def _create(path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(SECRET_BYTES) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileExistsError):  # another process won the race: use its secret
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def api_key_id(api_key: str | None) -> str:
+    """A short, stable identifier of an API key that does not reveal it (first 16 hex of SHA-256).
+
+    Stored with each task and shown as ``api_key_id`` in E7 listings; the key itself is never stored.
+    Requests without a key (a server with no keys configured) share the id ``anonymous``.
+    """
+    if not api_key:
+        return "anonymous"
+    digest = hashlib.sha256(b"openasr-api-key\n" + api_key.encode("utf-8")).hexdigest()
+    return digest[:_API_KEY_ID_CHARS]
