@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     workers: int = 1
     """Async transcription workers inside the server process."""
 
+    database_url: str | None = None
+    """Task store; default SQLite (WAL) in the data directory. `postgresql://…` for several servers."""
+
+    task_retention_hours: float = 24.0
+    """Finished task records (and their signed result links) are kept this long (spec: 24 h)."""
+
     upload_retention_hours: float = 48.0
     result_retention_hours: float = 24.0
 

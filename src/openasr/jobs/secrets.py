@@ -1,4 +1,4 @@
-"""The server's signing secret, kept in the data directory, and the API key identifier.
+"""The server's signing secret, kept in the data directory (API key ids are `openasr.core.keys.key_id`).
 
 One random secret per data directory signs result URLs and upload policies (each with its own
 message prefix, so a signature made for one purpose never verifies for the other). It survives restarts,
@@ -8,14 +8,12 @@ so URLs handed out before a restart stay valid, and every process sharing the da
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 from pathlib import Path
 
 SECRET_FILE = "signing.key"
 SECRET_BYTES = 32
-_API_KEY_ID_CHARS = 16
 
 
 def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> bytes:
@@ -54,15 +52,3 @@ def _create(path: Path) -> None:
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def api_key_id(api_key: str | None) -> str:
-    """A short, stable identifier of an API key that does not reveal it (first 16 hex of SHA-256).
-
-    Stored with each task and shown as ``api_key_id`` in E7 listings; the key itself is never stored.
-    Requests without a key (a server with no keys configured) share the id ``anonymous``.
-    """
-    if not api_key:
-        return "anonymous"
-    digest = hashlib.sha256(b"openasr-api-key\n" + api_key.encode("utf-8")).hexdigest()
-    return digest[:_API_KEY_ID_CHARS]

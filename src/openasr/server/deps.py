@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
+from openasr.jobs.worker import TaskWorker
 from openasr.server.auth import Gate
 from openasr.server.errors import request_id
 from openasr.service import TranscriptionService
@@ -20,6 +22,8 @@ class AppContext:
     service: TranscriptionService
     gate: Gate
     uploads: UploadStore | None = None
+    tasks: TaskQueue | None = None
+    workers: list[TaskWorker] = field(default_factory=list)
     ready: bool = False
 
 

@@ -1,0 +1,481 @@
+"""Workers that run async transcription tasks: claim → fetch → transcribe chunk by chunk → result.
+
+A `TaskWorker` is one thread inside the server process (``OPENASR_WORKERS`` of them). It claims the
+oldest PENDING task, downloads its audio once into ``data_dir/work/<task_id>/`` (kept until the task
+ends, so a resumed task does not download again), and runs the pipeline channel by channel, writing a
+checkpoint per recognised chunk. A killed process loses at most the chunk in flight: its tasks are
+recovered (back to PENDING with their checkpoints) and the next run skips every checkpointed chunk
+(`pipeline.resume_channel`), producing the same result as an uninterrupted run.
+
+Failure rules: an `AsrError` ends the task FAILED with its ``task_code`` and message; anything else
+ends it FAILED ``INTERNAL_ERROR`` with a generic message and the traceback in the log. A worker thread
+never dies of a task, and a task never stays RUNNING because of one: if even the store fails, the
+heartbeat goes stale and `TaskStore.recover_orphans` puts the task back.
+
+Run standalone (a worker process next to the API servers, or the crash-recovery test) with
+``python -m openasr.jobs.worker --data-dir DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from openasr.audio.decode import probe_audio
+from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
+from openasr.core.errors import AsrError
+from openasr.core.options import TranscribeOptions
+from openasr.core.types import AudioInfo, Transcript
+from openasr.engines.base import Engine
+from openasr.jobs.errors import LeaseLostError
+from openasr.jobs.results import ResultStore
+from openasr.jobs.secrets import load_or_create_secret
+from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore, sqlite_url
+from openasr.pipeline import (
+    ChunkResult,
+    assemble_channel,
+    check_engine,
+    check_limits,
+    resolve_channels,
+    resume_channel,
+    stream_channel,
+)
+from openasr.postprocess.formats import render_json
+from openasr.runtime.engine_pool import EnginePool
+
+log = logging.getLogger(__name__)
+
+ASYNC_MAX_SIZE_BYTES = 2 * 1024**3
+"""2 GB per file (spec §11, qwen3-asr-flash-filetrans); counted in GiB, the lenient reading."""
+ASYNC_MAX_DURATION_S = 12 * 3600.0
+"""12 h per file (spec §11)."""
+INTERNAL_ERROR_MESSAGE = "internal error while transcribing the file; the server log has the details"
+_SOURCE_NAME = "source"
+"""Name stem of the kept download in a task's work directory (the temp name starts with ``openasr-``)."""
+
+
+def async_source_policy(*, allow_private_urls: bool = False, file_roots: tuple[Path, ...] = ()) -> SourcePolicy:
+    """The source limits of async tasks: 2 GB, a long download timeout, the server's SSRF/roots rules."""
+    return SourcePolicy(
+        max_size_bytes=ASYNC_MAX_SIZE_BYTES,
+        allow_private_urls=allow_private_urls,
+        file_roots=file_roots,
+        timeout_s=60.0,
+    )
+
+
+class UploadOwners(Protocol):
+    """Gives the `UploadResolver` that reads ``oss://`` keys as one owner (an API key id): a task keeps
+    only its key's id, never the key (`openasr.jobs.uploads.UploadStore.for_owner` is one)."""
+
+    def for_owner(self, owner: str) -> UploadResolver: ...
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How workers run; the server builds it from `Settings` (jobs never read settings themselves).
+
+    `heartbeat_s`: how often a running task proves its worker alive. `stale_after_s`: a RUNNING task
+    whose heartbeat is older is taken over (several heartbeats, so a busy machine is not mistaken for a
+    dead one). `max_attempts`: claims before a task that keeps killing its worker is failed.
+    `cleanup_every_s`: period of `cleanup` (results and task records past their retention); None: never.
+    """
+
+    data_dir: Path
+    policy: SourcePolicy = field(default_factory=async_source_policy)
+    max_duration_s: float = ASYNC_MAX_DURATION_S
+    heartbeat_s: float = 5.0
+    stale_after_s: float = 60.0
+    max_attempts: int = 3
+    idle_sleep_s: float = 0.5
+    recover_every_s: float = 30.0
+    cleanup_every_s: float | None = 3600.0
+    result_retention_s: float = 24 * 3600.0
+    task_retention_s: float = 24 * 3600.0
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    tasks: int
+    results: int
+    work_dirs: int
+
+
+def cleanup(
+    store: TaskStore, results: ResultStore, config: WorkerConfig, *, now_s: float | None = None
+) -> CleanupReport:
+    """Drop what is past its retention: task records (+checkpoints), result files, and the work
+    directories of tasks that are finished or gone. Idempotent; safe to run from every worker."""
+    now = time.time() if now_s is None else now_s
+    removed_results = results.purge(now - config.result_retention_s)
+    removed_tasks = store.purge(now - config.task_retention_s)
+    removed_dirs = 0
+    if config.work_dir.is_dir():
+        for entry in config.work_dir.iterdir():
+            task = store.get(entry.name)
+            if task is None or task.finished:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed_dirs += 1
+    return CleanupReport(tasks=removed_tasks, results=removed_results, work_dirs=removed_dirs)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a task runs with once its audio is local and probed."""
+
+    options: TranscribeOptions
+    engine: Engine
+    path: Path
+    info: AudioInfo
+    channels: tuple[int, ...]
+
+
+class _Stopped(Exception):
+    """The worker was asked to stop between two chunks; the task goes back to PENDING."""
+
+
+class TaskWorker:
+    """One worker thread: claim → run → claim …, sleeping `idle_sleep_s` when nothing is pending."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        results: ResultStore,
+        engines: EnginePool,
+        config: WorkerConfig,
+        *,
+        uploads: UploadOwners | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.results = results
+        self.engines = engines
+        self.config = config
+        self.uploads = uploads
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("worker already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name=f"openasr-worker-{self.worker_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float | None = 30.0) -> bool:
+        """Ask the loop to end; a running task is released (PENDING, checkpoints kept) after its
+        current chunk. Returns False if the thread is still running after `timeout_s`."""
+        self._stop.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        alive = self._thread.is_alive()
+        if not alive:
+            self._thread = None
+        return not alive
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run_forever(self) -> None:
+        """The thread body. Never raises: store outages are logged and retried with backoff."""
+        next_recovery = next_cleanup = 0.0
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_recovery:
+                    self._recover()
+                    next_recovery = now + self.config.recover_every_s
+                if self.config.cleanup_every_s is not None and now >= next_cleanup:
+                    cleanup(self.store, self.results, self.config)
+                    next_cleanup = now + self.config.cleanup_every_s
+                ran = self.run_once() is not None
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("worker %s: loop iteration failed (%d in a row)", self.worker_id, failures)
+                ran = False
+            if not ran:
+                self._stop.wait(min(30.0, self.config.idle_sleep_s * 2 ** min(failures, 6)))
+
+    def run_once(self) -> TaskRecord | None:
+        """Claim one task and run it to its end; the task as it ended, or None if nothing was pending."""
+        task = self.store.claim_next(self.worker_id)
+        if task is None:
+            return None
+        self.run_task(task)
+        return self.store.get(task.task_id)
+
+    def _recover(self) -> None:
+        recovery = self.store.recover_orphans(self.config.stale_after_s, max_attempts=self.config.max_attempts)
+        for task_id in recovery.requeued:
+            log.warning("task %s: its worker stopped responding; put back to PENDING", task_id)
+        for task_id in recovery.failed:
+            log.error("task %s: interrupted %d times; FAILED", task_id, self.config.max_attempts)
+
+    # -- one task
+
+    def run_task(self, task: TaskRecord) -> None:
+        """Run a claimed task to SUCCEEDED/FAILED (or release it on stop). Never raises."""
+        lease = task.claimed_by
+        if lease is None:
+            raise ValueError("run_task needs a claimed task")
+        work_dir = self.config.work_dir / task.task_id
+        keep_work_dir = False
+        try:
+            with _Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat:
+                self._transcribe(task, lease, work_dir, heartbeat)
+        except _Stopped:
+            keep_work_dir = True
+            self._release(task, lease)
+        except LeaseLostError:
+            keep_work_dir = True  # whoever holds the task now may be using the directory
+            log.warning("task %s: taken over by another worker; abandoning this run", task.task_id)
+        except AsrError as exc:
+            log.info("task %s: FAILED %s: %s", task.task_id, exc.task_code, exc.message)
+            self._fail(task, lease, exc.task_code, exc.message)
+        except Exception:
+            log.exception("task %s: unexpected failure", task.task_id)
+            self._fail(task, lease, "INTERNAL_ERROR", INTERNAL_ERROR_MESSAGE)
+        if not keep_work_dir:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def _transcribe(self, task: TaskRecord, lease: str, work_dir: Path, heartbeat: _Heartbeat) -> None:
+        job = self._prepare(task, lease, work_dir)
+        for index, channel in enumerate(job.channels):
+            self._recognize_channel(task, lease, job, index, channel, heartbeat)
+        done = _by_channel(self.store.load_checkpoints(task.task_id))
+        transcript = Transcript(
+            tuple(assemble_channel(c, done.get(c, []), job.options, job.engine) for c in job.channels),
+            job.info,
+            job.options,
+            job.engine.name,
+        )
+        key = task.task_id
+        self.results.write(key, render_json(transcript, file_url=task.file_url))
+        self.store.finish(task.task_id, lease, result_key=key, usage_seconds=transcript.billed_seconds)
+        log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))
+
+    def _prepare(self, task: TaskRecord, lease: str, work_dir: Path) -> _Job:
+        """Options, engine and local audio of the task, checked against the limits before any decoding."""
+        options = task.params.to_options(
+            task.engine_model,
+            max_duration_s=self.config.max_duration_s,
+            max_size_bytes=self.config.policy.max_size_bytes,
+        )
+        engine = self.engines.get(task.engine_model)
+        check_engine(engine, options)
+        path = self._local_audio(task, work_dir)  # fetch_audio enforces the size limit
+        info = probe_audio(path)
+        check_limits(info, options)
+        channels = tuple(c or 0 for c in resolve_channels(info, options))
+        total_s = info.duration_s * len(channels)
+        self.store.heartbeat(task.task_id, lease, audio_seconds=info.duration_s, total_s=total_s)
+        return _Job(options, engine, path, info, channels)
+
+    def _recognize_channel(
+        self, task: TaskRecord, lease: str, job: _Job, index: int, channel: int, heartbeat: _Heartbeat
+    ) -> None:
+        """Recognise one channel chunk by chunk, checkpointing each; skips what a previous run saved."""
+        prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel]
+        if prior:
+            chunks = resume_channel(
+                job.path,
+                job.options,
+                job.engine,
+                channel=channel,
+                after_s=prior[-1].end_s,
+                language=prior[0].language,
+                first_sentence_id=sum(len(c.sentences) for c in prior),
+            )
+        else:
+            chunks = stream_channel(job.path, job.options, job.engine, channel=channel)
+        offset_s = index * job.info.duration_s
+        for chunk_index, chunk in enumerate(chunks, start=len(prior)):
+            self.store.add_checkpoint(task.task_id, lease, chunk_index, chunk, done_s=offset_s + chunk.end_s)
+            heartbeat.check()
+            if self._stop.is_set():
+                raise _Stopped
+        self.store.heartbeat(task.task_id, lease, done_s=offset_s + job.info.duration_s)
+
+    def _local_audio(self, task: TaskRecord, work_dir: Path) -> Path:
+        """The task's audio as a local file. Downloads (and data: URIs) are moved into the work directory
+        and uploads hard-linked there, under a stable name, so a resumed run reuses them; a local file
+        under the server's file roots is used in place."""
+        work_dir.mkdir(parents=True, exist_ok=True)
+        kept = sorted(work_dir.glob(f"{_SOURCE_NAME}*"))
+        if kept:
+            return kept[0]
+        for leftover in work_dir.glob("openasr-*"):  # a download cut short by a crash
+            leftover.unlink(missing_ok=True)
+        with fetch_audio(
+            task.file_url,
+            self.config.policy,
+            work_dir,
+            uploads=self.uploads.for_owner(task.api_key_id) if self.uploads is not None else None,
+            api_key=None,
+            oss_resolve=task.params.oss_resolve,
+        ) as local:
+            if local.origin == "path":
+                return local.path  # the user's own file, used in place
+            if local.origin == "oss":  # stored under a digest name: the key's extension tells the format
+                suffix = _url_suffix(task.file_url) or local.path.suffix
+            else:
+                suffix = local.path.suffix or _url_suffix(task.file_url)
+            target = work_dir / f"{_SOURCE_NAME}{suffix}"
+            if local.origin == "oss":
+                # A hard link keeps the upload readable even if its retention ends mid-task; no copy.
+                try:
+                    os.link(local.path, target)
+                except OSError:
+                    return local.path
+                return target
+            os.replace(local.path, target)  # a temp file: fetch_audio's cleanup then finds nothing to delete
+            return target
+
+    def _fail(self, task: TaskRecord, lease: str, code: str, message: str) -> None:
+        try:
+            if self.store.fail(task.task_id, code, message, lease=lease) is None:
+                log.warning("task %s: could not be marked FAILED (no longer held by this worker)", task.task_id)
+        except Exception:
+            log.exception("task %s: could not be marked FAILED; recovery will retry it", task.task_id)
+
+    def _release(self, task: TaskRecord, lease: str) -> None:
+        try:
+            self.store.release(task.task_id, lease)
+            log.info("task %s: released on shutdown; it resumes from its checkpoints", task.task_id)
+        except Exception:
+            log.exception("task %s: could not be released; recovery will requeue it", task.task_id)
+
+
+def _url_suffix(file_url: str) -> str:
+    """The extension of the URL's path if it is a plain one (the decoder needs ``.pcm``/``.raw`` to read
+    headerless audio), else ''."""
+    suffix = PurePosixPath(urlsplit(file_url).path).suffix
+    return suffix.lower() if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
+
+
+def _by_channel(saved: Sequence[Checkpoint]) -> dict[int, list[ChunkResult]]:
+    channels: dict[int, list[ChunkResult]] = {}
+    for checkpoint in saved:
+        channels.setdefault(checkpoint.chunk.channel_id, []).append(checkpoint.chunk)
+    return channels
+
+
+class _Heartbeat:
+    """Beats every `interval_s` in a side thread while a task runs, also through long downloads and
+    chunks; remembers when the lease was lost so the task loop can stop at the next chunk."""
+
+    def __init__(self, store: TaskStore, task_id: str, lease: str, interval_s: float) -> None:
+        self._store = store
+        self._task_id = task_id
+        self._lease = lease
+        self._interval_s = interval_s
+        self._done = threading.Event()
+        self._lost = False
+        self._thread = threading.Thread(target=self._run, name=f"openasr-heartbeat-{task_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def check(self) -> None:
+        if self._lost:
+            raise LeaseLostError(self._task_id)
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval_s):
+            try:
+                self._store.heartbeat(self._task_id, self._lease)
+            except LeaseLostError:
+                self._lost = True
+                return
+            except Exception:
+                log.exception("task %s: heartbeat failed; retrying", self._task_id)
+
+
+# --------------------------------------------------------------------------------------- standalone
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run workers in this process until SIGTERM/SIGINT (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m openasr.jobs.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--database-url", help="default: sqlite in the data directory")
+    parser.add_argument("--cache-dir", type=Path, default=Path("~/.cache/openasr").expanduser())
+    parser.add_argument("--threads", type=int, default=1, help="worker threads")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads per engine")
+    parser.add_argument("--allow-private-urls", action="store_true")
+    parser.add_argument("--file-root", type=Path, action="append", default=[])
+    parser.add_argument("--recover-all", action="store_true", help="requeue every RUNNING task at start")
+    parser.add_argument("--heartbeat-s", type=float, default=5.0)
+    parser.add_argument("--stale-after-s", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    data_dir: Path = args.data_dir.expanduser().resolve()
+    store = TaskStore(args.database_url or sqlite_url(data_dir))
+    results = ResultStore(data_dir / "results", load_or_create_secret(data_dir))
+    engines = EnginePool(args.cache_dir, cpu_threads=args.cpu_threads)
+    config = WorkerConfig(
+        data_dir=data_dir,
+        policy=async_source_policy(
+            allow_private_urls=args.allow_private_urls,
+            file_roots=tuple(p.expanduser().resolve() for p in args.file_root),
+        ),
+        heartbeat_s=args.heartbeat_s,
+        stale_after_s=args.stale_after_s,
+    )
+    if args.recover_all:
+        store.recover_orphans(0)
+    workers = [TaskWorker(store, results, engines, config) for _ in range(max(1, args.threads))]
+    stopping = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    for worker in workers:
+        worker.start()
+    log.info("%d worker(s) running on %s", len(workers), store.dialect)
+    while not stopping.wait(1.0):
+        pass
+    for worker in workers:
+        worker.stop()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""DashScope async file-transcription wire format (spec §7): request schema and the E4/E5/E7 shapes.
+
+Times go out as the service writes them: `YYYY-MM-DD HH:MM:SS.mmm` (UTC) on E5, epoch ms on E7.
+Beyond the service, E5 also reports `progress` (0–1) and `audio_seconds_done`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openasr.core.errors import InvalidParameterError
+from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus
+from openasr.jobs.tasks import TaskView
+
+
+class TranscriptionInput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    file_url: str = Field(min_length=1)
+
+
+class Corpus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str = ""
+
+
+class TranscriptionParameters(BaseModel):
+    """Flat parameters (not `asr_options`); `corpus.text` is an older spelling of `text`."""
+
+    model_config = ConfigDict(extra="allow")
+    language: str | None = None
+    enable_itn: bool = False
+    enable_words: bool = False
+    text: str | None = None
+    corpus: Corpus | None = None
+    channel_id: list[int] = Field(default_factory=lambda: [0])
+
+
+class TranscriptionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    input: TranscriptionInput
+    parameters: TranscriptionParameters = Field(default_factory=TranscriptionParameters)
+
+
+def to_params(request: TranscriptionRequest, *, oss_resolve: bool) -> TaskParams:
+    p = request.parameters
+    context = p.text if p.text is not None else (p.corpus.text if p.corpus else "")
+    return TaskParams(
+        language=p.language or None,
+        enable_itn=p.enable_itn,
+        enable_words=p.enable_words,
+        context=context,
+        channel_ids=tuple(p.channel_id),
+        oss_resolve=oss_resolve,
+    )
+
+
+def service_time(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def task_output(view: TaskView, transcription_url: str | None) -> dict[str, Any]:
+    """E5's `output`; `task_id` and `task_status` are always there (the SDK requires both)."""
+    out: dict[str, Any] = {"task_id": view.task_id, "task_status": view.status.value}
+    times = {"submit_time": view.submit_time_ms, "scheduled_time": view.scheduled_time_ms,
+             "end_time": view.end_time_ms}
+    out.update({k: service_time(v) for k, v in times.items() if v is not None})
+    if view.status is not TaskStatus.PENDING:
+        done = view.status is TaskStatus.SUCCEEDED
+        out["task_metrics"] = {"TOTAL": 1, "SUCCEEDED": int(done), "FAILED": int(view.status is TaskStatus.FAILED)}
+    if transcription_url is not None:
+        out["result"] = {"transcription_url": transcription_url}
+    if view.status is TaskStatus.FAILED:
+        out["code"] = view.code or "INTERNAL_ERROR"
+        out["message"] = view.message or out["code"]
+    out["progress"] = round(view.progress, 4)
+    out["audio_seconds_done"] = round(view.audio_seconds_done, 3)
+    return out
+
+
+def unknown_output(task_id: str) -> dict[str, Any]:
+    return {"task_id": task_id, "task_status": "UNKNOWN"}
+
+
+def list_item(view: TaskView, region: str) -> dict[str, Any]:
+    return {
+        "task_id": view.task_id,
+        "status": view.status.value,
+        "model_name": view.model_name,
+        "request_id": view.request_id,
+        "api_key_id": view.api_key_id,
+        "region": region,
+        "gmt_create": view.submit_time_ms,
+        "start_time": view.scheduled_time_ms,
+        "end_time": view.end_time_ms,
+        "user_api_unique_key": f"apikey:v1:audio:asr:transcription:{view.model_name}",
+    }
+
+
+def parse_list_time(value: str | None, name: str) -> int | None:
+    """E7 takes `YYYYMMDDhhmmss` (UTC); returns epoch ms."""
+    if not value:
+        return None
+    try:
+        moment = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidParameterError(f"{name} must be YYYYMMDDhhmmss", param=name) from exc
+    return int(moment.timestamp() * 1000)
+
+
+def list_filter(
+    *, api_key_id: str, status: str | None, model_name: str | None, task_id: str | None,
+    start_time: str | None, end_time: str | None,
+) -> TaskFilter:
+    if status is not None and status.upper() not in TaskStatus.__members__:
+        raise InvalidParameterError(f"unknown status {status!r}", param="status")
+    return TaskFilter(
+        status=TaskStatus(status.upper()) if status else None,
+        model_name=model_name or None,
+        api_key_id=api_key_id,
+        task_id=task_id or None,
+        start_ms=parse_list_time(start_time, "start_time"),
+        end_ms=parse_list_time(end_time, "end_time"),
+    )

@@ -1,0 +1,137 @@
+"""DashScope async file transcription: submit (E4), poll (E5), cancel (E6), list (E7), result (E8)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from openasr.core.errors import AccessDeniedError, InvalidParameterError
+from openasr.core.keys import key_id
+from openasr.jobs.errors import ResultNotFoundError
+from openasr.jobs.tasks import TaskQueue
+from openasr.server.dashscope.task_protocol import (
+    TranscriptionRequest,
+    list_filter,
+    list_item,
+    task_output,
+    to_params,
+    unknown_output,
+)
+from openasr.server.deps import ApiKey, AppContext, Context, RequestId
+
+router = APIRouter(prefix="/api/v1", tags=["DashScope async"])
+results_router = APIRouter(tags=["DashScope async"])
+REGION = "local"
+
+
+def _enabled(value: str | None) -> bool:
+    return (value or "").strip().lower() == "enable"
+
+
+def _queue(ctx: AppContext) -> TaskQueue:
+    assert ctx.tasks is not None, "the app lifespan builds the task queue"
+    return ctx.tasks
+
+
+def base_url(ctx: AppContext, request: Request) -> str:
+    return (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+@router.post("/services/audio/asr/transcription")
+async def submit(
+    body: TranscriptionRequest,
+    ctx: Context,
+    api_key: ApiKey,
+    rid: RequestId,
+    x_dashscope_async: Annotated[str | None, Header()] = None,
+    x_dashscope_ossresourceresolve: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Queue a file (≤ 2 GB / 12 h) for transcription; answers PENDING at once."""
+    if not _enabled(x_dashscope_async):
+        raise InvalidParameterError(
+            "current user api does not support synchronous calls: send X-DashScope-Async: enable",
+            param="X-DashScope-Async",
+        )
+    engine_model = ctx.service.catalog.engine_for_async(body.model)
+    params = to_params(body, oss_resolve=_enabled(x_dashscope_ossresourceresolve))
+    view = await run_in_threadpool(
+        _queue(ctx).submit, body.input.file_url, params, model_name=body.model, engine_model=engine_model,
+        api_key_id=key_id(api_key), request_id=rid,
+    )
+    return JSONResponse({"request_id": rid, "output": {"task_id": view.task_id, "task_status": view.status.value}})
+
+
+@router.get("/tasks/{task_id}")
+async def fetch(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId, request: Request) -> JSONResponse:
+    """Poll a task. Unknown ids, and other keys' tasks, answer 200 with task_status UNKNOWN (spec §7.2)."""
+    queue = _queue(ctx)
+    view = await run_in_threadpool(queue.get, task_id, api_key_id=key_id(api_key))
+    if view is None:
+        return JSONResponse({"request_id": rid, "output": unknown_output(task_id)})
+    body: dict[str, object] = {
+        "request_id": rid,
+        "output": task_output(view, queue.result_url(view, base_url(ctx, request))),
+    }
+    if view.usage_seconds is not None:
+        body["usage"] = {"seconds": view.usage_seconds}
+    return JSONResponse(body)
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId) -> JSONResponse:
+    """Cancel a PENDING task; any other state is 400 UnsupportedOperation."""
+    await run_in_threadpool(_queue(ctx).cancel, task_id, api_key_id=key_id(api_key))
+    return JSONResponse({"request_id": rid})
+
+
+@router.get("/tasks")
+@router.get("/tasks/", include_in_schema=False)
+async def list_tasks(
+    ctx: Context,
+    api_key: ApiKey,
+    rid: RequestId,
+    page_no: Annotated[int, Query()] = 1,
+    page_size: Annotated[int, Query()] = 10,
+    start_time: Annotated[str | None, Query(description="YYYYMMDDhhmmss, UTC")] = None,
+    end_time: Annotated[str | None, Query(description="YYYYMMDDhhmmss, UTC")] = None,
+    model_name: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    api_key_id: Annotated[str | None, Query()] = None,
+    region: Annotated[str | None, Query()] = None,
+    task_id: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """The caller's own tasks, newest first; a filter on another key's id or region matches nothing."""
+    own = key_id(api_key)
+    filters = list_filter(api_key_id=own, status=status, model_name=model_name, task_id=task_id,
+                          start_time=start_time, end_time=end_time)
+    page = await run_in_threadpool(_queue(ctx).list, filters, page_no=page_no, page_size=page_size)
+    foreign = (api_key_id not in (None, "", own)) or (region not in (None, "", REGION))
+    tasks = () if foreign else page.tasks
+    total = 0 if foreign else page.total
+    return JSONResponse({
+        "request_id": rid,
+        "total": total,
+        "total_page": 0 if foreign else page.total_page,
+        "page_no": page.page_no,
+        "page_size": page.page_size,
+        "data": [list_item(v, REGION) for v in tasks],
+    })
+
+
+@results_router.get("/results/{key}.json")
+async def result_file(
+    key: str,
+    ctx: Context,
+    expires: Annotated[str, Query(alias="Expires")] = "",
+    signature: Annotated[str, Query(alias="Signature")] = "",
+) -> FileResponse:
+    """E8: the result JSON at a signed, expiring URL; no API key (spec §7.5)."""
+    results = _queue(ctx).results
+    if not results.verify(key, expires, signature):
+        raise AccessDeniedError("the result link is invalid or has expired")
+    if not results.exists(key):
+        raise ResultNotFoundError("the result has been removed after its retention time")
+    return FileResponse(results.path(key), media_type="application/json")

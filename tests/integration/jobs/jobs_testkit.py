@@ -1,0 +1,127 @@
+"""Helpers of the job integration tests (imported by conftest.py and the tests): the job environment in
+tmp_path (SQLite store, result store, worker config), WAV building from the real clips in tests/data,
+transcript normalising, and a local HTTP server for URL sources."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import av
+import numpy as np
+
+from openasr.audio.decode import decode_audio
+from openasr.jobs.results import ResultStore
+from openasr.jobs.store import TaskParams, TaskRecord, TaskStore
+from openasr.jobs.worker import TaskWorker, WorkerConfig
+from openasr.runtime.engine_pool import EnginePool
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+MANIFEST = {c["file"]: c for c in json.loads((DATA / "manifest.json").read_text())["clips"]}
+MODEL = "whisper-base"
+
+
+def reference(name: str) -> str:
+    return str(MANIFEST[name]["reference"])
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation and hyphens to spaces, single spaces: for comparing transcripts."""
+    return " ".join(re.sub(r"[^\w']+", " ", text.lower()).split())
+
+
+def write_wav(path: Path, channels: list[np.ndarray], rate_hz: int = 16_000) -> Path:
+    """Write float32 channels (padded with silence to the longest) as 16-bit PCM WAV with PyAV."""
+    length = max(len(c) for c in channels)
+    planes = np.stack([np.pad(c, (0, length - len(c))) for c in channels])
+    pcm = (np.clip(planes, -1.0, 1.0) * 32767).astype("<i2")
+    layout = "mono" if len(channels) == 1 else "stereo"
+    interleaved = np.ascontiguousarray(pcm.T).reshape(1, -1)
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate_hz, layout=layout)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
+        frame.sample_rate = rate_hz
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def clip(name: str) -> np.ndarray:
+    return decode_audio(DATA / name)
+
+
+@dataclass
+class JobEnv:
+    root: Path
+    store: TaskStore
+    results: ResultStore
+    config: WorkerConfig
+    engines: EnginePool
+
+    def submit(self, file_url: str, **params: object) -> str:
+        record = self.store.create(
+            file_url=file_url,
+            model_name="qwen3-asr-flash-filetrans",
+            engine_model=MODEL,
+            params=TaskParams(**params),  # type: ignore[arg-type]
+            api_key_id="test",
+        )
+        return record.task_id
+
+    def worker(self, **kw: object) -> TaskWorker:
+        return TaskWorker(self.store, self.results, self.engines, self.config, **kw)  # type: ignore[arg-type]
+
+    def run_one(self) -> TaskRecord:
+        record = self.worker().run_once()
+        assert record is not None, "nothing was pending"
+        return record
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FileServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.partition("?")[0]
+        self.server.hits.append(path)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if path == "/forbidden.wav":
+                self._send(403, b"forbidden")
+            elif path in self.server.extra:
+                self._send(200, self.server.extra[path].read_bytes(), "audio/wav")
+            elif path.startswith("/files/") and (DATA / path[7:]).is_file() and ".." not in path:
+                self._send(200, (DATA / path[7:]).read_bytes(), "audio/wav")
+            elif path == "/garbage.wav":
+                self._send(200, b"this is not audio at all\n" * 400, "audio/wav")
+            else:
+                self._send(404, b"not found")
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class FileServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.hits: list[str] = []
+        self.extra: dict[str, Path] = {}
+        """More files to serve: URL path -> file."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
