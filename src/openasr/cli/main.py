@@ -19,6 +19,7 @@ from rich.table import Table
 
 from openasr import pipeline
 from openasr.audio.decode import probe_audio
+from openasr.cli import tasks
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
@@ -30,6 +31,7 @@ from openasr.settings import Settings
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Self-hosted Qwen3-ASR-compatible speech recognition."
 )
+app.add_typer(tasks.app, name="task")
 _err = Console(stderr=True)
 
 PROGRESS_MIN_S = 30.0

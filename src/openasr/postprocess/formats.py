@@ -8,12 +8,13 @@ JSON). Word and sentence fields are taken as `sentences.py` built them; nothing 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from openasr.core.errors import InvalidParameterError
-from openasr.core.types import Sentence, Transcript
+from openasr.core.options import TranscribeOptions
+from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
 
 FORMATS = ("text", "json", "srt", "vtt", "verbose_json")
 """Every format `render` accepts; the names are OpenAI's `response_format` values."""
@@ -58,6 +59,37 @@ def render_json(t: Transcript, *, file_url: str | None = None) -> dict[str, Any]
     ]
     result["language"] = t.language
     return result
+
+
+def parse_json(document: Mapping[str, Any]) -> Transcript:
+    """The inverse of `render_json`: a result file back into a `Transcript`, to render it in another format.
+
+    The result file carries no duration, so the audio's duration is taken as the last sentence end.
+    """
+    channels = []
+    for item in document.get("transcripts", []):
+        sentences = tuple(
+            Sentence(
+                sentence_id=int(s["sentence_id"]),
+                begin_ms=int(s["begin_time"]),
+                end_ms=int(s["end_time"]),
+                text=str(s["text"]),
+                language=str(s.get("language", "")),
+                words=tuple(
+                    Word(int(w["begin_time"]), int(w["end_time"]), str(w["text"]), str(w.get("punctuation", "")))
+                    for w in s.get("words", [])
+                ),
+                emotion=s.get("emotion"),
+            )
+            for s in item.get("sentences", [])
+        )
+        language = sentences[0].language if sentences else str(document.get("language", ""))
+        channels.append(ChannelTranscript(int(item["channel_id"]), str(item.get("text", "")), language, sentences))
+    end_ms = max((s.end_ms for c in channels for s in c.sentences), default=0)
+    info = document.get("audio_info", {})
+    audio = AudioInfo(str(info.get("format", "")), int(info.get("sample_rate", 0)), len(channels), end_ms / 1000)
+    has_words = any(s.words for c in channels for s in c.sentences)
+    return Transcript(tuple(channels), audio, TranscribeOptions(words=has_words), model="")
 
 
 def render_srt(t: Transcript) -> str:

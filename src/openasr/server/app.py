@@ -38,7 +38,9 @@ log = logging.getLogger("openasr.server")
 
 
 def build_context(settings: Settings, engines: EnginePool | None = None) -> AppContext:
-    engines = engines or EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads, workers=settings.engine_workers)
+    engines = engines or EnginePool(
+        settings.cache_dir, cpu_threads=settings.cpu_threads, workers=settings.engine_workers
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +125,11 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     @app.get("/health", tags=["ops"])
     async def health() -> JSONResponse:
         status = 200 if ctx.ready else 503
-        body = {"status": "ok" if ctx.ready else "loading", "model": settings.default_model,
-                "workers": len(ctx.workers)}
+        body = {
+            "status": "ok" if ctx.ready else "loading",
+            "model": settings.default_model,
+            "workers": len(ctx.workers),
+        }
         return JSONResponse(body, status_code=status)
 
     return app

@@ -67,8 +67,7 @@ def service_time(ms: int | None) -> str | None:
 def task_output(view: TaskView, transcription_url: str | None) -> dict[str, Any]:
     """E5's `output`; `task_id` and `task_status` are always there (the SDK requires both)."""
     out: dict[str, Any] = {"task_id": view.task_id, "task_status": view.status.value}
-    times = {"submit_time": view.submit_time_ms, "scheduled_time": view.scheduled_time_ms,
-             "end_time": view.end_time_ms}
+    times = {"submit_time": view.submit_time_ms, "scheduled_time": view.scheduled_time_ms, "end_time": view.end_time_ms}
     out.update({k: service_time(v) for k, v in times.items() if v is not None})
     if view.status is not TaskStatus.PENDING:
         done = view.status is TaskStatus.SUCCEEDED
@@ -114,8 +113,13 @@ def parse_list_time(value: str | None, name: str) -> int | None:
 
 
 def list_filter(
-    *, api_key_id: str, status: str | None, model_name: str | None, task_id: str | None,
-    start_time: str | None, end_time: str | None,
+    *,
+    api_key_id: str,
+    status: str | None,
+    model_name: str | None,
+    task_id: str | None,
+    start_time: str | None,
+    end_time: str | None,
 ) -> TaskFilter:
     if status is not None and status.upper() not in TaskStatus.__members__:
         raise InvalidParameterError(f"unknown status {status!r}", param="status")

@@ -58,8 +58,13 @@ async def submit(
     engine_model = ctx.service.catalog.engine_for_async(body.model)
     params = to_params(body, oss_resolve=_enabled(x_dashscope_ossresourceresolve))
     view = await run_in_threadpool(
-        _queue(ctx).submit, body.input.file_url, params, model_name=body.model, engine_model=engine_model,
-        api_key_id=key_id(api_key), request_id=rid,
+        _queue(ctx).submit,
+        body.input.file_url,
+        params,
+        model_name=body.model,
+        engine_model=engine_model,
+        api_key_id=key_id(api_key),
+        request_id=rid,
     )
     return JSONResponse({"request_id": rid, "output": {"task_id": view.task_id, "task_status": view.status.value}})
 
@@ -105,20 +110,23 @@ async def list_tasks(
 ) -> JSONResponse:
     """The caller's own tasks, newest first; a filter on another key's id or region matches nothing."""
     own = key_id(api_key)
-    filters = list_filter(api_key_id=own, status=status, model_name=model_name, task_id=task_id,
-                          start_time=start_time, end_time=end_time)
+    filters = list_filter(
+        api_key_id=own, status=status, model_name=model_name, task_id=task_id, start_time=start_time, end_time=end_time
+    )
     page = await run_in_threadpool(_queue(ctx).list, filters, page_no=page_no, page_size=page_size)
     foreign = (api_key_id not in (None, "", own)) or (region not in (None, "", REGION))
     tasks = () if foreign else page.tasks
     total = 0 if foreign else page.total
-    return JSONResponse({
-        "request_id": rid,
-        "total": total,
-        "total_page": 0 if foreign else page.total_page,
-        "page_no": page.page_no,
-        "page_size": page.page_size,
-        "data": [list_item(v, REGION) for v in tasks],
-    })
+    return JSONResponse(
+        {
+            "request_id": rid,
+            "total": total,
+            "total_page": 0 if foreign else page.total_page,
+            "page_no": page.page_no,
+            "page_size": page.page_size,
+            "data": [list_item(v, REGION) for v in tasks],
+        }
+    )
 
 
 @results_router.get("/results/{key}.json")

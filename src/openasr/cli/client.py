@@ -1,0 +1,124 @@
+"""A small client for an openasr (or DashScope) server's async task API, used by `openasr task …`.
+
+Local files go through the same upload flow the dashscope SDK uses (E2 policy, E3 form upload, then an
+`oss://` key with `X-DashScope-OssResourceResolve: enable`), so the server never needs file roots.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ASYNC_MODEL = "qwen3-asr-flash-filetrans"
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"})
+
+
+class ServerError(Exception):
+    """The server answered with an error envelope, or could not be reached."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TaskClient:
+    def __init__(self, server: str, api_key: str, *, timeout_s: float = 60.0) -> None:
+        self._base = server.rstrip("/")
+        self._http = httpx.Client(headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def submit(self, source: str, parameters: Mapping[str, Any]) -> str:
+        """Queue a URL or a local file; returns the task id."""
+        headers = {"X-DashScope-Async": "enable"}
+        file_url = source
+        if not source.startswith(("http://", "https://", "oss://")):
+            file_url = self.upload(Path(source))
+        if file_url.startswith("oss://"):
+            headers["X-DashScope-OssResourceResolve"] = "enable"
+        body = {"model": ASYNC_MODEL, "input": {"file_url": file_url}, "parameters": dict(parameters)}
+        output = self._json("POST", "/api/v1/services/audio/asr/transcription", json=body, headers=headers)["output"]
+        return str(output["task_id"])
+
+    def upload(self, path: Path) -> str:
+        if not path.is_file():
+            raise ServerError("FILE_404_NOT_FOUND", f"{path} does not exist")
+        cert = self._json("GET", "/api/v1/uploads", params={"action": "getPolicy", "model": ASYNC_MODEL})["data"]
+        key = f"{cert['upload_dir']}/{path.name}"
+        fields = {
+            "OSSAccessKeyId": cert["oss_access_key_id"],
+            "Signature": cert["signature"],
+            "policy": cert["policy"],
+            "key": key,
+            "x-oss-object-acl": cert["x_oss_object_acl"],
+            "x-oss-forbid-overwrite": cert["x_oss_forbid_overwrite"],
+            "success_action_status": "200",
+            "x-oss-content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+        }
+        with path.open("rb") as f:
+            response = httpx.post(cert["upload_host"], data=fields, files={"file": (path.name, f)}, timeout=3600)
+        if response.status_code != 200:
+            raise _error(response)
+        return f"oss://{key}"
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        body = self._json("GET", f"/api/v1/tasks/{task_id}")
+        output: dict[str, Any] = body["output"]
+        if body.get("usage"):
+            output["usage"] = body["usage"]
+        return output
+
+    def wait(
+        self,
+        task_id: str,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        poll_s: float = 1.0,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            output = self.status(task_id)
+            if on_progress is not None:
+                on_progress(output)
+            if output["task_status"] in FINAL_STATES:
+                return output
+            if deadline is not None and time.monotonic() > deadline:
+                raise ServerError("WaitTaskTimeout", f"task {task_id} did not finish in {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+    def result(self, task_id: str) -> dict[str, Any]:
+        output = self.status(task_id)
+        if output["task_status"] != "SUCCEEDED":
+            code = output.get("code") or output["task_status"]
+            raise ServerError(str(code), output.get("message") or f"task {task_id} is {output['task_status']}")
+        response = httpx.get(output["result"]["transcription_url"], timeout=60)
+        if response.status_code != 200:
+            raise _error(response)
+        document: dict[str, Any] = response.json()
+        return document
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, self._base + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerError("CONNECTION_FAILED", f"cannot reach {self._base}: {exc}") from exc
+        if response.status_code != 200:
+            raise _error(response)
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def _error(response: httpx.Response) -> ServerError:
+    try:
+        body = response.json()
+    except ValueError:
+        return ServerError(f"HTTP_{response.status_code}", response.text[:200])
+    return ServerError(str(body.get("code", f"HTTP_{response.status_code}")), str(body.get("message", "")))
