@@ -1,0 +1,105 @@
+"""Long-file throughput: openasr against faster-whisper run directly, same model, audio and threads.
+
+    python bench/throughput.py [--minutes 10] [--rounds 1] [--threads N] [--model whisper-base]
+
+Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
+alternating order within each round: openasr's pipeline, faster-whisper `WhisperModel.transcribe`
+(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8). Prints audio seconds per
+wall second, each one's ratio to the peers, and each one's WER on the whole recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from asr_metrics import corpus_rate
+from corpus import build_recording
+
+from openasr import pipeline
+from openasr.audio.decode import probe_audio
+from openasr.core.options import TranscribeOptions
+from openasr.engines.registry import resolve_model_dir
+from openasr.runtime.engine_pool import EnginePool
+from openasr.settings import Settings
+
+Runner = Callable[[Path], str]
+
+
+def runners(model: str, threads: int) -> dict[str, Runner]:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    settings = Settings()
+    directory = resolve_model_dir(model, settings.cache_dir)
+    engine = EnginePool(settings.cache_dir, cpu_threads=threads, workers=1).get(model)
+    fw = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=threads)
+    batched = BatchedInferencePipeline(fw)
+
+    def openasr(path: Path) -> str:
+        return pipeline.run(path, TranscribeOptions(model=model, sentences=False), engine).text
+
+    def fw_sequential(path: Path) -> str:
+        segments, _ = fw.transcribe(str(path), beam_size=5, vad_filter=True)
+        return " ".join(s.text.strip() for s in segments)
+
+    def fw_batched(path: Path) -> str:
+        segments, _ = batched.transcribe(str(path), beam_size=5, batch_size=8)
+        return " ".join(s.text.strip() for s in segments)
+
+    return {"openasr": openasr, "faster-whisper sequential": fw_sequential, "faster-whisper batched": fw_batched}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--model", default="whisper-base")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.flac"
+        reference = build_recording(path, args.minutes * 60)
+        duration_s = probe_audio(path).duration_s
+        systems = runners(args.model, args.threads)
+        seconds: dict[str, list[float]] = {name: [] for name in systems}
+        texts: dict[str, str] = {}
+        for round_no in range(args.rounds):
+            order = list(systems)[round_no % len(systems) :] + list(systems)[: round_no % len(systems)]
+            for name in order:
+                start = time.perf_counter()
+                texts[name] = systems[name](path)
+                seconds[name].append(time.perf_counter() - start)
+                print(f"round {round_no + 1}: {name} {seconds[name][-1]:.1f} s", file=sys.stderr)
+    speed = {name: duration_s / statistics.median(s) for name, s in seconds.items()}
+    table = Table(
+        title=f"Long-file throughput: {duration_s / 60:.1f} min of real English speech, "
+        f"{args.model}, int8, {args.threads} threads, {args.rounds} round(s)"
+    )
+    for column in ("system", "audio s / s", "× fw sequential", "× fw batched", "WER"):
+        table.add_column(column, justify="right" if column != "system" else "left")
+    for name in systems:
+        wer = corpus_rate([(reference, texts[name])], "en")
+        table.add_row(
+            name,
+            f"{speed[name]:.1f}",
+            f"{speed[name] / speed['faster-whisper sequential']:.2f}",
+            f"{speed[name] / speed['faster-whisper batched']:.2f}",
+            f"{wer * 100:.2f} %",
+        )
+    Console().print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
