@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +15,7 @@ import numpy as np
 import openai
 import pytest
 import requests
+from static_server import static_server
 from text_to_num import alpha2digit
 
 from live_server import KEY, live_server, server_settings
@@ -45,13 +43,8 @@ def normalized(text: str) -> str:
 @pytest.fixture(scope="module")
 def static_files() -> Iterator[str]:
     """A real HTTP server on loopback serving tests/data (audio URLs for the server to fetch)."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DATA))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with static_server(DATA) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
