@@ -41,7 +41,8 @@ def test_submit_local_file_wait_and_render(server: str) -> None:
     assert final["task_status"] == "SUCCEEDED" and final["progress"] == 1.0 and final["usage"]["seconds"] == 10
     result = json.loads(task(server, "result", task_id).stdout)
     sentences = result["transcripts"][0]["sentences"]
-    assert words(result["transcripts"][0]["text"]) == "ever tried ever failed no matter try again fail again fail better"
+    expected = "ever tried ever failed no matter try again fail again fail better"
+    assert words(result["transcripts"][0]["text"]) == expected
     assert all("words" in s for s in sentences)
     srt = task(server, "result", task_id, "--format", "srt").stdout
     assert srt.startswith("1\n00:00:0") and srt.count(" --> ") == len(sentences)

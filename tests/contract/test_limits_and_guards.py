@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import av
 import jiwer
 import numpy as np
 import openai
@@ -18,6 +17,7 @@ import requests
 from static_server import static_server
 from text_to_num import alpha2digit
 
+from audio_files import Encoding, write_audio
 from live_server import KEY, live_server, server_settings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -65,23 +65,6 @@ def lenient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def write_audio(path: Path, samples: np.ndarray, rate: int, codec: str, layout: str = "mono") -> Path:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    channels = 2 if layout == "stereo" else 1
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate, layout=layout)
-        frame_len = 4096
-        for i in range(0, pcm.shape[-1], frame_len):
-            block = pcm[..., i : i + frame_len].reshape(channels, -1)
-            frame = av.AudioFrame.from_ndarray(block.T.reshape(1, -1).copy(), format="s16", layout=layout)
-            frame.sample_rate = rate
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 def test_url_audio_is_fetched_when_private_urls_are_allowed(lenient: str, static_files: str) -> None:
     r = requests.post(f"{lenient}{GENERATION}", headers=AUTH, json=body(f"{static_files}/en/beckett.wav"))
     assert r.status_code == 200, r.text
@@ -120,7 +103,7 @@ def test_six_minute_input_is_refused_by_its_duration(lenient: str, tmp_path: Pat
     speech = np.concatenate(
         [np.zeros(rate * 354, np.float32), np.random.default_rng(0).normal(0, 0.01, rate * 6)]
     )
-    six_minutes = write_audio(tmp_path / "six.mp3", speech.astype(np.float32), rate, "mp3")
+    six_minutes = write_audio(tmp_path / "six.mp3", speech.astype(np.float32), "mp3")
     assert six_minutes.stat().st_size < 10 * 1024 * 1024
     r = requests.post(f"{lenient}{GENERATION}", headers=AUTH, json=body(data_uri(six_minutes)))
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
@@ -128,9 +111,8 @@ def test_six_minute_input_is_refused_by_its_duration(lenient: str, tmp_path: Pat
 
 
 def test_twelve_megabyte_input_is_refused_by_its_size(lenient: str, tmp_path: Path) -> None:
-    rate = 48000
-    noise = np.random.default_rng(1).normal(0, 0.05, (2, rate * 66)).astype(np.float32)
-    big = write_audio(tmp_path / "big.wav", noise, rate, "pcm_s16le", layout="stereo")
+    noise = np.random.default_rng(1).normal(0, 0.05, (2, 16000 * 66)).astype(np.float32)
+    big = write_audio(tmp_path / "big.wav", noise, Encoding(".wav", "wav", "pcm_s16le", rate_hz=48_000))
     assert big.stat().st_size > 12 * 1000 * 1000
     r = requests.post(f"{lenient}{GENERATION}", headers=AUTH, json=body(data_uri(big)))
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"

@@ -27,6 +27,11 @@ class AppContext:
     ready: bool = False
 
 
+def header_enabled(value: str | None) -> bool:
+    """DashScope switches (`X-DashScope-SSE`, `-Async`, `-OssResourceResolve`) are on only when `enable`."""
+    return (value or "").strip().lower() == "enable"
+
+
 def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError
 from openasr.server.dashscope.protocol import GenerationRequest, context_of, to_options, to_response
-from openasr.server.deps import ApiKey, Context, RequestId
+from openasr.server.deps import ApiKey, Context, RequestId, header_enabled
 from openasr.server.errors import dashscope_body
 from openasr.server.sse import EVENT_STREAM, SSE_HEADERS, dashscope_error, dashscope_event
 from openasr.server.streaming import first_update, guarded, stream_steps
@@ -18,9 +18,6 @@ from openasr.service import AudioRequest
 
 router = APIRouter(prefix="/api/v1", tags=["DashScope"])
 
-
-def _enabled(value: str | None) -> bool:
-    return (value or "").strip().lower() == "enable"
 
 
 @router.post("/services/aigc/multimodal-generation/generation", response_model=None)
@@ -34,9 +31,9 @@ async def generate(
 ) -> JSONResponse | StreamingResponse:
     """Sync recognition of audio ≤ 10 MB / 5 min: http(s) URL, data URI, or oss:// upload key."""
     ref, options = to_options(body, ctx.service.catalog)
-    audio = AudioRequest(ref, api_key=api_key, oss_resolve=_enabled(x_dashscope_ossresourceresolve))
+    audio = AudioRequest(ref, api_key=api_key, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     context = context_of(body.input.messages)
-    if not _enabled(x_dashscope_sse):
+    if not header_enabled(x_dashscope_sse):
         t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
         return JSONResponse(
             to_response(

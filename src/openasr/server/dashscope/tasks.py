@@ -20,15 +20,12 @@ from openasr.server.dashscope.task_protocol import (
     to_params,
     unknown_output,
 )
-from openasr.server.deps import ApiKey, AppContext, Context, RequestId
+from openasr.server.deps import ApiKey, AppContext, Context, RequestId, header_enabled
 
 router = APIRouter(prefix="/api/v1", tags=["DashScope async"])
 results_router = APIRouter(tags=["DashScope async"])
 REGION = "local"
 
-
-def _enabled(value: str | None) -> bool:
-    return (value or "").strip().lower() == "enable"
 
 
 def _queue(ctx: AppContext) -> TaskQueue:
@@ -50,13 +47,13 @@ async def submit(
     x_dashscope_ossresourceresolve: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Queue a file (≤ 2 GB / 12 h) for transcription; answers PENDING at once."""
-    if not _enabled(x_dashscope_async):
+    if not header_enabled(x_dashscope_async):
         raise InvalidParameterError(
             "current user api does not support synchronous calls: send X-DashScope-Async: enable",
             param="X-DashScope-Async",
         )
     engine_model = ctx.service.catalog.engine_for_async(body.model)
-    params = to_params(body, oss_resolve=_enabled(x_dashscope_ossresourceresolve))
+    params = to_params(body, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     view = await run_in_threadpool(
         _queue(ctx).submit,
         body.input.file_url,
