@@ -130,7 +130,9 @@ def _add_video(container: av.container.OutputContainer, codec: str) -> av.video.
     return stream
 
 
-def _write_video(container: av.container.OutputContainer, stream: av.video.stream.VideoStream, *, seconds: float) -> None:
+def _write_video(
+    container: av.container.OutputContainer, stream: av.video.stream.VideoStream, *, seconds: float
+) -> None:
     for i in range(max(1, round(seconds * _FPS))):
         image = np.full((64, 64, 3), (i * 20) % 255, dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")

@@ -18,14 +18,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from speech_clips import load_clips  # noqa: E402
-
-from openasr import pipeline  # noqa: E402
-from openasr.core.options import TranscribeOptions  # noqa: E402
-from openasr.core.types import Transcript  # noqa: E402
-from openasr.engines.base import Engine  # noqa: E402
-from openasr.runtime.engine_pool import EnginePool  # noqa: E402
-from openasr.settings import Settings  # noqa: E402
+from openasr import pipeline
+from openasr.core.options import TranscribeOptions
+from openasr.core.types import Transcript
+from openasr.engines.base import Engine
+from openasr.runtime.engine_pool import EnginePool
+from openasr.settings import Settings
+from speech_clips import load_clips
 
 
 @pytest.fixture(scope="session")

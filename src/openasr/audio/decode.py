@@ -25,6 +25,9 @@ _FORMAT_NAMES = {
     "opus", "wav", "webm", "wma", "wmv", "pcm",
 }
 _CONTAINER_ALIASES = {"matroska": "mkv", "asf": "wma", "mpegts": "mpeg", "adts": "aac", "s16le": "pcm"}
+_TEXT_DEMUXERS = frozenset({"tty"})
+"""ffmpeg's `tty` demuxer claims any .txt/.ans file and shows it as a video stream ("ansi" codec), which
+would otherwise be reported as a video without sound."""
 _TRUNCATION_RATIO = 0.5
 """Decoding less than this share of the duration the container declares means a truncated file."""
 
@@ -43,6 +46,8 @@ def _open(path: Path) -> Iterator[av.container.InputContainer]:
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"not a readable audio or video file: {_reason(exc)}") from exc
     try:
+        if container.format.name in _TEXT_DEMUXERS:
+            raise AudioDecodeError("not a readable audio or video file: it is a text file")
         if not container.streams.audio:
             raise AudioDecodeError("the file has no audio stream")
         yield container
@@ -101,7 +106,7 @@ def decode_blocks(
             f"channel {channel} does not exist: the audio has {info.channels} channel(s)", param="channel_id"
         )
     block_len = max(1, int(block_s * SAMPLE_RATE_HZ))
-    skip = int(round(start_s * SAMPLE_RATE_HZ))
+    skip = round(start_s * SAMPLE_RATE_HZ)
     position = 0  # samples produced so far, counted from time 0
     pending: list[np.ndarray] = []
     pending_len = 0

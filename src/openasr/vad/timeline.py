@@ -4,17 +4,18 @@ Three small stages: `SpanSegmenter` turns probabilities into speech spans (Siler
 run frame by frame so nothing but the current span is kept); `ChunkPacker` groups spans into chunks no
 longer than the engine's window, cutting at long pauses; `speech_chunks` keeps the rolling audio buffer
 and yields each chunk's samples. A chunk is a contiguous stretch of the original audio, so mapping a time
-back is `chunk.start_s + t`: the engine never needs to know the VAD cut the audio.
+back is `chunk.start_s + t`: the engine never needs to know the VAD cut the audio. `fit_words_to_speech`
+then uses the VAD's unpadded speech stretches to correct the engine's word times at pauses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from openasr.core.types import SAMPLE_RATE_HZ, Audio, SpeechSpan
+from openasr.core.types import SAMPLE_RATE_HZ, Audio, SpeechSpan, Word
 from openasr.vad.silero import FRAME_SAMPLES, SileroVad
 
 _FRAME_S = FRAME_SAMPLES / SAMPLE_RATE_HZ
@@ -41,12 +42,25 @@ class VadOptions:
         return max(self.threshold - 0.15, 0.01)
 
 
+@dataclass(frozen=True)
+class PaddedSpan(SpeechSpan):
+    """A padded span that remembers where the VAD heard speech begin and end, before padding."""
+
+    speech_start_s: float
+    speech_end_s: float
+
+    @property
+    def speech(self) -> SpeechSpan:
+        return SpeechSpan(self.speech_start_s, self.speech_end_s)
+
+
 class SpanSegmenter:
     """Frame probabilities in, finished speech spans (seconds, padded) out."""
 
     def __init__(self, options: VadOptions, start_s: float = 0.0) -> None:
         self._o = options
-        self._frame = int(round(start_s / _FRAME_S))
+        self._origin_s = start_s  # frame i covers origin + i * 32 ms: exact for any start, on or off the grid
+        self._frame = 0
         self._start: int | None = None  # frame where the current span began
         self._temp_end = 0  # frame where silence began inside the current span
         self._prev_end = 0  # last silence long enough to cut at if the span gets too long
@@ -71,7 +85,7 @@ class SpanSegmenter:
                 if p >= o.threshold:
                     self._start = i
                 continue
-            if i - self._start > self._max_frames:
+            if i - self._start >= self._max_frames:  # padded, the span would outgrow max_chunk_s
                 if self._prev_end:
                     spans += self._close(self._start, self._prev_end)
                     self._start = self._next_start if self._next_start >= self._prev_end else None
@@ -104,20 +118,24 @@ class SpanSegmenter:
         """Start of a span still open (its audio must stay buffered), padded."""
         if self._start is None:
             return None
-        return max(self._last_end_s, self._start * _FRAME_S - self._o.speech_pad_ms / 1000)
+        return max(self._last_end_s, self._time(self._start) - self._o.speech_pad_ms / 1000)
 
     @property
     def position_s(self) -> float:
-        return self._frame * _FRAME_S
+        return self._time(self._frame)
+
+    def _time(self, frame: int) -> float:
+        return self._origin_s + frame * _FRAME_S
 
     def _close(self, start: int, end: int, final: bool = False) -> list[SpeechSpan]:
         if end - start < self._min_speech:
             return []
         pad_s = self._o.speech_pad_ms / 1000
-        start_s = max(self._last_end_s, start * _FRAME_S - pad_s)
-        end_s = min(self.position_s if final else end * _FRAME_S + pad_s, end * _FRAME_S + pad_s)
+        speech_start_s, speech_end_s = self._time(start), self._time(end)
+        start_s = max(self._last_end_s, speech_start_s - pad_s)
+        end_s = min(self.position_s if final else speech_end_s + pad_s, speech_end_s + pad_s)
         self._last_end_s = end_s
-        return [SpeechSpan(start_s, end_s)]
+        return [PaddedSpan(start_s, end_s, max(start_s, speech_start_s), min(end_s, speech_end_s))]
 
 
 class ChunkPacker:
@@ -170,12 +188,17 @@ class SpeechChunk:
     def end_s(self) -> float:
         return self.audio.start_s + self.audio.duration_s
 
+    @property
+    def speech(self) -> tuple[SpeechSpan, ...]:
+        """Where the VAD heard speech inside the chunk, without the padding."""
+        return tuple(s.speech if isinstance(s, PaddedSpan) else s for s in self.spans)
+
 
 class _Buffer:
     """The audio not yet handed out; trimmed as soon as no open span or chunk can still need it."""
 
     def __init__(self, start_s: float) -> None:
-        self._start = int(round(start_s * SAMPLE_RATE_HZ))
+        self._start = round(start_s * SAMPLE_RATE_HZ)
         self._parts: list[np.ndarray] = []
         self._data = np.zeros(0, dtype=np.float32)
 
@@ -184,13 +207,13 @@ class _Buffer:
 
     def slice(self, start_s: float, end_s: float) -> Audio:
         self._join()
-        a = max(self._start, int(round(start_s * SAMPLE_RATE_HZ)))
-        b = max(a, int(round(end_s * SAMPLE_RATE_HZ)))
+        a = max(self._start, round(start_s * SAMPLE_RATE_HZ))
+        b = max(a, round(end_s * SAMPLE_RATE_HZ))
         return Audio(self._data[a - self._start : b - self._start].copy(), start_s=a / SAMPLE_RATE_HZ)
 
     def trim(self, keep_from_s: float) -> None:
         self._join()
-        cut = int(round(keep_from_s * SAMPLE_RATE_HZ)) - self._start
+        cut = round(keep_from_s * SAMPLE_RATE_HZ) - self._start
         if cut > 0:
             self._data = self._data[cut:].copy()
             self._start += cut
@@ -217,7 +240,10 @@ def speech_chunks(
         groups = []
         for span in segmenter.push(stream.feed(block.samples)):
             groups += packer.push(span)
-        groups += packer.advance(segmenter.position_s)
+        # Silence so far reaches only to a span still open in the segmenter: small blocks must not
+        # release a chunk while its next sentence is being spoken (the block size never changes chunks).
+        open_start_s = segmenter.pending_start_s
+        groups += packer.advance(segmenter.position_s if open_start_s is None else open_start_s)
         yield from _emit(groups, buffer)
         keep = min(
             s for s in (packer.pending_start_s, segmenter.pending_start_s, segmenter.position_s) if s is not None
@@ -234,3 +260,49 @@ def speech_chunks(
 def _emit(groups: list[tuple[SpeechSpan, ...]], buffer: _Buffer) -> Iterator[SpeechChunk]:
     for spans in groups:
         yield SpeechChunk(buffer.slice(spans[0].start_s, spans[-1].end_s), spans)
+
+
+MAX_END_STRETCH_S = 1.0
+"""How far the last word before a pause may be stretched to the VAD's end of speech."""
+
+
+def fit_words_to_speech(
+    words: Sequence[Word], speech: Sequence[SpeechSpan], *, max_end_stretch_s: float = MAX_END_STRETCH_S
+) -> list[Word]:
+    """Correct the engine's word times with the VAD's speech stretches (absolute times, in order).
+
+    Whisper's cross-attention word times drift by a few hundred ms exactly where subtitles need them:
+    the first word of a chunk starts at the chunk start, inside the VAD padding; a word before a pause
+    is stretched across it, so two utterances 1.2 s apart merge into one sentence; and the last word
+    before a pause ends early (goforward.raw: "meters" ends 0.4 s before the speech does). So each word
+    is assigned to a speech stretch: the last one it overlaps (the alignment hands a pause to the word
+    after it, so a word straddling a pause belongs to the later stretch), else the nearest, never an
+    earlier one than the previous word's. Its edges are clamped into that stretch, and the last word of
+    each stretch ends where the speech ends (at most `max_end_stretch_s` later than the engine said).
+    Words keep their order and text; with no speech stretches they are returned unchanged.
+    """
+    if not speech or not words:
+        return list(words)
+    spans = [(round(s.start_s * 1000), round(s.end_s * 1000)) for s in speech]
+    owners: list[int] = []
+    for w in words:
+        owner = _owner(w, spans)
+        owners.append(max(owner, owners[-1]) if owners else owner)
+    fitted = []
+    stretch_ms = round(max_end_stretch_s * 1000)
+    for i, (w, k) in enumerate(zip(words, owners, strict=True)):
+        start_ms, end_ms = spans[k]
+        begin = min(max(w.begin_ms, start_ms), end_ms)
+        end = min(max(w.end_ms, begin), end_ms)
+        last_of_span = i + 1 == len(words) or owners[i + 1] != k
+        if last_of_span and end < end_ms:
+            end = min(end_ms, end + stretch_ms)
+        fitted.append(replace(w, begin_ms=begin, end_ms=end))
+    return fitted
+
+
+def _owner(word: Word, spans: list[tuple[int, int]]) -> int:
+    overlapping = [k for k, (a, b) in enumerate(spans) if min(word.end_ms, b) > max(word.begin_ms, a)]
+    if overlapping:
+        return overlapping[-1]
+    return min(range(len(spans)), key=lambda k: (max(spans[k][0] - word.end_ms, word.begin_ms - spans[k][1]), -k))

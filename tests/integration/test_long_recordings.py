@@ -1,0 +1,192 @@
+"""Long recordings: accuracy and sentence timing over a 10-minute file, flat memory up to 20 minutes.
+
+The recordings are built here from the committed English clips, each cut to its speech (see
+`audio_files.trim_to_speech`: faster-whisper's own offline VAD on the isolated clip, 0.1 s margins) and
+laid out with room tone between them: some pauses of 1.0-1.8 s (the clips share a recognition chunk and
+only the pause separates their sentences), the rest long (each clip its own chunk). Where every clip's
+speech begins and ends in the long file is therefore known exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from asr_metrics import ErrorCount, score
+
+from audio_files import load_clip, room_tone, trim_to_speech, write_long_flac
+from openasr import pipeline
+from openasr.core.options import TranscribeOptions
+from openasr.core.types import Transcript
+from openasr.engines.base import Engine
+from speech_clips import Clip, load_clips
+
+SAMPLE_RATE_HZ = 16_000
+BOUNDARY_TOLERANCE_S = 0.3
+SHORT_PAUSES_S = (1.0, 1.2, 1.4, 1.6, 1.8)
+
+
+@dataclass(frozen=True)
+class Placement:
+    clip: Clip
+    speech_start_s: float
+    speech_end_s: float
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    duration_s: float
+    placements: tuple[Placement, ...]
+
+
+def build_recording(path: Path, clips: list[Clip], *, rounds: int, total_s: float) -> Recording:
+    """`rounds` passes over `clips`, every second pause short, long pauses filling up to `total_s`."""
+    trimmed = {c.name: trim_to_speech(load_clip(c.path)) for c in clips}
+    order = [c for r in range(rounds) for c in (clips if r % 2 == 0 else clips[::-1])]
+    speech_s = sum(len(trimmed[c.name].samples) for c in order) / SAMPLE_RATE_HZ
+    short = [SHORT_PAUSES_S[i % len(SHORT_PAUSES_S)] if i % 2 else None for i in range(1, len(order))]
+    lead_s = 1.5
+    long_count = sum(p is None for p in short) + 1  # + the tail
+    long_s = (total_s - speech_s - lead_s - sum(p for p in short if p)) / long_count
+    assert long_s > 3.0, "not enough room for long pauses"
+    pauses = [lead_s, *(p if p else long_s for p in short), long_s]
+
+    placements = []
+    pieces = []
+    position = 0
+    for i, c in enumerate(order):
+        gap = room_tone(pauses[i], seed=i)
+        pieces.append(gap)
+        position += len(gap)
+        t = trimmed[c.name]
+        placements.append(
+            Placement(c, position / SAMPLE_RATE_HZ + t.speech_start_s, position / SAMPLE_RATE_HZ + t.speech_end_s)
+        )
+        pieces.append(t.samples)
+        position += len(t.samples)
+    pieces.append(room_tone(pauses[-1], seed=len(order)))
+    position += len(pieces[-1])
+    write_long_flac(path, pieces)
+    return Recording(path, position / SAMPLE_RATE_HZ, tuple(placements))
+
+
+@pytest.fixture(scope="module")
+def ten_minutes(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    return build_recording(
+        tmp_path_factory.mktemp("long") / "ten_minutes.flac", load_clips("en"), rounds=2, total_s=630.0
+    )
+
+
+@pytest.fixture(scope="module")
+def ten_minutes_transcript(ten_minutes: Recording, engine: Engine) -> Transcript:
+    return pipeline.run(ten_minutes.path, TranscribeOptions(words=True), engine)
+
+
+@pytest.mark.slow
+def test_ten_minute_file_is_as_accurate_as_its_clips_one_by_one(
+    ten_minutes: Recording, ten_minutes_transcript: Transcript, english_transcripts: dict[str, Transcript]
+) -> None:
+    assert ten_minutes_transcript.audio.duration_s >= 600
+    references = " ".join(p.clip.reference for p in ten_minutes.placements)
+    long_file = score(references, ten_minutes_transcript.text, "en")
+    one_by_one = ErrorCount(0, 0)
+    for p in ten_minutes.placements:
+        one_by_one += score(p.clip.reference, english_transcripts[p.clip.name].text, "en")
+    assert long_file.reference_tokens == one_by_one.reference_tokens
+    assert long_file.rate <= one_by_one.rate + 0.01, (
+        f"10-minute file WER {long_file.rate:.2%} ({long_file.edits}/{long_file.reference_tokens}), "
+        f"clips one by one {one_by_one.rate:.2%} ({one_by_one.edits}/{one_by_one.reference_tokens})"
+    )
+
+
+@pytest.mark.slow
+def test_ten_minute_file_sentences_are_ordered_and_start_and_end_with_the_speech(
+    ten_minutes: Recording, ten_minutes_transcript: Transcript
+) -> None:
+    (channel,) = ten_minutes_transcript.channels
+    sentences = channel.sentences
+    assert [s.sentence_id for s in sentences] == list(range(len(sentences)))
+    for s in sentences:
+        assert s.begin_ms <= s.end_ms
+        assert s.words and s.words[0].begin_ms >= s.begin_ms and s.words[-1].end_ms <= s.end_ms
+    assert all(a.end_ms <= b.begin_ms for a, b in itertools.pairwise(sentences))
+
+    begins = np.array([s.begin_ms for s in sentences]) / 1000
+    ends = np.array([s.end_ms for s in sentences]) / 1000
+    misses = []
+    for p in ten_minutes.placements:
+        begin_error = float(np.min(np.abs(begins - p.speech_start_s)))
+        end_error = float(np.min(np.abs(ends - p.speech_end_s)))
+        if max(begin_error, end_error) > BOUNDARY_TOLERANCE_S:
+            misses.append(f"{p.clip.name} at {p.speech_start_s:.2f}-{p.speech_end_s:.2f} s: "
+                          f"nearest begin off by {begin_error:.2f} s, nearest end by {end_error:.2f} s")
+    assert not misses, "\n".join(misses)
+    # Nothing is recognised in the long stretches of room tone between the clips.
+    margin = BOUNDARY_TOLERANCE_S
+    for s in sentences:
+        assert any(
+            p.speech_start_s - margin <= s.begin_ms / 1000 and s.end_ms / 1000 <= p.speech_end_s + margin
+            for p in ten_minutes.placements
+        ), f"sentence {s.text!r} at {s.begin_ms}-{s.end_ms} ms is not inside one clip"
+
+
+_MEASURE = """
+import json, sys
+from pathlib import Path
+from openasr import pipeline
+from openasr.core.options import TranscribeOptions
+from openasr.runtime.engine_pool import EnginePool
+from openasr.settings import Settings
+
+def peak_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+settings = Settings()
+engine = EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads).get("whisper-base")
+loaded_kb = peak_kb()
+transcript = pipeline.run(Path(sys.argv[1]), TranscribeOptions(words=True), engine)
+print(json.dumps({"loaded_kb": loaded_kb, "peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s,
+                  "sentences": len(transcript.channels[0].sentences), "text": transcript.text}))
+"""
+
+
+def _peak_memory(path: Path) -> dict[str, Any]:
+    """Run the real pipeline on `path` in a fresh interpreter and report its peak resident set."""
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, timeout=1800, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
+
+
+MEMORY_GROWTH_LIMIT_MB = 60
+"""A 20-minute recording is 77 MB as 16 kHz float32: holding it (or any per-second state) shows up."""
+
+
+@pytest.mark.slow
+def test_peak_memory_does_not_grow_from_2_to_20_minutes(tmp_path: Path, engine: Engine) -> None:
+    clips = [c for c in load_clips("en") if c.name != "two_cities"]
+    short = build_recording(tmp_path / "two_minutes.flac", clips, rounds=1, total_s=120.0)
+    long = build_recording(tmp_path / "twenty_minutes.flac", clips, rounds=2, total_s=1201.0)
+    short_run, long_run = _peak_memory(short.path), _peak_memory(long.path)
+    assert long_run["duration_s"] >= 1200 and short_run["duration_s"] <= 121
+    # Both runs really recognised their speech: one sentence or more per clip, and the right words.
+    assert short_run["sentences"] >= len(short.placements) and long_run["sentences"] >= len(long.placements)
+    references = " ".join(p.clip.reference for p in long.placements)
+    assert score(references, long_run["text"], "en").rate <= 0.1
+    growth_mb = (long_run["peak_kb"] - short_run["peak_kb"]) / 1024
+    summary = f"peak RSS 2 min {short_run['peak_kb'] / 1024:.0f} MB, 20 min {long_run['peak_kb'] / 1024:.0f} MB"
+    assert growth_mb <= MEMORY_GROWTH_LIMIT_MB, summary

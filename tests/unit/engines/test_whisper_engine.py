@@ -1,0 +1,105 @@
+"""The Whisper engine behind the `Engine` protocol, with both bundled models on real clips: declared
+capabilities, language codes, prompts within the window, chunk-relative results, language ID."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from asr_metrics import score
+from tokenizers import Tokenizer
+
+from audio_files import load_clip
+from openasr import pipeline
+from openasr.core.errors import InvalidParameterError
+from openasr.core.options import TranscribeOptions
+from openasr.engines.base import Engine, RecognitionRequest
+from openasr.engines.registry import bundled_model_dir
+from openasr.engines.whisper import WhisperEngine, service_language
+from openasr.runtime.engine_pool import EnginePool
+from speech_clips import clip
+
+
+@pytest.fixture(scope="module")
+def tiny_en(engine_pool: EnginePool) -> Engine:
+    return engine_pool.get("whisper-tiny.en")
+
+
+def test_the_pool_loads_each_model_once(engine_pool: EnginePool, engine: Engine) -> None:
+    assert engine_pool.get("whisper-base") is engine
+    assert "whisper-base" in engine_pool.loaded()
+
+
+def test_multilingual_capabilities(engine: Engine) -> None:
+    caps = engine.capabilities
+    assert {"en", "zh", "yue", "ja", "ko", "de", "fr", "fil", "no"} <= caps.languages
+    assert "tl" not in caps.languages  # reported in the service's codes
+    assert caps.language_id and caps.word_timestamps and caps.context_biasing
+    assert not caps.emotion
+    assert caps.max_chunk_s == 30.0
+    assert caps.max_prompt_tokens == 223  # Whisper's 448-token window // 2 - 1
+    assert caps.concurrent_calls >= 1
+
+
+def test_english_only_model_declares_what_it_cannot_do(tiny_en: Engine) -> None:
+    assert tiny_en.capabilities.languages == frozenset({"en"})
+    assert not tiny_en.capabilities.language_id
+    guess = tiny_en.detect_language(load_clip(clip("BAC009S0724W0121").path))
+    assert (guess.language, guess.probability) == ("en", 1.0)
+    with pytest.raises(InvalidParameterError) as raised:
+        pipeline.run(clip("0880").path, TranscribeOptions(model="whisper-tiny.en", language="zh"), tiny_en)
+    assert raised.value.param == "language"
+
+
+def test_language_codes_map_between_whisper_and_the_service(engine: WhisperEngine) -> None:
+    assert [service_language(c) for c in ("tl", "nn", "jw", "en")] == ["fil", "no", "jv", "en"]
+    assert engine.whisper_language("fil") == "tl"
+    assert engine.whisper_language("yue") == "zh"  # base has no Cantonese token: transcribed as Chinese
+    assert engine.whisper_language("zh") == "zh"
+    samples = load_clip(clip("BAC009S0724W0121").path)
+    (as_cantonese,), (as_mandarin,) = (engine.recognize([samples], RecognitionRequest(language=code))
+                                       for code in ("yue", "zh"))
+    assert [s.text for s in as_cantonese] == [s.text for s in as_mandarin]
+    with pytest.raises(InvalidParameterError) as raised:
+        engine.whisper_language("xx")
+    assert raised.value.param == "language"
+
+
+def test_prompts_keep_the_context_and_fit_the_window(engine: WhisperEngine, cache_dir: Path) -> None:
+    assert engine.build_prompt("", "en") == ""
+    assert engine.build_prompt("  Dashwood, Norland Park ", "en") == "Dashwood, Norland Park"
+    chinese = engine.build_prompt("房地产中介协会", "zh")
+    assert chinese.startswith("房地产中介协会") and chinese.endswith("以下是普通话的句子。")
+    glossary = " ".join(f"term{i}" for i in range(1000))
+    prompt = engine.build_prompt(glossary, "en")
+    assert glossary.startswith(prompt) and prompt.startswith("term0 term1 term2")
+    tokenizer = Tokenizer.from_file(str(bundled_model_dir("whisper-base", cache_dir) / "tokenizer.json"))
+    tokens = tokenizer.encode(" " + prompt, add_special_tokens=False).ids
+    assert engine.capabilities.max_prompt_tokens - 10 <= len(tokens) <= engine.capabilities.max_prompt_tokens
+
+
+def test_recognize_returns_chunk_relative_segments_for_each_chunk(engine: Engine) -> None:
+    first, second = load_clip(clip("0880").path), load_clip(clip("cards_005").path)
+    with_words, without = (
+        engine.recognize([first, second], RecognitionRequest(language="en", words=words)) for words in (True, False)
+    )
+    assert len(with_words) == len(without) == 2
+    for segments, samples, reference in zip(
+        with_words, (first, second), (clip("0880").reference, clip("cards_005").reference), strict=True
+    ):
+        duration = len(samples) / 16_000
+        assert segments
+        assert all(0 <= s.start_s <= s.end_s <= duration + 0.05 for s in segments)
+        words = [w for s in segments for w in s.words]
+        assert words and all(0 <= w.start_s <= w.end_s <= duration + 0.05 for w in words)
+        assert all(0 <= w.probability <= 1 for w in words)
+        assert score(reference, " ".join(s.text for s in segments), "en").rate <= 0.25
+    assert all(not s.words for segments in without for s in segments)
+    assert [s.text for s in with_words[0]] == [s.text for s in without[0]]
+
+
+def test_language_identification_on_real_speech(engine: Engine) -> None:
+    english = engine.detect_language(load_clip(clip("0870").path))
+    chinese = engine.detect_language(load_clip(clip("BAC009S0768W0290").path))
+    assert english.language == "en" and english.probability > 0.9
+    assert chinese.language == "zh" and chinese.probability > 0.9
