@@ -16,7 +16,7 @@ from openasr.core.errors import AudioTooLongError, InvalidParameterError
 from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
 from openasr.engines.base import Engine, RecognitionRequest, RecognizedSegment
-from openasr.postprocess.chinese import to_simplified
+from openasr.postprocess.chinese import is_cjk, remove_cjk_spaces, to_simplified
 from openasr.postprocess.itn import apply_itn
 from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
 from openasr.vad.silero import SileroVad, shared_vad
@@ -181,11 +181,23 @@ def _finish_sentence(sentence: Sentence, options: TranscribeOptions, language: s
     text = sentence.text
     words = sentence.words
     if language in _SIMPLIFIED_LANGUAGES:
-        text = to_simplified(text)
-        words = tuple(replace(w, text=to_simplified(w.text)) for w in words)
+        text = remove_cjk_spaces(to_simplified(text))
+        words = _join_cjk_words(tuple(replace(w, text=to_simplified(w.text)) for w in words))
     if options.itn and language in ITN_LANGUAGES:
         text = apply_itn(text, language)
     return replace(sentence, text=text, words=words if options.words else ())
+
+
+def _join_cjk_words(words: tuple[Word, ...]) -> tuple[Word, ...]:
+    """Drop the joiner space after a word when both it and the next word are Chinese characters."""
+    out = []
+    for i, w in enumerate(words):
+        following = words[i + 1].text.lstrip() if i + 1 < len(words) else ""
+        core = (w.text + w.punctuation).rstrip()
+        if following and core and is_cjk(core[-1]) and is_cjk(following[0]):
+            w = replace(w, text=w.text.rstrip() if not w.punctuation else w.text, punctuation=w.punctuation.rstrip())
+        out.append(replace(w, text=w.text.lstrip() if i == 0 or is_cjk(w.text.lstrip()[:1] or "a") else w.text))
+    return tuple(out)
 
 
 def run(

@@ -76,29 +76,15 @@ def _read_context(context: str | None, context_file: Path | None) -> str:
 @app.command()
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
-    model: Annotated[
-        str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")
-    ] = "",
-    language: Annotated[
-        str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")
-    ] = None,
-    itn: Annotated[
-        bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")
-    ] = False,
-    context: Annotated[
-        str | None, typer.Option(help="Context biasing text: names, terms, background.")
-    ] = None,
+    model: Annotated[str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")] = "",
+    language: Annotated[str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")] = None,
+    itn: Annotated[bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")] = False,
+    context: Annotated[str | None, typer.Option(help="Context biasing text: names, terms, background.")] = None,
     context_file: Annotated[Path | None, typer.Option(help="Read the context from a UTF-8 file.")] = None,
     words: Annotated[bool, typer.Option("--words", help="Word timestamps in the JSON output.")] = False,
-    channel: Annotated[
-        list[int] | None, typer.Option(help="Transcribe this channel on its own (repeatable).")
-    ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")
-    ] = "text",
-    output_dir: Annotated[
-        Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")
-    ] = None,
+    channel: Annotated[list[int] | None, typer.Option(help="Transcribe this channel on its own (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
+    output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
 ) -> None:
     """Transcribe files offline with the bundled Whisper model."""
     settings = Settings()
@@ -153,6 +139,7 @@ def _write(transcript: Transcript, path: Path, fmt: str, output_dir: Path | None
 def models() -> None:
     """List the bundled models with status, size, languages and capabilities."""
     settings = Settings()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # piped: do not cut cells at 80 columns
     table = Table("model", "status", "size", "languages", "capabilities", "not available")
     for s in model_statuses(settings.cache_dir):
         status = s.status if not s.detail else f"{s.status}: {s.detail}"
@@ -164,10 +151,9 @@ def models() -> None:
             ", ".join(s.capabilities),
             ", ".join(s.missing),
         )
-    Console().print(table)
-    Console().print(
-        "Also accepted as --model: a local CTranslate2 directory, or a model hub repo id "
-        "(needs a model hub).",
+    console.print(table)
+    console.print(
+        "Also accepted as --model: a local CTranslate2 directory, or a model hub repo id (needs a model hub).",
         highlight=False,
     )
 
@@ -187,9 +173,7 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    insecure: Annotated[
-        bool, typer.Option("--insecure", help="Allow a public interface with no API keys.")
-    ] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a public interface with no API keys.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the DashScope (/api/v1) and OpenAI (/compatible-mode/v1, /v1) APIs; docs at /docs."""
@@ -200,8 +184,7 @@ def serve(
     settings = Settings()
     if not settings.api_keys and not _is_loopback(host) and not insecure:
         raise fail(
-            f"refusing to serve on {host} without API keys: set OPENASR_API_KEYS, bind to 127.0.0.1, "
-            "or pass --insecure"
+            f"refusing to serve on {host} without API keys: set OPENASR_API_KEYS, bind to 127.0.0.1, or pass --insecure"
         )
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_keep_alive=75)
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from faster_whisper.transcribe import Segment
 
 from openasr.core.errors import InvalidParameterError
 from openasr.engines.base import (
@@ -30,6 +31,10 @@ _LOW_LOGPROB = -0.7
 """A segment Whisper itself thinks is likely silence (no_speech_prob > 0.5) and decodes with low
 confidence (avg_logprob < -0.7) is dropped: stricter than faster-whisper's (0.6, -1.0), which lets
 trailing-silence hallucinations such as "试试" or "Thank you." through after VAD padding."""
+
+_MAX_COMPRESSION_RATIO = 2.4
+"""Whisper's own threshold for a repetition loop ("华遥——华遥——…")."""
+_LOOP_PENALTY = 1.3
 
 _CHINESE_HINT = "以下是普通话的句子。"
 """Steers Whisper to Simplified characters and Chinese punctuation (it defaults to Traditional)."""
@@ -94,9 +99,7 @@ class WhisperEngine:
         if code == "yue" and code not in self._whisper_langs:
             code = "zh"
         if code not in self._whisper_langs:
-            raise InvalidParameterError(
-                f"model {self.name} cannot transcribe language {language!r}", param="language"
-            )
+            raise InvalidParameterError(f"model {self.name} cannot transcribe language {language!r}", param="language")
         return code
 
     def build_prompt(self, context: str, language: str) -> str:
@@ -123,15 +126,13 @@ class WhisperEngine:
     def _recognize_one(
         self, chunk: np.ndarray, language: str, prompt: str | None, words: bool
     ) -> tuple[RecognizedSegment, ...]:
-        segments, _ = self._model.transcribe(
-            chunk,
-            language=language,
-            beam_size=self._beam_size,
-            initial_prompt=prompt,
-            word_timestamps=words,
-            vad_filter=False,
-            condition_on_previous_text=False,
-        )
+        """Deterministic decoding: the same chunk always gives the same text, so a resumed task matches an
+        uninterrupted one. Whisper's temperature fallback samples with CTranslate2's per-thread random
+        generator, which cannot be reseeded per call; a repetition loop is retried with a repetition
+        penalty instead (still beam search, still deterministic)."""
+        segments = self._transcribe(chunk, language, prompt, words)
+        if any(s.compression_ratio > _MAX_COMPRESSION_RATIO for s in segments):
+            segments = self._transcribe(chunk, language, prompt, words, repetition_penalty=_LOOP_PENALTY)
         return tuple(
             RecognizedSegment(
                 start_s=s.start,
@@ -142,3 +143,19 @@ class WhisperEngine:
             for s in segments
             if s.text.strip() and not (s.no_speech_prob > _NO_SPEECH_PROB and s.avg_logprob < _LOW_LOGPROB)
         )
+
+    def _transcribe(
+        self, chunk: np.ndarray, language: str, prompt: str | None, words: bool, repetition_penalty: float = 1.0
+    ) -> list[Segment]:
+        segments, _ = self._model.transcribe(
+            chunk,
+            language=language,
+            beam_size=self._beam_size,
+            temperature=0.0,
+            repetition_penalty=repetition_penalty,
+            initial_prompt=prompt,
+            word_timestamps=words,
+            vad_filter=False,
+            condition_on_previous_text=False,
+        )
+        return list(segments)
