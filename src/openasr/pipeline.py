@@ -93,59 +93,34 @@ def stream_channel(
     engine: Engine,
     *,
     channel: int | None = None,
-    start_s: float = 0.0,
+    resume_after_s: float | None = None,
     language: str | None = None,
     first_sentence_id: int = 0,
     vad: SileroVad | None = None,
     vad_options: VadOptions | None = None,
 ) -> Iterator[ChunkResult]:
-    """Recognise one channel (None: the mono mix) chunk by chunk, from `start_s` on.
+    """Recognise one channel (None: the mono mix) chunk by chunk.
 
     The language is fixed once for the whole channel: forced by the options, handed in by a resumed
     run, or detected on the first chunk, so a long recording does not flip language mid-way.
+
+    `resume_after_s` continues an interrupted run: decoding and VAD replay from the start and only the
+    chunks ending after it are recognised, so every chunk boundary is exactly that of an uninterrupted
+    run (starting the VAD mid-way would reset its recurrent state and frame grid, move chunk starts and
+    change the text). The replay costs decoding + VAD only, about 0.3 % of real time on one core.
     """
     language = options.language or language
     probability: float | None = None
     next_id = first_sentence_id
-    blocks = decode_blocks(path, channel=channel, start_s=start_s)
-    for chunk in speech_chunks(blocks, vad or shared_vad(), vad_options):
+    for chunk in speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options):
+        if resume_after_s is not None and chunk.end_s <= resume_after_s + _RESUME_TOLERANCE_S:
+            continue
         if language is None:
             guess = engine.detect_language(chunk.audio.samples)
             language, probability = guess.language, guess.probability
         sentences = _recognize_chunk(chunk, options, engine, language, next_id)
         next_id += len(sentences)
         yield ChunkResult(channel or 0, chunk.start_s, chunk.end_s, language, probability, sentences)
-
-
-def resume_channel(
-    path: Path,
-    options: TranscribeOptions,
-    engine: Engine,
-    *,
-    channel: int | None,
-    after_s: float,
-    language: str,
-    first_sentence_id: int,
-    vad: SileroVad | None = None,
-    vad_options: VadOptions | None = None,
-) -> Iterator[ChunkResult]:
-    """Continue an interrupted `stream_channel`: yield only the chunks that end after `after_s`.
-
-    Decoding and VAD are replayed from the start of the channel and only recognition is skipped for the
-    chunks already done, so every chunk boundary is exactly that of an uninterrupted run. Starting the
-    VAD at `after_s` instead (``stream_channel(start_s=after_s)``) resets its recurrent state and frame
-    grid, which moves chunk starts by a frame or more and can merge chunks, so the resumed text would
-    differ. The replay costs decoding + VAD only (about 0.3 % of real time on one CPU core).
-    """
-    language = options.language or language
-    next_id = first_sentence_id
-    blocks = decode_blocks(path, channel=channel)
-    for chunk in speech_chunks(blocks, vad or shared_vad(), vad_options):
-        if chunk.end_s <= after_s + _RESUME_TOLERANCE_S:
-            continue
-        sentences = _recognize_chunk(chunk, options, engine, language, next_id)
-        next_id += len(sentences)
-        yield ChunkResult(channel or 0, chunk.start_s, chunk.end_s, language, None, sentences)
 
 
 _RESUME_TOLERANCE_S = 1e-6

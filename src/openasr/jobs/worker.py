@@ -5,7 +5,7 @@ oldest PENDING task, downloads its audio once into ``data_dir/work/<task_id>/`` 
 ends, so a resumed task does not download again), and runs the pipeline channel by channel, writing a
 checkpoint per recognised chunk. A killed process loses at most the chunk in flight: its tasks are
 recovered (back to PENDING with their checkpoints) and the next run skips every checkpointed chunk
-(`pipeline.resume_channel`), producing the same result as an uninterrupted run.
+(`pipeline.stream_channel(resume_after_s=…)`), producing the same result as an uninterrupted run.
 
 Failure rules: an `AsrError` ends the task FAILED with its ``task_code`` and message; anything else
 ends it FAILED ``INTERNAL_ERROR`` with a generic message and the traceback in the log. A worker thread
@@ -52,7 +52,6 @@ from openasr.pipeline import (
     check_engine,
     check_limits,
     resolve_channels,
-    resume_channel,
     stream_channel,
 )
 from openasr.postprocess.formats import render_json
@@ -302,18 +301,15 @@ class TaskWorker:
     ) -> None:
         """Recognise one channel chunk by chunk, checkpointing each; skips what a previous run saved."""
         prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel]
-        if prior:
-            chunks = resume_channel(
-                job.path,
-                job.options,
-                job.engine,
-                channel=channel,
-                after_s=prior[-1].end_s,
-                language=prior[0].language,
-                first_sentence_id=sum(len(c.sentences) for c in prior),
-            )
-        else:
-            chunks = stream_channel(job.path, job.options, job.engine, channel=channel)
+        chunks = stream_channel(
+            job.path,
+            job.options,
+            job.engine,
+            channel=channel,
+            resume_after_s=prior[-1].end_s if prior else None,
+            language=prior[0].language if prior else None,
+            first_sentence_id=sum(len(c.sentences) for c in prior),
+        )
         offset_s = index * job.info.duration_s
         for chunk_index, chunk in enumerate(chunks, start=len(prior)):
             self.store.add_checkpoint(task.task_id, lease, chunk_index, chunk, done_s=offset_s + chunk.end_s)
