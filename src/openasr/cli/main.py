@@ -6,6 +6,7 @@ stderr (`error: CODE: message`) and exits 1, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,7 +140,8 @@ def _write(transcript: Transcript, path: Path, fmt: str, output_dir: Path | None
 def models() -> None:
     """List the bundled models with status, size, languages and capabilities."""
     settings = Settings()
-    console = Console(width=None if sys.stdout.isatty() else 200)  # piped: do not cut cells at 80 columns
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(width=400 if piped else None)  # piped output is neither cut nor wrapped at 80 columns
     table = Table("model", "status", "size", "languages", "capabilities", "not available")
     for s in model_statuses(settings.cache_dir):
         status = s.status if not s.detail else f"{s.status}: {s.detail}"
