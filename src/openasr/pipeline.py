@@ -164,14 +164,19 @@ def _finish_sentence(sentence: Sentence, options: TranscribeOptions, language: s
 
 
 def _join_cjk_words(words: tuple[Word, ...]) -> tuple[Word, ...]:
-    """Drop the joiner space after a word when both it and the next word are Chinese characters."""
+    """Whisper's leading-space tokens leave spaces between Chinese words: drop a word's leading space
+    before a Chinese character, and its trailing joiner when the next word starts with one too. Spaces
+    next to Latin words stay."""
     out = []
     for i, w in enumerate(words):
-        following = words[i + 1].text.lstrip() if i + 1 < len(words) else ""
-        core = (w.text + w.punctuation).rstrip()
-        if following and core and is_cjk(core[-1]) and is_cjk(following[0]):
-            w = replace(w, text=w.text.rstrip() if not w.punctuation else w.text, punctuation=w.punctuation.rstrip())
-        out.append(replace(w, text=w.text.lstrip() if i == 0 or is_cjk(w.text.lstrip()[:1] or "a") else w.text))
+        text = w.text.lstrip() if i == 0 or is_cjk(w.text.lstrip()[:1] or "a") else w.text
+        punctuation = w.punctuation
+        next_first = words[i + 1].text.lstrip()[:1] if i + 1 < len(words) else ""
+        last = (text + punctuation).rstrip()[-1:]
+        if next_first and last and is_cjk(last) and is_cjk(next_first):
+            text = text if punctuation else text.rstrip()
+            punctuation = punctuation.rstrip()
+        out.append(replace(w, text=text, punctuation=punctuation))
     return tuple(out)
 
 

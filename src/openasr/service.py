@@ -7,6 +7,7 @@ pipeline. Model names of the service (qwen3-asr-flash …) map onto configured e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -52,6 +53,14 @@ LEGACY_MODELS = frozenset({"qwen-audio-asr"})
 OPENAI_ALIASES = frozenset({"whisper-1"})
 
 
+AUDIO_TOKENS_PER_SECOND = 25
+"""The service bills audio at 25 tokens per second, a partial second counting as one (spec §11)."""
+
+
+def count_audio_tokens(duration_s: float) -> int:
+    return AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
+
+
 @dataclass(frozen=True)
 class ModelCatalog:
     """Which public model names exist and which engine model serves each."""
@@ -65,9 +74,7 @@ class ModelCatalog:
             raise InvalidParameterError(
                 f"model {name} only supports asynchronous calls (X-DashScope-Async: enable)", param="model"
             )
-        raise ModelNotFoundError(
-            f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}"
-        )
+        raise ModelNotFoundError(f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}")
 
     def engine_for_async(self, name: str) -> str:
         if name in ASYNC_MODELS:
@@ -83,8 +90,7 @@ class ModelCatalog:
         if name in BUNDLED:
             return name
         raise ModelNotFoundError(
-            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)}"
-            f" or {', '.join(sorted(SYNC_MODELS))}"
+            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"
         )
 
 
@@ -126,9 +132,7 @@ class TranscriptionService:
         with self._fetched(audio) as path:
             return self.transcribe_file(path, options)
 
-    def transcribe_file(
-        self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS
-    ) -> Transcript:
+    def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
         options, engine = self._prepare(path, options, limits)
         return pipeline.run(path, options, engine)
@@ -149,9 +153,7 @@ class TranscriptionService:
             channel = pipeline.assemble_channel(0, results, options, engine)
             yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
 
-    def _prepare(
-        self, path: Path, options: TranscribeOptions, limits: Limits
-    ) -> tuple[TranscribeOptions, Engine]:
+    def _prepare(self, path: Path, options: TranscribeOptions, limits: Limits) -> tuple[TranscribeOptions, Engine]:
         """Limits come from the probe, before any decoding; then the engine's capabilities."""
         options = validate_options(replace(options, max_duration_s=limits.max_seconds))
         info = probe_audio(path)

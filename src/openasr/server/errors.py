@@ -117,7 +117,5 @@ def install_error_handlers(app: FastAPI) -> None:
 def validation_error(exc: RequestValidationError) -> InvalidParameterError:
     first = exc.errors()[0] if exc.errors() else {}
     location = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-    message = (
-        f"{location}: {first.get('msg', 'invalid request')}" if location else str(first.get("msg", "invalid"))
-    )
+    message = f"{location}: {first.get('msg', 'invalid request')}" if location else str(first.get("msg", "invalid"))
     return InvalidParameterError(message, param=location or None)

@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions, count_context_tokens
-from openasr.service import LEGACY_MODELS, ModelCatalog
-
-AUDIO_TOKENS_PER_SECOND = 25
+from openasr.service import LEGACY_MODELS, ModelCatalog, count_audio_tokens
 
 
 class ContentItem(BaseModel):
@@ -82,9 +80,7 @@ def audio_of(messages: list[Message]) -> str:
     content = users[0].content
     audios = [content] if isinstance(content, str) else [i.audio for i in content if i.audio]
     if len(audios) != 1 or not audios[0]:
-        raise InvalidParameterError(
-            "the user message must hold exactly one audio item", param="input.messages"
-        )
+        raise InvalidParameterError("the user message must hold exactly one audio item", param="input.messages")
     return audios[0]
 
 
@@ -111,7 +107,7 @@ def native_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
 
 
 def legacy_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
-    audio_tokens = AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
+    audio_tokens = count_audio_tokens(duration_s)
     return {
         "input_tokens": audio_tokens + count_context_tokens(context),
         "output_tokens": count_context_tokens(text),

@@ -19,7 +19,6 @@ from openasr.service import AudioRequest
 router = APIRouter(prefix="/api/v1", tags=["DashScope"])
 
 
-
 @router.post("/services/aigc/multimodal-generation/generation", response_model=None)
 async def generate(
     body: GenerationRequest,

@@ -27,7 +27,6 @@ results_router = APIRouter(tags=["DashScope async"])
 REGION = "local"
 
 
-
 def _queue(ctx: AppContext) -> TaskQueue:
     assert ctx.tasks is not None, "the app lifespan builds the task queue"
     return ctx.tasks

@@ -127,6 +127,4 @@ def _capped(receive: Receive, limit: int, store: UploadStore) -> Receive:
 
 def _too_large(store: UploadStore) -> UploadTooLargeError:
     mb = store.max_file_bytes / (1024 * 1024)
-    return UploadTooLargeError(
-        f"Your proposed upload exceeds the maximum allowed size of {mb:g} MB.", param="file"
-    )
+    return UploadTooLargeError(f"Your proposed upload exceeds the maximum allowed size of {mb:g} MB.", param="file")

@@ -17,9 +17,7 @@ from openasr.core.errors import InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TranscribeOptions, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
-from openasr.service import LEGACY_MODELS, ModelCatalog
-
-AUDIO_TOKENS_PER_SECOND = 25
+from openasr.service import LEGACY_MODELS, ModelCatalog, count_audio_tokens
 
 
 class InputAudio(BaseModel):
@@ -82,9 +80,7 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
         if item.input_audio is not None
     ]
     if len(users) != 1 or len(audios) != 1:
-        raise InvalidParameterError(
-            "exactly one user message with one input_audio item is required", param="messages"
-        )
+        raise InvalidParameterError("exactly one user message with one input_audio item is required", param="messages")
     options = TranscribeOptions(
         model=engine_model,
         language=request.asr_options.language or None,
@@ -96,7 +92,7 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
 
 
 def chat_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
-    audio_tokens = AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
+    audio_tokens = count_audio_tokens(duration_s)
     text_tokens = count_context_tokens(context)
     completion = count_context_tokens(text)
     prompt = audio_tokens + text_tokens
