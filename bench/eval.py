@@ -32,7 +32,7 @@ from openasr import pipeline
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.engines.base import Engine
-from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
 from openasr.settings import Settings
 
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
@@ -143,8 +143,17 @@ def _clip_rows(rows: list[Row], root: Path) -> list[list[str]]:
             result, text = f"{metric_name(row.item.language)} {_percent(row.errors)}", row.hypothesis
         rtf = f"{row.seconds / row.audio_s:.2f}" if row.audio_s else "-"
         name = str(row.item.path.relative_to(root)) if row.item.path.is_relative_to(root) else str(row.item.path)
-        out.append([name, row.item.language, detected, result,
-                    f"{row.errors.edits}/{row.errors.reference_tokens}" if row.errors else "", rtf, _short(text)])
+        out.append(
+            [
+                name,
+                row.item.language,
+                detected,
+                result,
+                f"{row.errors.edits}/{row.errors.reference_tokens}" if row.errors else "",
+                rtf,
+                _short(text),
+            ]
+        )
     return out
 
 
@@ -152,8 +161,12 @@ def _total_rows(totals: dict[str, Totals], *, per_language: bool) -> list[list[s
     out = []
     for key, t in totals.items():
         lid = f"{t.language_hits}/{t.language_checked}" if t.language_checked else "-"
-        cells = [str(t.clips), f"{t.errors.edits}/{t.errors.reference_tokens}", _percent(t.errors) if t.clips else "-",
-                 lid]
+        cells = [
+            str(t.clips),
+            f"{t.errors.edits}/{t.errors.reference_tokens}",
+            _percent(t.errors) if t.clips else "-",
+            lid,
+        ]
         out.append([key, metric_name(key), *cells] if per_language else [key, *cells])
     return out
 
@@ -191,15 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", type=Path, help="directory the manifest's paths are relative to")
     parser.add_argument("--manifest", type=Path, help="default: DIRECTORY/manifest.json")
     parser.add_argument("--model", default="whisper-base")
-    parser.add_argument("--language-forced", action="store_true",
-                        help="pass each clip's reference language instead of detecting it")
+    parser.add_argument(
+        "--language-forced", action="store_true", help="pass each clip's reference language instead of detecting it"
+    )
     parser.add_argument("--plain", action="store_true", help="tab-separated tables instead of rich ones")
     args = parser.parse_args(argv)
     root = args.directory.resolve()
     items = read_manifest((args.manifest or root / "manifest.json").resolve(), root)
     settings = Settings()
     try:
-        engine = EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads).get(args.model)
+        engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get(args.model)
     except AsrError as exc:
         print(f"error: {exc.task_code}: {exc.message}", file=sys.stderr)
         return 1

@@ -1,11 +1,14 @@
 """Long-file throughput: openasr against faster-whisper run directly, same model, audio and threads.
 
-    python bench/throughput.py [--minutes 10] [--rounds 1] [--threads N] [--model whisper-base]
+    python bench/throughput.py [--minutes 10] [--rounds 3] [--threads N] [--model whisper-base]
 
 Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
 alternating order within each round: openasr's pipeline, faster-whisper `WhisperModel.transcribe`
-(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8). Prints audio seconds per
-wall second, each one's ratio to the peers, and each one's WER on the whole recording.
+(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8). All get the same CPU
+threads in total: faster-whisper as `cpu_threads`, openasr split over its engine workers the way
+`openasr serve` splits them (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
+per wall second (median over rounds), each one's ratio to the peers, and each one's WER on the whole
+recording.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from openasr import pipeline
 from openasr.audio.decode import probe_audio
 from openasr.core.options import TranscribeOptions
 from openasr.engines.registry import resolve_model_dir
-from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
 from openasr.settings import Settings
 
 Runner = Callable[[Path], str]
@@ -42,7 +45,10 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
 
     settings = Settings()
     directory = resolve_model_dir(model, settings.cache_dir)
-    engine = EnginePool(settings.cache_dir, cpu_threads=threads, workers=1).get(model)
+    workers = max(1, settings.engine_workers)
+    config = EngineConfig.from_settings(settings.model_copy(update={"cpu_threads": max(1, threads // workers)}))
+    engine = EnginePool(settings.cache_dir, config).get(model)
+    print(f"openasr: {config}", file=sys.stderr)
     fw = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=threads)
     batched = BatchedInferencePipeline(fw)
 
@@ -63,7 +69,7 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", default="whisper-base")
     args = parser.parse_args(argv)

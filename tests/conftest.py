@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
-from openasr.engines.base import Engine
-from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
 from openasr.settings import Settings
 from speech_clips import load_clips
 
@@ -39,16 +39,16 @@ def cache_dir(settings: Settings) -> Path:
 
 @pytest.fixture(scope="session")
 def engine_pool(settings: Settings) -> EnginePool:
-    return EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads)
+    return EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
 
 
 @pytest.fixture(scope="session")
-def engine(engine_pool: EnginePool) -> Engine:
+def engine(engine_pool: EnginePool) -> BatchingEngine:
     """The default bundled model, loaded once for the whole session."""
     return engine_pool.get("whisper-base")
 
 
 @pytest.fixture(scope="session")
-def english_transcripts(engine: Engine) -> dict[str, Transcript]:
+def english_transcripts(engine: BatchingEngine) -> dict[str, Transcript]:
     """Every English clip run once through the full pipeline with default options (sentence timing on)."""
     return {c.name: pipeline.run(c.path, TranscribeOptions(), engine) for c in load_clips("en")}

@@ -31,7 +31,7 @@ def cache_dir() -> Path:
 
 @functools.cache
 def shared_engines(cache: Path) -> EnginePool:
-    return EnginePool(cache, cpu_threads=os.cpu_count() or 1, workers=2)
+    return EnginePool(cache)
 
 
 def free_port() -> int:

@@ -7,7 +7,9 @@ memory are per chunk, so duration only costs time.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,10 +17,11 @@ from openasr.audio.decode import decode_blocks, probe_audio
 from openasr.core.errors import AudioTooLongError, InvalidParameterError
 from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
-from openasr.engines.base import Engine, RecognitionRequest, RecognizedSegment
+from openasr.engines.base import Engine, RecognitionItem, RecognitionRequest, RecognizedSegment
 from openasr.postprocess.chinese import is_cjk, remove_cjk_spaces, to_simplified
 from openasr.postprocess.itn import apply_itn
 from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
+from openasr.runtime.batcher import BatchingEngine, Priority
 from openasr.vad.silero import SileroVad, shared_vad
 from openasr.vad.timeline import SpeechChunk, VadOptions, fit_words_to_speech, speech_chunks
 
@@ -90,16 +93,21 @@ def check_engine(engine: Engine, options: TranscribeOptions) -> None:
 def stream_channel(
     path: Path,
     options: TranscribeOptions,
-    engine: Engine,
+    engine: BatchingEngine,
     *,
     channel: int | None = None,
     resume_after_s: float | None = None,
     language: str | None = None,
     first_sentence_id: int = 0,
+    priority: Priority = Priority.BULK,
     vad: SileroVad | None = None,
     vad_options: VadOptions | None = None,
 ) -> Iterator[ChunkResult]:
-    """Recognise one channel (None: the mono mix) chunk by chunk.
+    """Recognise one channel (None: the mono mix) chunk by chunk, in order.
+
+    Chunks are submitted to the engine as soon as VAD cuts them, up to two batches ahead, so one long
+    file fills whole batches; each result is yielded as soon as it and all before it are done, so the
+    first one arrives after the first chunk.
 
     The language is fixed once for the whole channel: forced by the options, handed in by a resumed
     run, or detected on the first chunk, so a long recording does not flip language mid-way.
@@ -112,28 +120,50 @@ def stream_channel(
     language = options.language or language
     probability: float | None = None
     next_id = first_sentence_id
-    for chunk in speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options):
-        if resume_after_s is not None and chunk.end_s <= resume_after_s + _RESUME_TOLERANCE_S:
-            continue
-        if language is None:
-            guess = engine.detect_language(chunk.audio.samples)
-            language, probability = guess.language, guess.probability
-        sentences = _recognize_chunk(chunk, options, engine, language, next_id)
+    pending: deque[tuple[SpeechChunk, Future[tuple[RecognizedSegment, ...]]]] = deque()
+
+    def finish() -> ChunkResult:
+        nonlocal next_id
+        chunk, future = pending.popleft()
+        assert language is not None
+        sentences = _sentences(chunk, future.result(), options, language, next_id)
         next_id += len(sentences)
-        yield ChunkResult(channel or 0, chunk.start_s, chunk.end_s, language, probability, sentences)
+        return ChunkResult(channel or 0, chunk.start_s, chunk.end_s, language, probability, sentences)
+
+    try:
+        for chunk in speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options):
+            if resume_after_s is not None and chunk.end_s <= resume_after_s + _RESUME_TOLERANCE_S:
+                continue
+            if language is None:
+                guess = engine.detect_language(chunk.audio.samples)
+                language, probability = guess.language, guess.probability
+            request = RecognitionRequest(language=language, prompt=options.context, words=_timed_words(options))
+            pending.append((chunk, engine.submit(RecognitionItem(chunk.audio.samples, request), priority)))
+            while pending and (len(pending) > 2 * engine.max_batch or pending[0][1].done()):
+                yield finish()
+        while pending:
+            yield finish()
+    finally:
+        for _, future in pending:
+            future.cancel()
 
 
 _RESUME_TOLERANCE_S = 1e-6
 """Chunk ends are recomputed identically on replay; the tolerance only absorbs storage round-off."""
 
 
-def _recognize_chunk(
-    chunk: SpeechChunk, options: TranscribeOptions, engine: Engine, language: str, first_id: int
+def _timed_words(options: TranscribeOptions) -> bool:
+    return options.words or options.sentences
+
+
+def _sentences(
+    chunk: SpeechChunk,
+    segments: tuple[RecognizedSegment, ...],
+    options: TranscribeOptions,
+    language: str,
+    first_id: int,
 ) -> tuple[Sentence, ...]:
-    timed_words = options.words or options.sentences
-    request = RecognitionRequest(language=language, prompt=options.context, words=timed_words)
-    (segments,) = engine.recognize([chunk.audio.samples], request)
-    if timed_words:
+    if _timed_words(options):
         words = fit_words_to_speech([w for s in segments for w in _absolute_words(s, chunk)], chunk.speech)
         sentences = sentences_from_words(words, language, start_id=first_id)
     else:
@@ -183,8 +213,9 @@ def _join_cjk_words(words: tuple[Word, ...]) -> tuple[Word, ...]:
 def run(
     path: Path,
     options: TranscribeOptions,
-    engine: Engine,
+    engine: BatchingEngine,
     *,
+    priority: Priority = Priority.BULK,
     progress: Progress | None = None,
     vad_options: VadOptions | None = None,
 ) -> Transcript:
@@ -199,7 +230,9 @@ def run(
     transcripts = []
     for channel in channels:
         results = []
-        for result in stream_channel(path, options, engine, channel=channel, vad_options=vad_options):
+        for result in stream_channel(
+            path, options, engine, channel=channel, priority=priority, vad_options=vad_options
+        ):
             results.append(result)
             if progress is not None:
                 progress(min(total_s, done_s + result.end_s), total_s)

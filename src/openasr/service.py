@@ -19,8 +19,8 @@ from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AudioTooLargeError, InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, Transcript
-from openasr.engines.base import Engine
 from openasr.engines.registry import BUNDLED
+from openasr.runtime.batcher import BatchingEngine, Priority
 from openasr.runtime.engine_pool import EnginePool
 
 MB = 1024 * 1024
@@ -135,7 +135,7 @@ class TranscriptionService:
     def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
         options, engine = self._prepare(path, options, limits)
-        return pipeline.run(path, options, engine)
+        return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE)
 
     def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
         """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
@@ -147,13 +147,15 @@ class TranscriptionService:
             options, engine = self._prepare(path, options, SYNC_LIMITS)
             info = probe_audio(path)
             results = []
-            for chunk in pipeline.stream_channel(path, options, engine):
+            for chunk in pipeline.stream_channel(path, options, engine, priority=Priority.INTERACTIVE):
                 results.append(chunk)
                 yield StreamUpdate(chunk, None, info)
             channel = pipeline.assemble_channel(0, results, options, engine)
             yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
 
-    def _prepare(self, path: Path, options: TranscribeOptions, limits: Limits) -> tuple[TranscribeOptions, Engine]:
+    def _prepare(
+        self, path: Path, options: TranscribeOptions, limits: Limits
+    ) -> tuple[TranscribeOptions, BatchingEngine]:
         """Limits come from the probe, before any decoding; then the engine's capabilities."""
         options = validate_options(replace(options, max_duration_s=limits.max_seconds))
         info = probe_audio(path)

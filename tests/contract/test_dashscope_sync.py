@@ -79,9 +79,7 @@ def test_r3_stream_modes_agree(base: str) -> None:
     assert "best of times" in full
 
     def run(**kw: object) -> list:
-        chunks = list(
-            dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=msgs, stream=True, **kw)
-        )
+        chunks = list(dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=msgs, stream=True, **kw))
         assert all(c.status_code == 200 for c in chunks)
         assert chunks[-1].output.choices[0].finish_reason == "stop"
         return chunks
@@ -133,13 +131,9 @@ def test_r5_native_errors(base: str) -> None:
     assert (r.status_code, r.code) == (401, "InvalidApiKey") and r.request_id and r.output is None
     r = dashscope.MultiModalConversation.call(model="no-such-model", messages=msgs)
     assert r.status_code == 404 and r.code == "ModelNotFound"
-    r = dashscope.MultiModalConversation.call(
-        model="qwen3-asr-flash", messages=user("data:audio/wav;base64,AAAA")
-    )
+    r = dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=user("data:audio/wav;base64,AAAA"))
     assert r.status_code == 400 and r.code == "InvalidParameter"
-    r = dashscope.MultiModalConversation.call(
-        model="qwen3-asr-flash-filetrans", messages=user(data_uri(BECKETT))
-    )
+    r = dashscope.MultiModalConversation.call(model="qwen3-asr-flash-filetrans", messages=user(data_uri(BECKETT)))
     assert r.status_code == 400 and "asynchronous" in r.message
 
 
@@ -198,9 +192,7 @@ def test_r9_without_result_format_and_legacy_model(base: str) -> None:
 
 def test_r8_asyncio_client_with_data_uri(base: str) -> None:
     async def go() -> tuple:
-        r = await dashscope.AioMultiModalConversation.call(
-            model="qwen3-asr-flash", messages=user(data_uri(BECKETT))
-        )
+        r = await dashscope.AioMultiModalConversation.call(model="qwen3-asr-flash", messages=user(data_uri(BECKETT)))
         g = await dashscope.AioMultiModalConversation.call(
             model="qwen3-asr-flash", messages=user(data_uri(BECKETT)), stream=True, incremental_output=True
         )

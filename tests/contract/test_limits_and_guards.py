@@ -52,9 +52,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     """A server as deployed: private URLs refused, local paths only under one root."""
     root = tmp_path_factory.mktemp("root")
     (root / "beckett.wav").write_bytes(BECKETT.read_bytes())
-    settings = server_settings(
-        tmp_path_factory.mktemp("guarded"), allow_private_urls=False, file_roots=(root,)
-    )
+    settings = server_settings(tmp_path_factory.mktemp("guarded"), allow_private_urls=False, file_roots=(root,))
     with live_server(settings) as url:
         yield url, root
 
@@ -100,9 +98,7 @@ def test_local_paths_are_refused_without_roots(lenient: str) -> None:
 
 def test_six_minute_input_is_refused_by_its_duration(lenient: str, tmp_path: Path) -> None:
     rate = 16000
-    speech = np.concatenate(
-        [np.zeros(rate * 354, np.float32), np.random.default_rng(0).normal(0, 0.01, rate * 6)]
-    )
+    speech = np.concatenate([np.zeros(rate * 354, np.float32), np.random.default_rng(0).normal(0, 0.01, rate * 6)])
     six_minutes = write_audio(tmp_path / "six.mp3", speech.astype(np.float32), "mp3")
     assert six_minutes.stat().st_size < 10 * 1024 * 1024
     r = requests.post(f"{lenient}{GENERATION}", headers=AUTH, json=body(data_uri(six_minutes)))
@@ -134,18 +130,14 @@ def test_rate_limit_answers_429_and_lifts_after_the_window(tmp_path: Path) -> No
     settings = server_settings(tmp_path, rate_limit_per_minute=3, rate_limit_window_s=2.0)
     with live_server(settings) as base:
         bad = body("data:audio/wav;base64,AAAA")
-        statuses = [
-            requests.post(f"{base}{GENERATION}", headers=AUTH, json=bad).status_code for _ in range(3)
-        ]
+        statuses = [requests.post(f"{base}{GENERATION}", headers=AUTH, json=bad).status_code for _ in range(3)]
         assert statuses == [400, 400, 400]
         limited = requests.post(f"{base}{GENERATION}", headers=AUTH, json=bad)
         assert limited.status_code == 429 and limited.json()["code"] == "Throttling.RateQuota"
         assert 1 <= int(limited.headers["Retry-After"]) <= 2
         client = openai.OpenAI(api_key=KEY, base_url=f"{base}/compatible-mode/v1", max_retries=0)
         with pytest.raises(openai.RateLimitError) as exc:
-            client.chat.completions.create(
-                model="qwen3-asr-flash", messages=[{"role": "user", "content": "x"}]
-            )
+            client.chat.completions.create(model="qwen3-asr-flash", messages=[{"role": "user", "content": "x"}])
         assert exc.value.code == "Throttling.RateQuota"
         time.sleep(2.1)
         assert requests.post(f"{base}{GENERATION}", headers=AUTH, json=bad).status_code == 400

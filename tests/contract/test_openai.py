@@ -71,9 +71,7 @@ def test_r7_chat_completion_and_stream_agree(chat: OpenAI) -> None:
 
 
 def test_chat_stream_without_usage_and_without_asr_options(chat: OpenAI) -> None:
-    chunks = list(
-        chat.chat.completions.create(model="qwen3-asr-flash", messages=audio_message(), stream=True)
-    )
+    chunks = list(chat.chat.completions.create(model="qwen3-asr-flash", messages=audio_message(), stream=True))
     assert all(c.choices for c in chunks), "no usage chunk unless include_usage"
     assert words("".join(c.choices[0].delta.content or "" for c in chunks)) == EXPECTED
 
@@ -102,15 +100,11 @@ def test_openai_errors(base: str, chat: OpenAI) -> None:
             messages=[
                 {
                     "role": "user",
-                    "content": [
-                        {"type": "input_audio", "input_audio": {"data": "data:audio/wav;base64,AAAA"}}
-                    ],
+                    "content": [{"type": "input_audio", "input_audio": {"data": "data:audio/wav;base64,AAAA"}}],
                 }
             ],
         )
-    assert (
-        bad_audio.value.code == "invalid_parameter_error" and bad_audio.value.type == "invalid_request_error"
-    )
+    assert bad_audio.value.code == "invalid_parameter_error" and bad_audio.value.type == "invalid_request_error"
     with pytest.raises(openai.NotFoundError):
         chat.chat.completions.create(model="gpt-4o", messages=audio_message())
     with pytest.raises(openai.BadRequestError):

@@ -30,8 +30,15 @@ BECKETT = DATA / "en" / "beckett.wav"
 MODEL = "qwen3-asr-flash"
 OTHER = "sk-other"
 GENERATION = "services/aigc/multimodal-generation/generation"
-CERT_KEYS = ("policy", "signature", "upload_dir", "upload_host", "oss_access_key_id", "x_oss_object_acl",
-             "x_oss_forbid_overwrite")
+CERT_KEYS = (
+    "policy",
+    "signature",
+    "upload_dir",
+    "upload_host",
+    "oss_access_key_id",
+    "x_oss_object_acl",
+    "x_oss_forbid_overwrite",
+)
 
 
 def words(text: str) -> str:
@@ -98,8 +105,9 @@ def silence_wav(path: Path, n_bytes: int) -> Path:
 
 def test_native_local_file_upload(dashscope_sdk: str) -> None:
     for audio in (f"file://{BECKETT}", str(BECKETT)):  # both forms make the SDK upload first
-        assert_beckett(dashscope.MultiModalConversation.call(model=MODEL, messages=user(audio),
-                                                             result_format="message"))
+        assert_beckett(
+            dashscope.MultiModalConversation.call(model=MODEL, messages=user(audio), result_format="message")
+        )
 
 
 def test_upload_primitives(server: str, dashscope_sdk: str) -> None:
@@ -136,8 +144,11 @@ def test_get_policy_raw(server: str) -> None:
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
     r = requests.get(f"{server}/api/v1/uploads", params={"action": "getPolicy", "model": MODEL})
     assert r.status_code == 401 and r.json()["code"] == "InvalidApiKey"
-    r = requests.get(f"{server}/api/v1/uploads", params={"action": "getPolicy", "model": MODEL},
-                     headers={"Authorization": "Bearer sk-wrong"})
+    r = requests.get(
+        f"{server}/api/v1/uploads",
+        params={"action": "getPolicy", "model": MODEL},
+        headers={"Authorization": "Bearer sk-wrong"},
+    )
     assert r.status_code == 401
 
 
@@ -274,8 +285,12 @@ def test_request_body_over_the_store_cap_is_refused_while_it_arrives(
 
 def test_upload_endpoint_rejects_malformed_forms(dashscope_sdk: str) -> None:
     cert = certificate()
-    fields = {"OSSAccessKeyId": cert["oss_access_key_id"], "Signature": cert["signature"],
-              "policy": cert["policy"], "key": f"{cert['upload_dir']}/a.wav"}
+    fields = {
+        "OSSAccessKeyId": cert["oss_access_key_id"],
+        "Signature": cert["signature"],
+        "policy": cert["policy"],
+        "key": f"{cert['upload_dir']}/a.wav",
+    }
     r = requests.post(cert["upload_host"], data=fields, timeout=30)  # urlencoded, no file
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
     r = requests.post(cert["upload_host"], files={"file": ("a.wav", b"RIFF")}, timeout=30)  # file, no policy
@@ -286,9 +301,7 @@ def test_upload_endpoint_rejects_malformed_forms(dashscope_sdk: str) -> None:
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
 
 
-def test_upload_host_follows_host_header_and_public_url(
-    server: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_upload_host_follows_host_header_and_public_url(server: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     params = {"action": "getPolicy", "model": MODEL}
     auth = {"Authorization": f"Bearer {KEY}"}
     headers = {**auth, "Host": "asr.example.com:8443"}
@@ -333,8 +346,9 @@ def test_aio_local_file(dashscope_sdk: str) -> None:
         msgs = user(f"file://{BECKETT}")
         try:
             whole = await dashscope.AioMultiModalConversation.call(model=MODEL, messages=msgs)
-            stream = await dashscope.AioMultiModalConversation.call(model=MODEL, messages=msgs, stream=True,
-                                                                    incremental_output=True)
+            stream = await dashscope.AioMultiModalConversation.call(
+                model=MODEL, messages=msgs, stream=True, incremental_output=True
+            )
             return whole, [c async for c in stream]
         finally:
             await dashscope.close_shared_aio_session()  # else aiohttp warns when asyncio.run closes the loop

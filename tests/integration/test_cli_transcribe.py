@@ -138,8 +138,17 @@ def test_missing_channel_is_a_clean_error(stereo_file: Path) -> None:
 
 
 def _bad_input(kind: str, directory: Path) -> Path:
-    path = directory / {"random": "noise.mp3", "truncated": "cut.mp3", "empty": "empty.wav",
-                        "text": "notes.txt", "video": "silent.mp4", "missing": "nowhere.flac"}[kind]
+    path = (
+        directory
+        / {
+            "random": "noise.mp3",
+            "truncated": "cut.mp3",
+            "empty": "empty.wav",
+            "text": "notes.txt",
+            "video": "silent.mp4",
+            "missing": "nowhere.flac",
+        }[kind]
+    )
     if kind == "random":
         path.write_bytes(np.random.default_rng(7).bytes(50_000))
     elif kind == "truncated":

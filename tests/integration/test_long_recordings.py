@@ -25,7 +25,7 @@ from audio_files import load_clip, room_tone, trim_to_speech, write_long_flac
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
-from openasr.engines.base import Engine
+from openasr.runtime.batcher import BatchingEngine
 from speech_clips import Clip, load_clips
 
 SAMPLE_RATE_HZ = 16_000
@@ -86,7 +86,7 @@ def ten_minutes(tmp_path_factory: pytest.TempPathFactory) -> Recording:
 
 
 @pytest.fixture(scope="module")
-def ten_minutes_transcript(ten_minutes: Recording, engine: Engine) -> Transcript:
+def ten_minutes_transcript(ten_minutes: Recording, engine: BatchingEngine) -> Transcript:
     return pipeline.run(ten_minutes.path, TranscribeOptions(words=True), engine)
 
 
@@ -126,8 +126,10 @@ def test_ten_minute_file_sentences_are_ordered_and_start_and_end_with_the_speech
         begin_error = float(np.min(np.abs(begins - p.speech_start_s)))
         end_error = float(np.min(np.abs(ends - p.speech_end_s)))
         if max(begin_error, end_error) > BOUNDARY_TOLERANCE_S:
-            misses.append(f"{p.clip.name} at {p.speech_start_s:.2f}-{p.speech_end_s:.2f} s: "
-                          f"nearest begin off by {begin_error:.2f} s, nearest end by {end_error:.2f} s")
+            misses.append(
+                f"{p.clip.name} at {p.speech_start_s:.2f}-{p.speech_end_s:.2f} s: "
+                f"nearest begin off by {begin_error:.2f} s, nearest end by {end_error:.2f} s"
+            )
     assert not misses, "\n".join(misses)
     # Nothing is recognised in the long stretches of room tone between the clips.
     margin = BOUNDARY_TOLERANCE_S
@@ -143,7 +145,7 @@ import json, sys
 from pathlib import Path
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
-from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
 from openasr.settings import Settings
 
 def peak_kb():
@@ -154,7 +156,7 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 settings = Settings()
-engine = EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads).get("whisper-base")
+engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get("whisper-base")
 loaded_kb = peak_kb()
 transcript = pipeline.run(Path(sys.argv[1]), TranscribeOptions(words=True), engine)
 print(json.dumps({"loaded_kb": loaded_kb, "peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s,
@@ -177,7 +179,7 @@ MEMORY_GROWTH_LIMIT_MB = 60
 
 
 @pytest.mark.slow
-def test_peak_memory_does_not_grow_from_2_to_20_minutes(tmp_path: Path, engine: Engine) -> None:
+def test_peak_memory_does_not_grow_from_2_to_20_minutes(tmp_path: Path, engine: BatchingEngine) -> None:
     clips = [c for c in load_clips("en") if c.name != "two_cities"]
     short = build_recording(tmp_path / "two_minutes.flac", clips, rounds=1, total_s=120.0)
     long = build_recording(tmp_path / "twenty_minutes.flac", clips, rounds=2, total_s=1201.0)

@@ -21,8 +21,25 @@ RAW_PCM_SUFFIXES = frozenset({".pcm", ".raw"})
 """Headerless input is read as 16 kHz mono s16le, the only raw layout the service accepts (spec §11)."""
 
 _FORMAT_NAMES = {
-    "aac", "amr", "avi", "aiff", "flac", "flv", "m4a", "mkv", "mov", "mp3", "mp4", "mpeg", "ogg",
-    "opus", "wav", "webm", "wma", "wmv", "pcm",
+    "aac",
+    "amr",
+    "avi",
+    "aiff",
+    "flac",
+    "flv",
+    "m4a",
+    "mkv",
+    "mov",
+    "mp3",
+    "mp4",
+    "mpeg",
+    "ogg",
+    "opus",
+    "wav",
+    "webm",
+    "wma",
+    "wmv",
+    "pcm",
 }
 _CONTAINER_ALIASES = {"matroska": "mkv", "asf": "wma", "mpegts": "mpeg", "adts": "aac", "s16le": "pcm"}
 _TEXT_DEMUXERS = frozenset({"tty"})

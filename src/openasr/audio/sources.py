@@ -93,12 +93,7 @@ def is_public_address(ip: IPAddress) -> bool:
         if ip.ipv4_mapped is not None or ip in _NAT64:
             return True  # stands for a public IPv4 address (dual stack, DNS64)
     return ip.is_global and not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
     )
 
 
@@ -251,9 +246,7 @@ def _parse_http_url(text: str, base: httpx.URL | None = None) -> httpx.URL:
         raise InvalidParameterError(f"audio URL is not valid: {exc}", param=PARAM) from exc
     if url.scheme not in ("http", "https"):
         what = "redirect target" if base is not None else "audio URL"
-        raise InvalidParameterError(
-            f"{what} must use http or https, not {url.scheme or 'no scheme'!r}", param=PARAM
-        )
+        raise InvalidParameterError(f"{what} must use http or https, not {url.scheme or 'no scheme'!r}", param=PARAM)
     if not url.raw_host:
         raise InvalidParameterError("audio URL has no host", param=PARAM)
     return url
@@ -303,9 +296,7 @@ def _open(url: httpx.URL, policy: SourcePolicy, ssl_context: ssl.SSLContext) -> 
         with httpx.Client(
             verify=ssl_context, timeout=policy.timeout_s, follow_redirects=False, trust_env=False
         ) as client:
-            request = client.build_request(
-                "GET", url.copy_with(host=str(ip)), headers=headers, extensions=extensions
-            )
+            request = client.build_request("GET", url.copy_with(host=str(ip)), headers=headers, extensions=extensions)
             try:
                 response = client.send(request, stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -372,9 +363,7 @@ def _from_data_uri(ref: str, policy: SourcePolicy, workdir: Path, temps: list[Pa
         raise InvalidParameterError("audio data URI must look like data:<mime>;base64,<data>", param=PARAM)
     params = ref[5:comma].split(";")
     if len(params) < 2 or params[-1].strip().lower() != "base64":
-        raise InvalidParameterError(
-            "audio data URI must be base64-encoded (data:<mime>;base64,<data>)", param=PARAM
-        )
+        raise InvalidParameterError("audio data URI must be base64-encoded (data:<mime>;base64,<data>)", param=PARAM)
     mime = params[0].strip().lower() or None
     start = comma + 1
     encoded_chars = (len(ref) - start) - sum(ref.count(ch, start) for ch in _B64_WHITESPACE)

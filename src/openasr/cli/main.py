@@ -26,7 +26,8 @@ from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.registry import model_statuses
 from openasr.postprocess.formats import render
-from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
 from openasr.settings import Settings
 
 app = typer.Typer(
@@ -101,7 +102,7 @@ def transcribe(
             sentences=fmt != "text",
             channels=tuple(channel) if channel else None,
         ).replace()
-        engine = EnginePool(settings.cache_dir, cpu_threads=settings.cpu_threads).get(options.model)
+        engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get(options.model)
         for path in files:
             transcript = _transcribe_one(path, options, engine)
             _write(transcript, path, fmt, output_dir, many=len(files) > 1)
@@ -109,7 +110,7 @@ def transcribe(
         raise fail(exc) from None
 
 
-def _transcribe_one(path: Path, options: TranscribeOptions, engine: pipeline.Engine) -> Transcript:
+def _transcribe_one(path: Path, options: TranscribeOptions, engine: BatchingEngine) -> Transcript:
     long_enough = path.is_file() and _duration_or_zero(path) > PROGRESS_MIN_S
     with _progress_bar(path, long_enough) as progress:
         return pipeline.run(path, options, engine, progress=progress)

@@ -60,9 +60,7 @@ def validate_options(options: TranscribeOptions) -> TranscribeOptions:
     if options.language is not None and not (1 < len(options.language) <= 8):
         raise InvalidParameterError(f"language {options.language!r} is not a language code", param="language")
     if count_context_tokens(options.context) > MAX_CONTEXT_TOKENS:
-        raise InvalidParameterError(
-            f"context is longer than {MAX_CONTEXT_TOKENS} tokens", param="context"
-        )
+        raise InvalidParameterError(f"context is longer than {MAX_CONTEXT_TOKENS} tokens", param="context")
     if options.channels is not None:
         if not options.channels:
             raise InvalidParameterError("channel list is empty", param="channel_id")

@@ -33,11 +33,19 @@ class EngineCapabilities:
 
 @dataclass(frozen=True)
 class RecognitionRequest:
-    """Per-call decoding settings, shared by every chunk of a batch."""
+    """Decoding settings of one caller (a channel of a request or task)."""
 
     language: str
     prompt: str = ""
     words: bool = False
+
+
+@dataclass(frozen=True)
+class RecognitionItem:
+    """One chunk to recognise with its caller's settings; a batch may mix callers."""
+
+    samples: np.ndarray
+    request: RecognitionRequest
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,7 @@ class Engine(Protocol):
         """Guess the spoken language of up to `max_chunk_s` seconds of speech."""
         ...
 
-    def recognize(
-        self, chunks: Sequence[np.ndarray], request: RecognitionRequest
-    ) -> list[tuple[RecognizedSegment, ...]]:
-        """Recognise each chunk; one tuple of segments per chunk, in order."""
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
+        """Recognise each chunk; one tuple of segments per item, in order. An item's result never
+        depends on the other items of the batch."""
         ...

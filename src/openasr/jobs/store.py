@@ -371,9 +371,7 @@ class TaskStore:
             if conn.execute(tasks.update().where(*_held(task_id, lease)).values(**values)).rowcount != 1:
                 raise LeaseLostError(task_id)
 
-    def add_checkpoint(
-        self, task_id: str, lease: str, chunk_index: int, chunk: ChunkResult, *, done_s: float
-    ) -> None:
+    def add_checkpoint(self, task_id: str, lease: str, chunk_index: int, chunk: ChunkResult, *, done_s: float) -> None:
         """Save one recognised chunk and the task's progress in one transaction (both or neither)."""
         with self._write() as conn:
             now = self._now_ms()

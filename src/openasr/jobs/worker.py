@@ -41,7 +41,6 @@ from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import AudioInfo, Transcript
-from openasr.engines.base import Engine
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret
@@ -55,7 +54,9 @@ from openasr.pipeline import (
     stream_channel,
 )
 from openasr.postprocess.formats import render_json
-from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class _Job:
     """What a task runs with once its audio is local and probed."""
 
     options: TranscribeOptions
-    engine: Engine
+    engine: BatchingEngine
     path: Path
     info: AudioInfo
     channels: tuple[int, ...]
@@ -430,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", help="default: sqlite in the data directory")
     parser.add_argument("--cache-dir", type=Path, default=Path("~/.cache/openasr").expanduser())
     parser.add_argument("--threads", type=int, default=1, help="worker threads")
-    parser.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads per engine")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads per engine worker (0: auto)")
     parser.add_argument("--allow-private-urls", action="store_true")
     parser.add_argument("--file-root", type=Path, action="append", default=[])
     parser.add_argument("--recover-all", action="store_true", help="requeue every RUNNING task at start")
@@ -442,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir: Path = args.data_dir.expanduser().resolve()
     store = TaskStore(args.database_url or sqlite_url(data_dir))
     results = ResultStore(data_dir / "results", load_or_create_secret(data_dir))
-    engines = EnginePool(args.cache_dir, cpu_threads=args.cpu_threads)
+    engines = EnginePool(args.cache_dir, EngineConfig.from_settings(Settings(cpu_threads=args.cpu_threads)))
     config = WorkerConfig(
         data_dir=data_dir,
         policy=async_source_policy(

@@ -102,9 +102,7 @@ def render_srt(t: Transcript) -> str:
 
 def render_vtt(t: Transcript) -> str:
     """WebVTT: the `WEBVTT` header, then one cue per sentence with `HH:MM:SS.mmm` times."""
-    cues = "\n".join(
-        f"{_timestamp(c.begin_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n{c.text}\n" for c in _cues(t)
-    )
+    cues = "\n".join(f"{_timestamp(c.begin_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n{c.text}\n" for c in _cues(t))
     return f"WEBVTT\n\n{cues}" if cues else "WEBVTT\n"
 
 

@@ -74,6 +74,4 @@ def _load_chinese_itn() -> Any:
     try:
         return Normalizer(lang="zh", operator="itn")
     except (OSError, RuntimeError) as exc:
-        raise ModelUnavailableError(
-            f"Chinese ITN grammars are unreadable; reinstall {ZH_ITN_REQUIREMENT}"
-        ) from exc
+        raise ModelUnavailableError(f"Chinese ITN grammars are unreadable; reinstall {ZH_ITN_REQUIREMENT}") from exc

@@ -1,29 +1,51 @@
-"""Loads each engine once per process and hands the same instance to every caller.
+"""Loads each engine once per process and hands every caller the same batching front of it.
 
-Loading is guarded per model, so two first requests do not load the weights twice; recognition itself
-is not serialised here: a CTranslate2 engine runs `concurrent_calls` decodes in parallel.
+Loading is guarded per model, so two first requests do not load the weights twice. Recognition is
+shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from openasr.engines.base import Engine
 from openasr.engines.registry import resolve_model_dir
 from openasr.engines.whisper import WhisperEngine
+from openasr.runtime.batcher import BatchingEngine
+from openasr.settings import Settings
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """CTranslate2 and batching settings (see `Settings` for the defaults and why)."""
+
+    cpu_threads: int = 0
+    workers: int = 2
+    max_batch: int = 4
+    max_wait_s: float = 0.02
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        workers = max(1, settings.engine_workers)
+        return cls(
+            cpu_threads=settings.cpu_threads or max(1, (os.cpu_count() or 1) // workers),
+            workers=workers,
+            max_batch=max(1, settings.batch_size),
+            max_wait_s=settings.batch_wait_ms / 1000,
+        )
 
 
 class EnginePool:
-    def __init__(self, cache_dir: Path, *, cpu_threads: int = 0, workers: int = 1) -> None:
+    def __init__(self, cache_dir: Path, config: EngineConfig | None = None) -> None:
         self._cache_dir = cache_dir
-        self._cpu_threads = cpu_threads
-        self._workers = workers
-        self._engines: dict[str, Engine] = {}
+        self._config = config or EngineConfig()
+        self._engines: dict[str, BatchingEngine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, model: str) -> Engine:
+    def get(self, model: str) -> BatchingEngine:
         engine = self._engines.get(model)
         if engine is not None:
             return engine
@@ -31,11 +53,15 @@ class EnginePool:
             lock = self._locks.setdefault(model, threading.Lock())
         with lock:
             if model not in self._engines:
+                config = self._config
                 directory = resolve_model_dir(model, self._cache_dir)
-                self._engines[model] = WhisperEngine(
-                    model, directory, cpu_threads=self._cpu_threads, workers=self._workers
-                )
+                whisper = WhisperEngine(model, directory, cpu_threads=config.cpu_threads, workers=config.workers)
+                self._engines[model] = BatchingEngine(whisper, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
             return self._engines[model]
 
     def loaded(self) -> list[str]:
         return list(self._engines)
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()

@@ -224,9 +224,7 @@ class _Buffer:
             self._parts = []
 
 
-def speech_chunks(
-    blocks: Iterable[Audio], vad: SileroVad, options: VadOptions | None = None
-) -> Iterator[SpeechChunk]:
+def speech_chunks(blocks: Iterable[Audio], vad: SileroVad, options: VadOptions | None = None) -> Iterator[SpeechChunk]:
     """Yield recognition chunks as soon as each is complete; silence-only input yields nothing."""
     o = options or VadOptions()
     stream = vad.stream()

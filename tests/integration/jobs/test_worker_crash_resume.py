@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from jobs_testkit import MODEL, JobEnv, clip, normalise, write_wav
 
-from openasr.engines.base import Engine, EngineCapabilities, LanguageGuess, RecognitionRequest, RecognizedSegment
+from openasr.engines.base import Engine, EngineCapabilities, LanguageGuess, RecognitionItem, RecognizedSegment
 from openasr.jobs.store import TaskStatus
 from openasr.jobs.worker import TaskWorker
+from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
@@ -46,7 +47,7 @@ CLIPS = [
 class _CountingEngine:
     """The real engine, counting the chunks it is asked to recognise."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine) -> None:  # the Whisper engine inside the pool's batching front
         self._engine = engine
         self.name: str = engine.name
         self.capabilities: EngineCapabilities = engine.capabilities
@@ -55,20 +56,19 @@ class _CountingEngine:
     def detect_language(self, samples: np.ndarray) -> LanguageGuess:
         return self._engine.detect_language(samples)
 
-    def recognize(
-        self, chunks: Sequence[np.ndarray], request: RecognitionRequest
-    ) -> list[tuple[RecognizedSegment, ...]]:
-        self.chunks += len(chunks)
-        return self._engine.recognize(chunks, request)
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
+        self.chunks += len(items)
+        return self._engine.recognize(items)
 
 
 class _CountingPool(EnginePool):
     def __init__(self, inner: EnginePool) -> None:  # shares the inner pool's loaded engines
-        self.engine = _CountingEngine(inner.get(MODEL))
+        self.engine = _CountingEngine(inner.get(MODEL).inner)
+        self.batching = BatchingEngine(self.engine)
 
-    def get(self, model: str) -> Engine:
+    def get(self, model: str) -> BatchingEngine:
         assert model == MODEL
-        return self.engine
+        return self.batching
 
 
 def _long_file(path: Path) -> Path:

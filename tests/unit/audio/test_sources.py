@@ -322,9 +322,7 @@ def test_connection_refused(workdir: Path) -> None:
     assert list(workdir.iterdir()) == []
 
 
-def test_hostname_connects_to_the_resolved_ip_and_keeps_the_host_header(
-    server: _Server, workdir: Path
-) -> None:
+def test_hostname_connects_to_the_resolved_ip_and_keeps_the_host_header(server: _Server, workdir: Path) -> None:
     policy = _open_policy(resolve=_fake_dns({"audio.test": ["127.0.0.1"]}))
     _, data = _fetch(f"http://audio.test:{server.port}/host", policy, workdir)
     assert data == f"audio.test:{server.port}".encode()
@@ -399,9 +397,7 @@ def test_allowed_host_is_really_fetched(servers: tuple[_Server, _Server], workdi
     assert data == SMALL
 
 
-def test_redirect_from_public_host_to_private_address_refused(
-    servers: tuple[_Server, _Server], workdir: Path
-) -> None:
+def test_redirect_from_public_host_to_private_address_refused(servers: tuple[_Server, _Server], workdir: Path) -> None:
     main, second = servers
     policy = SourcePolicy(
         max_size_bytes=MIB,
@@ -682,9 +678,7 @@ def test_oss_without_upload_store(workdir: Path) -> None:
 def test_oss_unknown_key_or_other_owner(workdir: Path, uploads: _DictUploads, ref: str, api_key: str) -> None:
     with (
         pytest.raises(SourceNotFoundError),
-        fetch_audio(
-            ref, SourcePolicy(max_size_bytes=MIB), workdir, uploads=uploads, api_key=api_key, oss_resolve=True
-        ),
+        fetch_audio(ref, SourcePolicy(max_size_bytes=MIB), workdir, uploads=uploads, api_key=api_key, oss_resolve=True),
     ):
         pass
 

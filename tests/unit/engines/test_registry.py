@@ -61,8 +61,9 @@ def assembled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_fresh_cache_gets_whisper_base_assembled_and_verified(assembled: Path) -> None:
     for f in BUNDLED["whisper-base"].files:
         assert (assembled / f.name).stat().st_size == f.size_bytes
-    assert _sha256(assembled / "model.bin") == next(f.sha256 for f in BUNDLED["whisper-base"].files
-                                                   if f.name == "model.bin")
+    assert _sha256(assembled / "model.bin") == next(
+        f.sha256 for f in BUNDLED["whisper-base"].files if f.name == "model.bin"
+    )
     stamp = json.loads((assembled / STAMP).read_text())
     assert set(stamp) == {f.name for f in BUNDLED["whisper-base"].files}
     assert not assembled.with_name("whisper-base.partial").exists()

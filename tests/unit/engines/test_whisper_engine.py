@@ -1,4 +1,4 @@
-"""The Whisper engine behind the `Engine` protocol, with both bundled models on real clips: declared
+"""The Whisper engine behind the `BatchingEngine` protocol, with both bundled models on real clips: declared
 capabilities, language codes, prompts within the window, chunk-relative results, language ID."""
 
 from __future__ import annotations
@@ -13,24 +13,25 @@ from audio_files import load_clip
 from openasr import pipeline
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions
-from openasr.engines.base import Engine, RecognitionRequest
+from openasr.engines.base import RecognitionItem, RecognitionRequest
 from openasr.engines.registry import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine, service_language
+from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from speech_clips import clip
 
 
 @pytest.fixture(scope="module")
-def tiny_en(engine_pool: EnginePool) -> Engine:
+def tiny_en(engine_pool: EnginePool) -> BatchingEngine:
     return engine_pool.get("whisper-tiny.en")
 
 
-def test_the_pool_loads_each_model_once(engine_pool: EnginePool, engine: Engine) -> None:
+def test_the_pool_loads_each_model_once(engine_pool: EnginePool, engine: BatchingEngine) -> None:
     assert engine_pool.get("whisper-base") is engine
     assert "whisper-base" in engine_pool.loaded()
 
 
-def test_multilingual_capabilities(engine: Engine) -> None:
+def test_multilingual_capabilities(engine: BatchingEngine) -> None:
     caps = engine.capabilities
     assert {"en", "zh", "yue", "ja", "ko", "de", "fr", "fil", "no"} <= caps.languages
     assert "tl" not in caps.languages  # reported in the service's codes
@@ -41,7 +42,7 @@ def test_multilingual_capabilities(engine: Engine) -> None:
     assert caps.concurrent_calls >= 1
 
 
-def test_english_only_model_declares_what_it_cannot_do(tiny_en: Engine) -> None:
+def test_english_only_model_declares_what_it_cannot_do(tiny_en: BatchingEngine) -> None:
     assert tiny_en.capabilities.languages == frozenset({"en"})
     assert not tiny_en.capabilities.language_id
     guess = tiny_en.detect_language(load_clip(clip("BAC009S0724W0121").path))
@@ -51,21 +52,29 @@ def test_english_only_model_declares_what_it_cannot_do(tiny_en: Engine) -> None:
     assert raised.value.param == "language"
 
 
-def test_language_codes_map_between_whisper_and_the_service(engine: WhisperEngine) -> None:
+@pytest.fixture(scope="module")
+def whisper(engine: BatchingEngine) -> WhisperEngine:
+    assert isinstance(engine.inner, WhisperEngine)
+    return engine.inner
+
+
+def test_language_codes_map_between_whisper_and_the_service(whisper: WhisperEngine) -> None:
     assert [service_language(c) for c in ("tl", "nn", "jw", "en")] == ["fil", "no", "jv", "en"]
-    assert engine.whisper_language("fil") == "tl"
-    assert engine.whisper_language("yue") == "zh"  # base has no Cantonese token: transcribed as Chinese
-    assert engine.whisper_language("zh") == "zh"
+    assert whisper.whisper_language("fil") == "tl"
+    assert whisper.whisper_language("yue") == "zh"  # base has no Cantonese token: transcribed as Chinese
+    assert whisper.whisper_language("zh") == "zh"
     samples = load_clip(clip("BAC009S0724W0121").path)
-    (as_cantonese,), (as_mandarin,) = (engine.recognize([samples], RecognitionRequest(language=code))
-                                       for code in ("yue", "zh"))
-    assert [s.text for s in as_cantonese] == [s.text for s in as_mandarin]
+    as_cantonese, as_mandarin = whisper.recognize(
+        [RecognitionItem(samples, RecognitionRequest(language=code)) for code in ("yue", "zh")]
+    )
+    assert as_cantonese and [s.text for s in as_cantonese] == [s.text for s in as_mandarin]
     with pytest.raises(InvalidParameterError) as raised:
-        engine.whisper_language("xx")
+        whisper.whisper_language("xx")
     assert raised.value.param == "language"
 
 
-def test_prompts_keep_the_context_and_fit_the_window(engine: WhisperEngine, cache_dir: Path) -> None:
+def test_prompts_keep_the_context_and_fit_the_window(whisper: WhisperEngine, cache_dir: Path) -> None:
+    engine = whisper
     assert engine.build_prompt("", "en") == ""
     assert engine.build_prompt("  Dashwood, Norland Park ", "en") == "Dashwood, Norland Park"
     chinese = engine.build_prompt("房地产中介协会", "zh")
@@ -78,10 +87,11 @@ def test_prompts_keep_the_context_and_fit_the_window(engine: WhisperEngine, cach
     assert engine.capabilities.max_prompt_tokens - 10 <= len(tokens) <= engine.capabilities.max_prompt_tokens
 
 
-def test_recognize_returns_chunk_relative_segments_for_each_chunk(engine: Engine) -> None:
+def test_recognize_returns_chunk_relative_segments_for_each_chunk(engine: BatchingEngine) -> None:
     first, second = load_clip(clip("0880").path), load_clip(clip("cards_005").path)
     with_words, without = (
-        engine.recognize([first, second], RecognitionRequest(language="en", words=words)) for words in (True, False)
+        engine.recognize([RecognitionItem(s, RecognitionRequest(language="en", words=words)) for s in (first, second)])
+        for words in (True, False)
     )
     assert len(with_words) == len(without) == 2
     for segments, samples, reference in zip(
@@ -98,7 +108,7 @@ def test_recognize_returns_chunk_relative_segments_for_each_chunk(engine: Engine
     assert [s.text for s in with_words[0]] == [s.text for s in without[0]]
 
 
-def test_language_identification_on_real_speech(engine: Engine) -> None:
+def test_language_identification_on_real_speech(engine: BatchingEngine) -> None:
     english = engine.detect_language(load_clip(clip("0870").path))
     chinese = engine.detect_language(load_clip(clip("BAC009S0768W0290").path))
     assert english.language == "en" and english.probability > 0.9

@@ -383,9 +383,7 @@ def test_list_filters_and_pages(store: TaskStore, clock: Clock) -> None:
     window = TaskFilter(start_ms=created[5].submit_time_ms, end_ms=created[9].submit_time_ms)
     assert ids(window) == {t.task_id for t in created[5:10]}  # both ends inclusive
     both = TaskFilter(status=TaskStatus.PENDING, api_key_id="key-b", model_name="qwen3-asr-flash-filetrans")
-    assert ids(both) == {
-        t.task_id for i, t in enumerate(created[4:24], start=4) if i % 2 == 0 and i % 3 == 0
-    }
+    assert ids(both) == {t.task_id for i, t in enumerate(created[4:24], start=4) if i % 2 == 0 and i % 3 == 0}
     assert ids(TaskFilter(model_name="nope")) == set()
     with pytest.raises(ValueError):
         store.list(TaskFilter(), page_no=0)

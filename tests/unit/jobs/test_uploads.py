@@ -50,9 +50,7 @@ def form(cert: dict, name: str = "a.wav", **overrides: str) -> dict[str, str]:
     return fields
 
 
-def upload(
-    store: UploadStore, cert: dict, name: str = "a.wav", data: bytes = AUDIO, now: float | None = T0 + 1
-) -> str:
+def upload(store: UploadStore, cert: dict, name: str = "a.wav", data: bytes = AUDIO, now: float | None = T0 + 1) -> str:
     fields = form(cert, name)
     store.accept(fields, name, io.BytesIO(data), now=now)
     return fields["key"]
@@ -67,8 +65,15 @@ def files_in(directory: Path) -> list[str]:
 
 def test_policy_has_every_field_the_sdk_reads(store: UploadStore) -> None:
     cert = store.issue_policy(KEY, "qwen3-asr-flash", HOST, now=T0)
-    for name in ("policy", "signature", "upload_dir", "upload_host", "oss_access_key_id",
-                 "x_oss_object_acl", "x_oss_forbid_overwrite"):
+    for name in (
+        "policy",
+        "signature",
+        "upload_dir",
+        "upload_host",
+        "oss_access_key_id",
+        "x_oss_object_acl",
+        "x_oss_forbid_overwrite",
+    ):
         assert isinstance(cert[name], str) and cert[name], name
     assert cert["upload_host"] == HOST
     assert cert["x_oss_forbid_overwrite"] == "true"
@@ -216,9 +221,7 @@ def test_clock_is_used_when_no_time_is_given(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ keys
 
 
-@pytest.mark.parametrize(
-    "key", ["../../etc/passwd", "/etc/passwd", "dashscope-instant/other/a.wav", "a.wav", ""]
-)
+@pytest.mark.parametrize("key", ["../../etc/passwd", "/etc/passwd", "dashscope-instant/other/a.wav", "a.wav", ""])
 def test_key_outside_the_policy_directory_is_denied(store: UploadStore, key: str) -> None:
     cert = store.issue_policy(KEY, "qwen3-asr-flash", HOST, now=T0)
     with pytest.raises(AccessDeniedError, match="starts-with"):
@@ -229,8 +232,16 @@ def test_key_outside_the_policy_directory_is_denied(store: UploadStore, key: str
 @pytest.mark.parametrize(
     "name",
     [
-        "", ".", "..", "../../../etc/passwd", "../x.wav", "sub/a.wav",
-        "a\x00.wav", "a\n.wav", "\udcff.wav", "x" * 1100,
+        "",
+        ".",
+        "..",
+        "../../../etc/passwd",
+        "../x.wav",
+        "sub/a.wav",
+        "a\x00.wav",
+        "a\n.wav",
+        "\udcff.wav",
+        "x" * 1100,
     ],
 )
 def test_key_must_be_one_plain_file_name(store: UploadStore, name: str) -> None:
@@ -333,9 +344,7 @@ def test_open_server_uploads_belong_to_anonymous(store: UploadStore) -> None:
         store.open_upload(key, KEY, now=T0 + 2)
 
 
-@pytest.mark.parametrize(
-    "key", ["dashscope-instant/x/2026-01-01/y/none.wav", "", "../../etc/passwd", "\udcff"]
-)
+@pytest.mark.parametrize("key", ["dashscope-instant/x/2026-01-01/y/none.wav", "", "../../etc/passwd", "\udcff"])
 def test_unknown_keys_are_not_found(store: UploadStore, key: str) -> None:
     with pytest.raises(SourceNotFoundError):
         store.open_upload(key, KEY)

@@ -46,9 +46,7 @@ def test_text() -> None:
 
 
 def test_json_matches_spec_shape_with_words() -> None:
-    result = render_json(
-        transcript(ENGLISH, words=True), file_url="https://files.example.org/board-meeting.m4a"
-    )
+    result = render_json(transcript(ENGLISH, words=True), file_url="https://files.example.org/board-meeting.m4a")
     assert result == {
         "file_url": "https://files.example.org/board-meeting.m4a",
         "audio_info": {"format": "m4a", "sample_rate": 44100},
@@ -98,9 +96,7 @@ def test_json_one_transcript_per_channel() -> None:
 
 def test_srt() -> None:
     assert render_srt(transcript(ENGLISH)) == (
-        "1\n00:00:00,320 --> 00:00:01,710\nGood morning everyone.\n"
-        "\n"
-        "2\n00:00:02,050 --> 00:00:02,980\nLet's begin.\n"
+        "1\n00:00:00,320 --> 00:00:01,710\nGood morning everyone.\n\n2\n00:00:02,050 --> 00:00:02,980\nLet's begin.\n"
     )
 
 

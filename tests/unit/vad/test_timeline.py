@@ -124,8 +124,14 @@ def test_random_probabilities_keep_every_invariant(seed: int) -> None:
 
 def test_packer_cuts_at_long_pauses_and_at_the_chunk_length() -> None:
     packer = ChunkPacker(VadOptions(max_chunk_s=10.0, max_gap_s=2.0))
-    spans = [SpeechSpan(0.0, 3.0), SpeechSpan(4.0, 6.0), SpeechSpan(9.0, 9.5), SpeechSpan(10.0, 12.0),
-             SpeechSpan(12.5, 19.0), SpeechSpan(19.5, 21.0)]
+    spans = [
+        SpeechSpan(0.0, 3.0),
+        SpeechSpan(4.0, 6.0),
+        SpeechSpan(9.0, 9.5),
+        SpeechSpan(10.0, 12.0),
+        SpeechSpan(12.5, 19.0),
+        SpeechSpan(19.5, 21.0),
+    ]
     chunks = [c for s in spans for c in packer.push(s)]
     assert packer.advance(21.5) == []  # a 0.5 s pause: the open chunk may still grow
     chunks += packer.advance(23.5)  # 2.5 s of silence after it: released without waiting for more input
@@ -140,8 +146,9 @@ def test_packer_cuts_at_long_pauses_and_at_the_chunk_length() -> None:
 @pytest.fixture(scope="module")
 def long_speech() -> np.ndarray:
     """two_cities (44 s, forced cuts at the chunk length) then beckett (10 s of phrases and pauses)."""
-    return np.concatenate([load_clip(clip("two_cities").path), np.zeros(48_000, np.float32),
-                           load_clip(clip("beckett").path)])
+    return np.concatenate(
+        [load_clip(clip("two_cities").path), np.zeros(48_000, np.float32), load_clip(clip("beckett").path)]
+    )
 
 
 def _blocks(samples: np.ndarray, block_s: float) -> list[Audio]:

@@ -1,0 +1,147 @@
+"""Gathers chunks from every caller of an engine into batches, and hands each caller its own results.
+
+Batching is what makes Whisper fast on any device: one encoder pass and one beam search over eight
+chunks cost far less than eight separate ones. Callers (a sync request, an async task, a CLI run) each
+`submit` chunks and get futures; dispatcher threads — one per parallel engine call the engine allows —
+take up to `max_batch` queued chunks once that many are waiting or the oldest has waited `max_wait_s`.
+
+Interactive work (sync requests, streaming) goes before bulk work (async tasks) and is never batched
+with it: a streaming caller waits at most for batches already running, not for everyone else's queue.
+An engine error fails only the chunks it belongs to: a failed batch is retried chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from openasr.engines.base import Engine, LanguageGuess, RecognitionItem, RecognizedSegment
+
+Result = tuple[RecognizedSegment, ...]
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What the batcher has done so far: how full its batches are is how much batching is paying off."""
+
+    batches: int
+    chunks: int
+
+    @property
+    def mean_batch(self) -> float:
+        return self.chunks / self.batches if self.batches else 0.0
+
+
+class Priority(IntEnum):
+    INTERACTIVE = 0
+    BULK = 1
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    seq: int
+    queued_at: float = field(compare=False)
+    item: RecognitionItem = field(compare=False)
+    future: Future[Result] = field(compare=False)
+
+
+class BatchingEngine:
+    """An `Engine` whose chunks from all callers are recognised together."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 8, max_wait_s: float = 0.02) -> None:
+        self.name = engine.name
+        self.capabilities = engine.capabilities
+        self.max_batch = max_batch
+        self.inner = engine
+        self._max_wait_s = max_wait_s
+        self._queue: list[_Job] = []
+        self._seq = itertools.count()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._batches = 0
+        self._chunks = 0
+        self._threads = [
+            threading.Thread(target=self._dispatch, name=f"batcher-{engine.name}-{i}", daemon=True)
+            for i in range(max(1, engine.capabilities.concurrent_calls))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
+        return self.inner.detect_language(samples)
+
+    def submit(self, item: RecognitionItem, priority: Priority = Priority.BULK) -> Future[Result]:
+        future: Future[Result] = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("engine is closed")
+            heapq.heappush(self._queue, _Job(priority, next(self._seq), time.monotonic(), item, future))
+            self._ready.notify()
+        return future
+
+    def recognize(self, items: Sequence[RecognitionItem], priority: Priority = Priority.BULK) -> list[Result]:
+        futures = [self.submit(item, priority) for item in items]
+        return [f.result() for f in futures]
+
+    @property
+    def stats(self) -> BatchStats:
+        with self._ready:
+            return BatchStats(self._batches, self._chunks)
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _dispatch(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            jobs = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            if jobs:
+                self._run(jobs)
+
+    def _next_batch(self) -> list[_Job] | None:
+        """Wait for work, then for a full batch or the oldest job's deadline; take jobs of the most
+        urgent priority only, oldest first."""
+        with self._ready:
+            while True:
+                if self._closed:
+                    return None
+                if not self._queue:
+                    self._ready.wait()
+                    continue
+                head = self._queue[0]
+                ready = sum(1 for job in self._queue if job.priority == head.priority) >= self.max_batch
+                wait_s = head.queued_at + self._max_wait_s - time.monotonic()
+                if ready or wait_s <= 0:
+                    break
+                self._ready.wait(wait_s)
+            batch: list[_Job] = []
+            while self._queue and len(batch) < self.max_batch and self._queue[0].priority == head.priority:
+                batch.append(heapq.heappop(self._queue))
+            self._batches += 1
+            self._chunks += len(batch)
+            return batch
+
+    def _run(self, jobs: list[_Job]) -> None:
+        try:
+            results = self.inner.recognize([job.item for job in jobs])
+        except Exception as error:
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(error)
+                return
+            for job in jobs:
+                self._run([job])
+            return
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)

@@ -1,0 +1,139 @@
+"""Batched recognition on real speech: a chunk's result does not depend on what it is batched with, and
+concurrent callers sharing one engine each get exactly their own transcript."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from asr_metrics import ErrorCount, score
+
+from audio_files import load_clip, write_long_flac
+from openasr import pipeline
+from openasr.core.options import TranscribeOptions
+from openasr.engines.base import RecognitionItem, RecognitionRequest, RecognizedSegment
+from openasr.engines.whisper import WhisperEngine
+from openasr.runtime.batcher import BatchingEngine, Priority
+from speech_clips import Clip, clip, load_clips
+
+SHORT = [c for c in load_clips() if c.name != "two_cities"]  # one recognition window each (≤ 30 s)
+
+
+@dataclass(frozen=True)
+class Case:
+    clip: Clip
+    request: RecognitionRequest
+
+
+def _cases() -> list[Case]:
+    """Every short clip in its language, with and without word timing, some with a context: the batch
+    below mixes all of them, as a busy server's does."""
+    cases = [Case(c, RecognitionRequest(language=c.language, words=True)) for c in SHORT]
+    cases += [Case(c, RecognitionRequest(language=c.language)) for c in SHORT[::3]]
+    cases.append(Case(clip("BAC009S0724W0121"), RecognitionRequest(language="zh", prompt="房地产中介协会")))
+    cases.append(Case(clip("cards_005"), RecognitionRequest(language="en", prompt="card game: clubs, spades")))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def whisper(engine: BatchingEngine) -> WhisperEngine:
+    assert isinstance(engine.inner, WhisperEngine)
+    return engine.inner
+
+
+def _flat(segments: tuple[RecognizedSegment, ...]) -> tuple[str, list[tuple[float, float, str]]]:
+    return "".join(s.text for s in segments), [(w.start_s, w.end_s, w.text) for s in segments for w in s.words]
+
+
+def test_a_chunk_gets_the_same_text_and_words_batched_or_alone(whisper: WhisperEngine) -> None:
+    cases = _cases()
+    items = [RecognitionItem(load_clip(c.clip.path), c.request) for c in cases]
+    together = whisper.recognize(items)
+    alone = [whisper.recognize([item])[0] for item in items]
+    assert [_flat(r) for r in together] == [_flat(r) for r in alone]
+    errors = {"en": ErrorCount(0, 0), "zh": ErrorCount(0, 0)}
+    for case, segments in zip(cases, together, strict=True):
+        assert segments, case.clip.name
+        if case.request.words:
+            assert all(s.words for s in segments)
+        errors[case.clip.language] += score(case.clip.reference, "".join(s.text for s in segments), case.clip.language)
+    assert errors["en"].rate <= 0.06 and errors["zh"].rate <= 0.3
+
+
+def test_context_biasing_still_applies_inside_a_mixed_batch(whisper: WhisperEngine) -> None:
+    samples = load_clip(clip("BAC009S0724W0121").path)
+    plain, biased = whisper.recognize(
+        [
+            RecognitionItem(samples, RecognitionRequest(language="zh")),
+            RecognitionItem(samples, RecognitionRequest(language="zh", prompt="房地产中介协会")),
+        ]
+    )
+    assert "房地产" not in "".join(s.text for s in plain)
+    assert "房地产" in "".join(s.text for s in biased)
+
+
+@pytest.fixture
+def shared(whisper: WhisperEngine) -> Iterator[BatchingEngine]:
+    """A batcher that waits long enough (0.3 s) for chunks of different callers to meet in one batch."""
+    batcher = BatchingEngine(whisper, max_batch=8, max_wait_s=0.3)
+    yield batcher
+    batcher.close()
+
+
+def test_concurrent_callers_get_their_own_transcripts(engine: BatchingEngine, shared: BatchingEngine) -> None:
+    files = [clip(name) for name in ("0870", "cards_002", "BAC009S0724W0121", "beckett", "0920", "cards_004")]
+    options = {
+        c.name: TranscribeOptions(words=True, context="房地产中介协会" if c.language == "zh" else "") for c in files
+    }
+    expected = {c.name: pipeline.run(c.path, options[c.name], engine) for c in files}
+    barrier = threading.Barrier(len(files))
+    got: dict[str, str] = {}
+    words: dict[str, list[tuple[int, int, str]]] = {}
+
+    def caller(c: Clip, priority: Priority) -> None:
+        barrier.wait()
+        transcript = pipeline.run(c.path, options[c.name], shared, priority=priority)
+        got[c.name] = transcript.text
+        words[c.name] = [(w.begin_ms, w.end_ms, w.text) for s in transcript.channels[0].sentences for w in s.words]
+
+    threads = [
+        threading.Thread(target=caller, args=(c, Priority.INTERACTIVE if i % 3 == 0 else Priority.BULK))
+        for i, c in enumerate(files)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert got == {name: t.text for name, t in expected.items()}
+    assert words == {
+        name: [(w.begin_ms, w.end_ms, w.text) for s in t.channels[0].sentences for w in s.words]
+        for name, t in expected.items()
+    }
+    for c in files:
+        assert score(c.reference, got[c.name], c.language).rate <= 0.3, c.name
+    stats = shared.stats
+    assert stats.chunks == len(files) and stats.batches < len(files)  # callers really shared batches
+
+
+def test_a_long_file_is_recognised_in_batches(whisper: WhisperEngine, tmp_path: Path) -> None:
+    """two_cities (44 s) plus the 13 one-window clips as one file: its chunks fill batches, and the text
+    is exactly the text of one-chunk-at-a-time recognition."""
+    pieces = [load_clip(c.path) for c in load_clips("en")]
+    gap = np.zeros(16000 * 3, dtype=np.float32)
+    path = write_long_flac(tmp_path / "long.flac", [p for piece in pieces for p in (piece, gap)])
+    options = TranscribeOptions(words=True)
+    one_by_one = BatchingEngine(whisper, max_batch=1)
+    batched = BatchingEngine(whisper, max_batch=8)
+    try:
+        alone = pipeline.run(path, options, one_by_one)
+        together = pipeline.run(path, options, batched)
+    finally:
+        one_by_one.close()
+        batched.close()
+    assert together.text == alone.text
+    assert together.channels[0].sentences == alone.channels[0].sentences
+    assert batched.stats.mean_batch > 2 and one_by_one.stats.mean_batch == 1

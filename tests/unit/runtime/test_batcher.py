@@ -1,0 +1,134 @@
+"""The batcher's scheduling, seen from the engine's side: which chunks arrive together and in what order.
+
+The engine here records the batches it is handed and answers each chunk with its own marker, so the
+rules (bounded wait, full batches, interactive first and alone, per-chunk failures, cancellation) are
+checked exactly; recognition itself is covered on real speech in tests/integration/test_batching.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from openasr.core.errors import InvalidParameterError
+from openasr.engines.base import (
+    EngineCapabilities,
+    LanguageGuess,
+    RecognitionItem,
+    RecognitionRequest,
+    RecognizedSegment,
+)
+from openasr.runtime.batcher import BatchingEngine, Priority
+
+
+class RecordingEngine:
+    """Answers each chunk with a segment naming it; holds every batch until `release` is set."""
+
+    name = "recording"
+    capabilities = EngineCapabilities(
+        languages=frozenset({"en"}),
+        language_id=False,
+        word_timestamps=False,
+        context_biasing=False,
+        emotion=False,
+        max_chunk_s=30.0,
+        max_prompt_tokens=0,
+        concurrent_calls=1,
+    )
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.started = threading.Event()
+
+    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
+        return LanguageGuess("en", 1.0)
+
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
+        names = [item.request.prompt for item in items]
+        self.batches.append(names)
+        self.started.set()
+        self.release.wait(10)
+        if any(item.request.language != "en" for item in items):
+            raise InvalidParameterError("language not supported", param="language")
+        return [(RecognizedSegment(0.0, 1.0, name),) for name in names]
+
+
+def item(name: str, language: str = "en") -> RecognitionItem:
+    return RecognitionItem(np.zeros(16000, dtype=np.float32), RecognitionRequest(language=language, prompt=name))
+
+
+@pytest.fixture
+def recorder() -> RecordingEngine:
+    return RecordingEngine()
+
+
+def test_each_caller_gets_its_own_result_in_order(recorder: RecordingEngine) -> None:
+    batcher = BatchingEngine(recorder, max_batch=4, max_wait_s=0.05)
+    results = batcher.recognize([item(f"c{i}") for i in range(10)])
+    batcher.close()
+    assert [r[0].text for r in results] == [f"c{i}" for i in range(10)]
+    assert [len(b) for b in recorder.batches] == [4, 4, 2]
+    assert batcher.stats.batches == 3 and batcher.stats.mean_batch == pytest.approx(10 / 3)
+
+
+def test_a_lone_chunk_waits_only_the_bounded_time(recorder: RecordingEngine) -> None:
+    batcher = BatchingEngine(recorder, max_batch=8, max_wait_s=0.05)
+    start = time.monotonic()
+    (result,) = batcher.recognize([item("alone")])
+    waited_s = time.monotonic() - start
+    batcher.close()
+    assert result[0].text == "alone" and recorder.batches == [["alone"]]
+    assert 0.04 <= waited_s < 2.0
+
+
+def test_interactive_chunks_go_first_and_alone(recorder: RecordingEngine) -> None:
+    batcher = BatchingEngine(recorder, max_batch=4, max_wait_s=0.0)
+    recorder.release.clear()
+    running = batcher.submit(item("running"))
+    assert recorder.started.wait(5)  # the dispatcher is busy; everything below queues behind it
+    bulk = [batcher.submit(item(f"bulk{i}")) for i in range(6)]
+    interactive = batcher.submit(item("stream"), Priority.INTERACTIVE)
+    recorder.release.set()
+    assert interactive.result(5)[0].text == "stream"
+    assert [f.result(5)[0].text for f in bulk] == [f"bulk{i}" for i in range(6)]
+    assert running.result(5)[0].text == "running"
+    batcher.close()
+    assert recorder.batches == [["running"], ["stream"], ["bulk0", "bulk1", "bulk2", "bulk3"], ["bulk4", "bulk5"]]
+
+
+def test_a_failing_chunk_fails_alone(recorder: RecordingEngine) -> None:
+    batcher = BatchingEngine(recorder, max_batch=4, max_wait_s=0.05)
+    futures = [batcher.submit(item("a")), batcher.submit(item("bad", language="xx")), batcher.submit(item("b"))]
+    assert futures[0].result(5)[0].text == "a" and futures[2].result(5)[0].text == "b"
+    with pytest.raises(InvalidParameterError):
+        futures[1].result(5)
+    batcher.close()
+    assert recorder.batches[0] == ["a", "bad", "b"]  # tried together, then one by one
+    assert sorted(recorder.batches[1:]) == [["a"], ["b"], ["bad"]]
+
+
+def test_cancelled_chunks_are_never_recognised(recorder: RecordingEngine) -> None:
+    batcher = BatchingEngine(recorder, max_batch=4, max_wait_s=0.0)
+    recorder.release.clear()
+    batcher.submit(item("running"))
+    assert recorder.started.wait(5)
+    abandoned = batcher.submit(item("abandoned"))
+    kept = batcher.submit(item("kept"))
+    assert abandoned.cancel()
+    recorder.release.set()
+    assert kept.result(5)[0].text == "kept"
+    batcher.close()
+    assert "abandoned" not in {name for batch in recorder.batches for name in batch}
+
+
+def test_a_closed_batcher_refuses_work(recorder: RecordingEngine) -> None:
+    batcher = BatchingEngine(recorder)
+    batcher.close()
+    with pytest.raises(RuntimeError):
+        batcher.submit(item("late"))
