@@ -4,7 +4,8 @@
 
 Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
 alternating order within each round: openasr's pipeline, faster-whisper `WhisperModel.transcribe`
-(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8). All get the same CPU
+(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8); openasr both with its
+default decoding and with timestamp tokens off. All get the same CPU
 threads in total: faster-whisper as `cpu_threads`, openasr split over its engine workers the way
 `openasr serve` splits them (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
 per wall second (median over rounds), each one's ratio to the peers, and each one's WER on the whole
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -48,12 +50,16 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
     workers = max(1, settings.engine_workers)
     config = EngineConfig.from_settings(settings.model_copy(update={"cpu_threads": max(1, threads // workers)}))
     engine = EnginePool(settings.cache_dir, config).get(model)
+    fast_engine = EnginePool(settings.cache_dir, replace(config, timestamp_tokens=False)).get(model)
     print(f"openasr: {config}", file=sys.stderr)
     fw = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=threads)
     batched = BatchedInferencePipeline(fw)
 
     def openasr(path: Path) -> str:
         return pipeline.run(path, TranscribeOptions(model=model, sentences=False), engine).text
+
+    def openasr_fast(path: Path) -> str:
+        return pipeline.run(path, TranscribeOptions(model=model, sentences=False), fast_engine).text
 
     def fw_sequential(path: Path) -> str:
         segments, _ = fw.transcribe(str(path), beam_size=5, vad_filter=True)
@@ -63,7 +69,12 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
         segments, _ = batched.transcribe(str(path), beam_size=5, batch_size=8)
         return " ".join(s.text.strip() for s in segments)
 
-    return {"openasr": openasr, "faster-whisper sequential": fw_sequential, "faster-whisper batched": fw_batched}
+    return {
+        "openasr": openasr,
+        "openasr, OPENASR_TIMESTAMP_TOKENS=0": openasr_fast,
+        "faster-whisper sequential": fw_sequential,
+        "faster-whisper batched": fw_batched,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """The only orchestrator: probe -> decode -> VAD -> chunks -> engine -> timeline -> postprocess.
 
 `stream_channel` yields one `ChunkResult` per recognised chunk as soon as it is ready (SSE streaming,
-async checkpoints, progress bars all hang off it); `run` collects them into a `Transcript`. Work and
-memory are per chunk, so duration only costs time.
+async checkpoints, progress bars all hang off it); `run` collects them into a `Transcript`. Chunks go to
+the engine's batcher at most two batches ahead, so memory is bounded and duration only costs time.
 """
 
 from __future__ import annotations
@@ -130,8 +130,17 @@ def stream_channel(
         next_id += len(sentences)
         return ChunkResult(channel or 0, chunk.start_s, chunk.end_s, language, probability, sentences)
 
+    chunks = speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options)
     try:
-        for chunk in speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options):
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except Exception:  # a file broken part-way: what was heard before the break is still delivered
+                while pending:
+                    yield finish()
+                raise
+            if chunk is None:
+                break
             if resume_after_s is not None and chunk.end_s <= resume_after_s + _RESUME_TOLERANCE_S:
                 continue
             if language is None:

@@ -16,6 +16,7 @@ from audio_files import load_clip, write_long_flac
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.engines.base import RecognitionItem, RecognitionRequest, RecognizedSegment
+from openasr.engines.registry import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import BatchingEngine, Priority
 from speech_clips import Clip, clip, load_clips
@@ -45,11 +46,19 @@ def whisper(engine: BatchingEngine) -> WhisperEngine:
     return engine.inner
 
 
+@pytest.fixture(scope="module")
+def whisper_without_timestamps(cache_dir: Path) -> WhisperEngine:
+    """The same weights decoded without timestamp tokens (`OPENASR_TIMESTAMP_TOKENS=0`)."""
+    return WhisperEngine("whisper-base", bundled_model_dir("whisper-base", cache_dir), timestamp_tokens=False)
+
+
 def _flat(segments: tuple[RecognizedSegment, ...]) -> tuple[str, list[tuple[float, float, str]]]:
     return "".join(s.text for s in segments), [(w.start_s, w.end_s, w.text) for s in segments for w in s.words]
 
 
-def test_a_chunk_gets_the_same_text_and_words_batched_or_alone(whisper: WhisperEngine) -> None:
+@pytest.mark.parametrize("decoding", ["whisper", "whisper_without_timestamps"])
+def test_a_chunk_gets_the_same_text_and_words_batched_or_alone(decoding: str, request: pytest.FixtureRequest) -> None:
+    whisper: WhisperEngine = request.getfixturevalue(decoding)
     cases = _cases()
     items = [RecognitionItem(load_clip(c.clip.path), c.request) for c in cases]
     together = whisper.recognize(items)
@@ -61,7 +70,10 @@ def test_a_chunk_gets_the_same_text_and_words_batched_or_alone(whisper: WhisperE
         if case.request.words:
             assert all(s.words for s in segments)
         errors[case.clip.language] += score(case.clip.reference, "".join(s.text for s in segments), case.clip.language)
-    assert errors["en"].rate <= 0.06 and errors["zh"].rate <= 0.3
+    # Without timestamp tokens Whisper base is less accurate on whole clips with their leading silence
+    # (README, performance): the point here is that batching changes nothing, in either decoding.
+    english_limit = 0.06 if decoding == "whisper" else 0.15
+    assert errors["en"].rate <= english_limit and errors["zh"].rate <= 0.3
 
 
 def test_context_biasing_still_applies_inside_a_mixed_batch(whisper: WhisperEngine) -> None:

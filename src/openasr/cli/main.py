@@ -102,10 +102,14 @@ def transcribe(
             sentences=fmt != "text",
             channels=tuple(channel) if channel else None,
         ).replace()
-        engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get(options.model)
-        for path in files:
-            transcript = _transcribe_one(path, options, engine)
-            _write(transcript, path, fmt, output_dir, many=len(files) > 1)
+        engines = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
+        try:
+            engine = engines.get(options.model)
+            for path in files:
+                transcript = _transcribe_one(path, options, engine)
+                _write(transcript, path, fmt, output_dir, many=len(files) > 1)
+        finally:
+            engines.close()
     except AsrError as exc:
         raise fail(exc) from None
 

@@ -48,6 +48,7 @@ class WhisperEngine:
         compute_type: str = "int8",
         device: str = "cpu",
         beam_size: int = 5,
+        timestamp_tokens: bool = True,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -60,6 +61,7 @@ class WhisperEngine:
             num_workers=workers,
         )
         self._beam_size = beam_size
+        self._timestamp_tokens = timestamp_tokens
         self._tokenizer_lock = threading.Lock()
         # faster-whisper lists every code it knows for any multilingual model, "yue" included, but only
         # large-v3 tokenizers have <|yue|>: forcing it on base decodes with no language token (garbage).
@@ -125,6 +127,7 @@ class WhisperEngine:
                 prompt_tokens=tuple(self._encode(" " + prompt)) if prompt else (),
                 words=request.words,
                 beam_size=self._beam_size,
+                timestamp_tokens=self._timestamp_tokens,
             )
             decoded = decode_chunks(self._model, [items[i].samples for i in indexes], settings)
             for index, segments in zip(indexes, decoded, strict=True):

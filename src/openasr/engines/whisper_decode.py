@@ -1,8 +1,11 @@
-"""Batched Whisper decoding on CTranslate2: many chunks, one encoder pass and one beam search.
+"""Batched Whisper decoding on CTranslate2: many chunks, one encoder pass and one beam search per round.
 
-Chunks are at most 30 s, so each is exactly one Whisper window: no seeking, and no timestamp tokens
-(as in faster-whisper's `BatchedInferencePipeline`) — times come from the word aligner, which runs on
-each chunk's own encoder output. Features, prompt, suppressed tokens and aligner are faster-whisper's.
+This is `WhisperModel.transcribe`'s window loop (same features, prompt, suppressed tokens, timestamp
+grammar, seeking and word aligner) run over many chunks at once, as `BatchedInferencePipeline` batches.
+A chunk is at most 30 s, so its first window usually consumes it; one whose first window ends on an open
+segment (Whisper stopped a second or two before the end) is continued from there in a second round,
+batched with every other unfinished chunk — decoding that rest without timestamps instead would be
+cheaper but drops the last utterance ("Go forward ten meters." after a long sentence).
 
 Decoding is deterministic: the same chunk gives the same text whatever it is batched with, so a resumed
 task matches an uninterrupted one. Temperature fallback is not used (it samples with CTranslate2's
@@ -36,6 +39,7 @@ _LOOP_TAIL_TOKENS = 30
 times. It was the worst of times. …", ratio 2.41) uses at least a third distinct tokens there."""
 _LOOP_PENALTY = 1.3
 
+_MAX_INITIAL_TIMESTAMP_S = 1.0
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
@@ -56,6 +60,9 @@ class DecodeSettings:
     prompt_tokens: tuple[int, ...]
     words: bool
     beam_size: int
+    timestamp_tokens: bool = True
+    """False decodes each chunk as one window without timestamp tokens, as `BatchedInferencePipeline`
+    does: faster, a little less accurate (README, performance)."""
 
 
 @dataclass
@@ -66,34 +73,43 @@ class _Window:
     compression_ratio: float
 
 
+@dataclass
+class _Chunk:
+    """One chunk's progress through its windows, in mel frames."""
+
+    features: np.ndarray
+    seek: int = 0
+    last_speech_s: float = 0.0
+    segments: list[DecodedSegment] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return int(self.features.shape[-1])
+
+
 def decode_chunks(
     model: WhisperModel, chunks: Sequence[np.ndarray], settings: DecodeSettings
 ) -> list[list[DecodedSegment]]:
-    """Decode chunks that share a language, a prompt and a word-timing need: one segment per chunk with
-    speech (none for a window Whisper judges silent), spanning the chunk."""
+    """Decode chunks that share a language, a prompt and a word-timing need; one segment list each."""
     tokenizer = Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=settings.language
     )
-    features = [model.feature_extractor(chunk)[..., :-1] for chunk in chunks]
-    encoder_output = model.encode(np.stack([pad_or_trim(f) for f in features]))
-    windows = _generate(model, tokenizer, encoder_output, settings, 1.0)
-    loops = [i for i, w in enumerate(windows) if _is_loop(w, tokenizer)]
-    if loops:
-        retried = _generate(model, tokenizer, _rows(encoder_output, loops), settings, _LOOP_PENALTY)
-        for i, window in zip(loops, retried, strict=True):
-            windows[i] = window
-    decoded: list[list[DecodedSegment]] = []
-    for index, (feature, window) in enumerate(zip(features, windows, strict=True)):
-        text = tokenizer.decode(window.tokens)
-        if (window.no_speech_prob > _NO_SPEECH_PROB and window.avg_logprob < _LOW_LOGPROB) or not text.strip():
-            decoded.append([])
-            continue
-        frames = min(int(feature.shape[-1]), model.feature_extractor.nb_max_frames)
-        segment = DecodedSegment(0.0, frames / model.frames_per_second, text)
-        if settings.words:
-            _add_words(model, tokenizer, _rows(encoder_output, [index]), segment, window.tokens, frames)
-        decoded.append([segment])
-    return decoded
+    states = [_Chunk(model.feature_extractor(chunk)[..., :-1]) for chunk in chunks]
+    size = model.feature_extractor.nb_max_frames
+    while active := [s for s in states if s.seek < s.frames]:
+        spans = [min(size, s.frames - s.seek) for s in active]
+        encoder_output = model.encode(
+            np.stack([pad_or_trim(s.features[:, s.seek : s.seek + n]) for s, n in zip(active, spans, strict=True)])
+        )
+        windows = _generate(model, tokenizer, encoder_output, settings)
+        loops = [i for i, w in enumerate(windows) if _is_loop(w, tokenizer)]
+        if loops:
+            retried = _generate(model, tokenizer, _rows(encoder_output, loops), settings, _LOOP_PENALTY)
+            for i, window in zip(loops, retried, strict=True):
+                windows[i] = window
+        for index, (state, window, span) in enumerate(zip(active, windows, spans, strict=True)):
+            _advance(model, tokenizer, settings, state, window, span, encoder_output, index)
+    return [s.segments for s in states]
 
 
 def _generate(
@@ -101,9 +117,9 @@ def _generate(
     tokenizer: Tokenizer,
     encoder_output: ctranslate2.StorageView,
     settings: DecodeSettings,
-    repetition_penalty: float,
+    repetition_penalty: float = 1.0,
 ) -> list[_Window]:
-    prompt = model.get_prompt(tokenizer, previous_tokens=list(settings.prompt_tokens), without_timestamps=True)
+    prompt = model.get_prompt(tokenizer, list(settings.prompt_tokens), without_timestamps=not settings.timestamp_tokens)
     results = model.model.generate(
         encoder_output,
         [prompt] * encoder_output.shape[0],
@@ -116,6 +132,7 @@ def _generate(
         return_no_speech_prob=True,
         suppress_blank=True,
         suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / model.time_precision),
     )
     windows = []
     for result in results:
@@ -136,20 +153,73 @@ def _is_loop(window: _Window, tokenizer: Tokenizer) -> bool:
     return window.compression_ratio > _MAX_COMPRESSION_RATIO and 3 * len(set(tail)) < len(tail)
 
 
-def _add_words(
+def _advance(
     model: WhisperModel,
     tokenizer: Tokenizer,
+    settings: DecodeSettings,
+    state: _Chunk,
+    window: _Window,
+    span: int,
     encoder_output: ctranslate2.StorageView,
-    segment: DecodedSegment,
-    tokens: list[int],
-    frames: int,
+    index: int,
 ) -> None:
-    window: list[dict[str, Any]] = [{"seek": 0, "start": segment.start_s, "end": segment.end_s, "tokens": tokens}]
-    model.add_word_timestamps(
-        [window], tokenizer, encoder_output, frames, _PREPEND_PUNCTUATIONS, _APPEND_PUNCTUATIONS, 0.0
-    )
-    segment.start_s, segment.end_s = float(window[0]["start"]), float(window[0]["end"])
-    segment.words = window[0].get("words", [])
+    """Keep a window's finished segments and move the chunk's seek past what the window consumed."""
+    start = state.seek
+    if window.no_speech_prob > _NO_SPEECH_PROB and window.avg_logprob < _LOW_LOGPROB:
+        state.seek += span
+        return
+    offset_s = start / model.frames_per_second
+    pieces, single_ending, consumed = _split_by_timestamps(model, tokenizer, window.tokens, span)
+    seek = start + consumed
+    segments: list[dict[str, Any]] = [
+        {"seek": start, "start": offset_s + a, "end": offset_s + b, "tokens": tokens} for a, b, tokens in pieces
+    ]
+    if settings.words and segments:
+        state.last_speech_s = model.add_word_timestamps(
+            [segments],
+            tokenizer,
+            _rows(encoder_output, [index]),
+            span,
+            _PREPEND_PUNCTUATIONS,
+            _APPEND_PUNCTUATIONS,
+            state.last_speech_s,
+        )
+        word_ends = [w["end"] for s in segments for w in s.get("words", [])]
+        if not single_ending and word_ends and word_ends[-1] > offset_s:
+            seek = round(word_ends[-1] * model.frames_per_second)
+    state.seek = seek if seek > start else start + span
+    for s in segments:
+        text = tokenizer.decode(s["tokens"])
+        if s["start"] != s["end"] and text.strip():
+            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, s.get("words", [])))
+
+
+def _split_by_timestamps(
+    model: WhisperModel, tokenizer: Tokenizer, tokens: list[int], span: int
+) -> tuple[list[tuple[float, float, list[int]]], bool, int]:
+    """Whisper's timestamp grammar: the tokens between consecutive timestamps are one segment.
+
+    Returns (start, end, tokens) per finished segment, window-relative; whether a single timestamp ends
+    the window; and the frames consumed: all of them, or up to the end of the last finished segment when
+    the window ends on an open one (decoded again, from there, in the next round)."""
+    begin = tokenizer.timestamp_begin
+    precision = model.time_precision
+    single_ending = len(tokens) >= 2 and tokens[-2] < begin <= tokens[-1]
+    cuts = [i for i in range(1, len(tokens)) if tokens[i] >= begin and tokens[i - 1] >= begin]
+    if not cuts:
+        stamps = [t for t in tokens if t >= begin]
+        end_s = span / model.frames_per_second
+        if stamps and stamps[-1] != begin:
+            end_s = (stamps[-1] - begin) * precision
+        return [(0.0, end_s, tokens)], single_ending, span
+    if single_ending:
+        cuts.append(len(tokens))
+    pieces = []
+    for first, last in zip([0, *cuts[:-1]], cuts, strict=True):
+        piece = tokens[first:last]
+        pieces.append(((piece[0] - begin) * precision, (piece[-1] - begin) * precision, piece))
+    consumed = span if single_ending else (tokens[cuts[-1] - 1] - begin) * model.input_stride
+    return pieces, single_ending, consumed
 
 
 def _rows(encoder_output: ctranslate2.StorageView, rows: list[int]) -> ctranslate2.StorageView:

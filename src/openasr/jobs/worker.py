@@ -470,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     for worker in workers:
         worker.stop()
+    engines.close()
     store.close()
     return 0
 

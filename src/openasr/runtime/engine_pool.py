@@ -25,6 +25,7 @@ class EngineConfig:
     workers: int = 2
     max_batch: int = 4
     max_wait_s: float = 0.02
+    timestamp_tokens: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -34,6 +35,7 @@ class EngineConfig:
             workers=workers,
             max_batch=max(1, settings.batch_size),
             max_wait_s=settings.batch_wait_ms / 1000,
+            timestamp_tokens=settings.timestamp_tokens,
         )
 
 
@@ -55,7 +57,13 @@ class EnginePool:
             if model not in self._engines:
                 config = self._config
                 directory = resolve_model_dir(model, self._cache_dir)
-                whisper = WhisperEngine(model, directory, cpu_threads=config.cpu_threads, workers=config.workers)
+                whisper = WhisperEngine(
+                    model,
+                    directory,
+                    cpu_threads=config.cpu_threads,
+                    workers=config.workers,
+                    timestamp_tokens=config.timestamp_tokens,
+                )
                 self._engines[model] = BatchingEngine(whisper, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
             return self._engines[model]
 
@@ -63,5 +71,7 @@ class EnginePool:
         return list(self._engines)
 
     def close(self) -> None:
+        """Let running batches finish and stop the dispatchers: a process must not exit while CTranslate2
+        is still decoding in a thread (it crashes at interpreter teardown)."""
         for engine in self._engines.values():
             engine.close()

@@ -94,6 +94,7 @@ def stop_workers(ctx: AppContext) -> None:
 
 def create_app(settings: Settings | None = None, *, engines: EnginePool | None = None) -> FastAPI:
     settings = settings or Settings()
+    owns_engines = engines is None
     ctx = build_context(settings, engines)
 
     @asynccontextmanager
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         finally:
             ctx.ready = False
             await run_in_threadpool(stop_workers, ctx)
+            if owns_engines:
+                await run_in_threadpool(ctx.service.engines.close)
 
     app = FastAPI(
         title="openasr",
