@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(latencies):.2f} s",
             f"{p95:.2f} s",
         )
-    Console().print(table)
+    Console(width=120).print(table)
     return 0
 
 

@@ -27,22 +27,23 @@ class Clip:
     reference: str
 
 
+_PAUSE_S = 1.0
+
+
 def english_clips() -> list[Clip]:
     manifest = json.loads((DATA / "manifest.json").read_text(encoding="utf-8"))["clips"]
     return [Clip(decode_audio(DATA / c["file"]), c["reference"]) for c in manifest if c["language"] == "en"]
 
 
-def build_recording(path: Path, seconds: float, *, pause_s: float = 1.0, speech_every_s: float | None = None) -> str:
-    """Write a mono 16 kHz FLAC of about `seconds`; return its reference text.
-
-    With `speech_every_s`, one clip starts every `speech_every_s` seconds and the rest is silence.
-    """
+def build_recording(path: Path, seconds: float) -> str:
+    """Write a mono 16 kHz FLAC of about `seconds` of the clips, one after another with 1 s pauses; return
+    its reference text."""
     clips = english_clips()
     references: list[str] = []
     with av.open(str(path), "w") as out:
         stream = out.add_stream("flac", rate=RATE_HZ, layout="mono")
         written = 0
-        for piece, reference in _pieces(clips, seconds, pause_s, speech_every_s):
+        for piece, reference in _pieces(clips, seconds):
             if reference:
                 references.append(reference)
             pcm = (np.clip(piece, -1, 1) * 32767).astype(np.int16)
@@ -58,16 +59,13 @@ def build_recording(path: Path, seconds: float, *, pause_s: float = 1.0, speech_
     return " ".join(references)
 
 
-def _pieces(
-    clips: list[Clip], seconds: float, pause_s: float, speech_every_s: float | None
-) -> Iterator[tuple[np.ndarray, str]]:
+def _pieces(clips: list[Clip], seconds: float) -> Iterator[tuple[np.ndarray, str]]:
     total = 0.0
     i = 0
     while total < seconds:
         clip = clips[i % len(clips)]
         i += 1
-        gap_s = pause_s if speech_every_s is None else max(pause_s, speech_every_s - len(clip.samples) / RATE_HZ)
-        gap_s = min(gap_s, max(0.0, seconds - total - len(clip.samples) / RATE_HZ)) if total else gap_s
+        gap_s = min(_PAUSE_S, max(0.0, seconds - total - len(clip.samples) / RATE_HZ)) if total else _PAUSE_S
         yield clip.samples, clip.reference
         yield np.zeros(int(gap_s * RATE_HZ), np.float32), ""
         total += len(clip.samples) / RATE_HZ + gap_s

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{speed[name] / speed['faster-whisper batched']:.2f}",
             f"{wer * 100:.2f} %",
         )
-    Console().print(table)
+    Console(width=120).print(table)
     return 0
 
 
