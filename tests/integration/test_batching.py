@@ -4,6 +4,7 @@ concurrent callers sharing one engine each get exactly their own transcript."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,3 +150,34 @@ def test_a_long_file_is_recognised_in_batches(whisper: WhisperEngine, tmp_path: 
     assert together.text == alone.text
     assert together.channels[0].sentences == alone.channels[0].sentences
     assert batched.stats.mean_batch > 2 and one_by_one.stats.mean_batch == 1
+
+
+def test_a_stream_gets_its_first_delta_while_bulk_work_is_still_queued(whisper: WhisperEngine, tmp_path: Path) -> None:
+    """An async-style caller floods the batcher with a long file; a sync stream started after it gets its
+    first chunk back before that file is done: interactive chunks go ahead of queued bulk ones."""
+    gap = np.zeros(16000 * 3, dtype=np.float32)
+    bulk_file = write_long_flac(tmp_path / "bulk.flac", [p for c in SHORT for p in (load_clip(c.path), gap)] * 2)
+    shared = BatchingEngine(whisper, max_batch=4)
+    bulk_done = threading.Event()
+
+    def bulk() -> None:
+        pipeline.run(bulk_file, TranscribeOptions(), shared, priority=Priority.BULK)
+        bulk_done.set()
+
+    worker = threading.Thread(target=bulk)
+    worker.start()
+    try:
+        while shared.stats.chunks == 0:  # the bulk file's chunks are being recognised
+            time.sleep(0.01)
+        stream = pipeline.stream_channel(
+            clip("two_cities").path, TranscribeOptions(), shared, priority=Priority.INTERACTIVE
+        )
+        first = next(stream)
+        assert not bulk_done.is_set(), "the stream waited for the whole bulk file"
+        assert "best of times" in first.text
+        rest = list(stream)
+        assert rest, "two_cities (44 s) is more than one chunk"
+    finally:
+        worker.join(timeout=300)
+        shared.close()
+    assert bulk_done.is_set()
