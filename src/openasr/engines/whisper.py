@@ -36,7 +36,7 @@ def service_language(whisper_code: str) -> str:
 
 
 class WhisperEngine:
-    """One loaded CTranslate2 Whisper model; `concurrent_calls` requests may decode in parallel."""
+    """One loaded CTranslate2 Whisper model; `concurrent_calls` batches may decode in parallel."""
 
     def __init__(
         self,
