@@ -27,6 +27,9 @@ from openasr.engines.base import Engine, LanguageGuess, RecognitionItem, Recogni
 
 Result = tuple[RecognizedSegment, ...]
 
+DEFAULT_MAX_BATCH = 4
+DEFAULT_MAX_WAIT_S = 0.02
+
 
 @dataclass(frozen=True)
 class BatchStats:
@@ -57,7 +60,9 @@ class _Job:
 class BatchingEngine:
     """An `Engine` whose chunks from all callers are recognised together."""
 
-    def __init__(self, engine: Engine, *, max_batch: int = 8, max_wait_s: float = 0.02) -> None:
+    def __init__(
+        self, engine: Engine, *, max_batch: int = DEFAULT_MAX_BATCH, max_wait_s: float = DEFAULT_MAX_WAIT_S
+    ) -> None:
         self.name = engine.name
         self.capabilities = engine.capabilities
         self.max_batch = max_batch

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from openasr.engines.registry import resolve_model_dir
 from openasr.engines.whisper import WhisperEngine
-from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
 from openasr.settings import Settings
 
 
@@ -23,8 +23,8 @@ class EngineConfig:
 
     cpu_threads: int = 0
     workers: int = 2
-    max_batch: int = 4
-    max_wait_s: float = 0.02
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_wait_s: float = DEFAULT_MAX_WAIT_S
     timestamp_tokens: bool = True
 
     @classmethod
