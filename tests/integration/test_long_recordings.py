@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from asr_metrics import ErrorCount, score
 from audio_files import load_clip, room_tone, trim_to_speech, write_long_flac
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
-from openasr.core.types import Transcript
+from openasr.core.types import Sentence, Transcript
 from openasr.runtime.batcher import BatchingEngine
 from speech_clips import Clip, load_clips
 
@@ -91,18 +91,64 @@ def ten_minutes_transcript(ten_minutes: Recording, engine: BatchingEngine) -> Tr
     return pipeline.run(ten_minutes.path, TranscribeOptions(words=True), engine)
 
 
+HEARD_FRACTION = 0.5
+"""Each clip's own stretch of the long file must hold at least this share of its reference words: a
+lost sentence (even a three-word card) scores 0, the worst misheard clip so far 2/3 ("7 of Clos")."""
+
+LONG_FILE_WER_ALLOWANCE = 0.025
+"""How far the long file's WER may exceed the clips' one by one. In the long file short clips share a
+chunk with their neighbours, which changes how Whisper hears single words ("clubs" / "Clos" /
+"cloves"); on the same weights the difference measured -0.4 pp (10 vs 12 of 454 words) with
+CTranslate2 4.6.2 and +1.8 pp (16 vs 8) with 4.6.3 to 4.8.5. A lost sentence is `HEARD_FRACTION`'s to
+catch, this bound catches drift spread over the whole file."""
+
+
+def _clip_scores(recording: Recording, transcript: Transcript) -> list[tuple[Placement, ErrorCount]]:
+    """Each clip scored against the sentences recognised inside its own stretch of the long file."""
+    sentences = transcript.channels[0].sentences
+    return [
+        (p, score(p.clip.reference, " ".join(s.text for s in sentences if _inside(s, p)), "en"))
+        for p in recording.placements
+    ]
+
+
+def _inside(sentence: Sentence, placement: Placement) -> bool:
+    margin = BOUNDARY_TOLERANCE_S
+    return (
+        placement.speech_start_s - margin <= sentence.begin_ms / 1000
+        and sentence.end_ms / 1000 <= placement.speech_end_s + margin
+    )
+
+
+def _unheard(scores: list[tuple[Placement, ErrorCount]]) -> list[str]:
+    return [
+        f"{p.clip.name} at {p.speech_start_s:.1f} s: {e.hits}/{e.reference_tokens} words heard"
+        for p, e in scores
+        if e.hits < HEARD_FRACTION * e.reference_tokens
+    ]
+
+
 @pytest.mark.slow
 def test_ten_minute_file_is_as_accurate_as_its_clips_one_by_one(
     ten_minutes: Recording, ten_minutes_transcript: Transcript, english_transcripts: dict[str, Transcript]
 ) -> None:
     assert ten_minutes_transcript.audio.duration_s >= 600
+    scores = _clip_scores(ten_minutes, ten_minutes_transcript)
+    assert not _unheard(scores), "\n".join(_unheard(scores))
+    # The check has teeth: a transcript that lost any one clip's utterance fails it.
+    (channel,) = ten_minutes_transcript.channels
+    for p in ten_minutes.placements:
+        kept = tuple(s for s in channel.sentences if not _inside(s, p))
+        without = replace(ten_minutes_transcript, channels=(replace(channel, sentences=kept),))
+        assert _unheard(_clip_scores(ten_minutes, without)), f"losing {p.clip.name} went unseen"
+
     references = " ".join(p.clip.reference for p in ten_minutes.placements)
     long_file = score(references, ten_minutes_transcript.text, "en")
     one_by_one = ErrorCount(0, 0)
     for p in ten_minutes.placements:
         one_by_one += score(p.clip.reference, english_transcripts[p.clip.name].text, "en")
     assert long_file.reference_tokens == one_by_one.reference_tokens
-    assert long_file.rate <= one_by_one.rate + 0.01, (
+    assert long_file.rate <= one_by_one.rate + LONG_FILE_WER_ALLOWANCE, (
         f"10-minute file WER {long_file.rate:.2%} ({long_file.edits}/{long_file.reference_tokens}), "
         f"clips one by one {one_by_one.rate:.2%} ({one_by_one.edits}/{one_by_one.reference_tokens})"
     )
