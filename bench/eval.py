@@ -126,7 +126,7 @@ def _percent(errors: ErrorCount | None) -> str:
     return "-" if errors is None or errors.reference_tokens == 0 else f"{100 * errors.rate:.1f}%"
 
 
-def _short(text: str, limit: int = 60) -> str:
+def short(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -151,7 +151,7 @@ def _clip_rows(rows: list[Row], root: Path) -> list[list[str]]:
                 result,
                 f"{row.errors.edits}/{row.errors.reference_tokens}" if row.errors else "",
                 rtf,
-                _short(text),
+                short(text),
             ]
         )
     return out
@@ -181,6 +181,15 @@ def render(rows: list[Row], root: Path, *, plain: bool, title: str) -> None:
         ("per language (pooled)", total_header_lang, _total_rows(by_language, per_language=True)),
         ("overall (pooled per metric)", total_header_metric, _total_rows(by_metric, per_language=False)),
     ]
+    print_tables(tables, plain=plain)
+
+
+Tables = list[tuple[str, list[str], list[list[str]]]]
+"""(title, header, rows) per table."""
+
+
+def print_tables(tables: Tables, *, plain: bool) -> None:
+    """Rich tables on a terminal, tab-separated text with `plain` (for files and diffs)."""
     if plain:
         for name, header, body in tables:
             print(f"\n{name}")

@@ -253,3 +253,16 @@ def trim_to_speech(samples: np.ndarray, *, margin_s: float = 0.1) -> Trimmed:
 def room_tone(seconds: float, *, seed: int = 0) -> np.ndarray:
     """Near-silence between utterances: white noise at about -70 dBFS, like a quiet room's floor."""
     return white_noise(seconds, level=3e-4, seed=seed)
+
+
+def run_together(first: Path, second: Path, *, gap_s: float, lead_s: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Two clips cut to their speech, the second starting `gap_s` after the first ends, as utterances
+    run into each other in conversation: each returned as its own track of the same length (mix them
+    for one speaker after another, or keep them as two channels)."""
+    a, b = trim_to_speech(load_clip(first)).samples, trim_to_speech(load_clip(second)).samples
+    lead, gap = round(lead_s * SAMPLE_RATE_HZ), round(gap_s * SAMPLE_RATE_HZ)
+    length = lead + len(a) + gap + len(b) + lead
+    tracks = np.zeros((2, length), dtype=np.float32)
+    tracks[0, lead : lead + len(a)] = a
+    tracks[1, lead + len(a) + gap : lead + len(a) + gap + len(b)] = b
+    return tracks[0], tracks[1]

@@ -147,7 +147,9 @@ def stream_channel(
                 guess = engine.detect_language(chunk.audio.samples)
                 language, probability = guess.language, guess.probability
             request = RecognitionRequest(language=language, prompt=options.context, words=_timed_words(options))
-            pending.append((chunk, engine.submit(RecognitionItem(chunk.audio.samples, request), priority)))
+            speech = tuple((s.start_s - chunk.start_s, s.end_s - chunk.start_s) for s in chunk.speech)
+            item = RecognitionItem(chunk.audio.samples, request, speech)
+            pending.append((chunk, engine.submit(item, priority)))
             while pending and (len(pending) > 2 * engine.max_batch or pending[0][1].done()):
                 yield finish()
         while pending:

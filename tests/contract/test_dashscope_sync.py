@@ -9,9 +9,11 @@ import math
 from pathlib import Path
 
 import dashscope
+import numpy as np
 import pytest
 import requests
 
+from audio_files import run_together, write_audio
 from live_server import KEY, live_server, server_settings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -62,6 +64,18 @@ def test_r1_data_uri_with_context_and_options(base: str) -> None:
     assert ann == {"type": "audio_info", "language": "en"}  # no emotion key: no classifier is active
     assert r.usage["seconds"] == math.ceil(9.96)
     assert r.usage["output_tokens_details"]["text_tokens"] > 0
+
+
+@pytest.mark.parametrize("layout", ["one after another", "two channels"])
+def test_an_utterance_right_after_another_is_not_lost(base: str, tmp_path: Path, layout: str) -> None:
+    """Cards, then 0.05 s later Beckett: both in the text, mixed from one track or from two channels."""
+    first, second = run_together(DATA / "en" / "cards_005.wav", BECKETT, gap_s=0.05)
+    samples = first + second if layout == "one after another" else np.stack([first, second])
+    path = write_audio(tmp_path / "joined.wav", samples, "wav")
+    r = dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=user(data_uri(path)))
+    assert r.status_code == 200, (r.code, r.message)
+    text = words(text_of(r))
+    assert "spades" in text and "hearts" in text and "fail better" in text, text
 
 
 def test_language_is_detected_when_not_given(base: str) -> None:

@@ -42,10 +42,15 @@ class RecognitionRequest:
 
 @dataclass(frozen=True)
 class RecognitionItem:
-    """One chunk to recognise with its caller's settings; a batch may mix callers."""
+    """One chunk to recognise with its caller's settings; a batch may mix callers.
+
+    `speech` is where the VAD heard speech, in seconds from the chunk start: an engine checks its text
+    against it, so an utterance the model skipped (Whisper sometimes ends a window early) is decoded
+    again instead of silently lost. Empty means "not known": the whole chunk counts as speech."""
 
     samples: np.ndarray
     request: RecognitionRequest
+    speech: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ context keeps its beginning (glossaries put their key terms first) — see `buil
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from openasr.engines.base import (
     RecognizedWord,
 )
 from openasr.engines.whisper_decode import DecodeSettings, decode_chunks
+
+log = logging.getLogger(__name__)
 
 _TO_SERVICE = {"tl": "fil", "nn": "no", "jw": "jv"}
 _TO_WHISPER = {v: k for k, v in _TO_SERVICE.items()} | {"no": "no"}
@@ -129,12 +132,34 @@ class WhisperEngine:
                 beam_size=self._beam_size,
                 timestamp_tokens=self._timestamp_tokens,
             )
-            decoded = decode_chunks(self._model, [items[i].samples for i in indexes], settings)
+            decoded = decode_chunks(
+                self._model, [items[i].samples for i in indexes], settings, [items[i].speech for i in indexes]
+            )
             for index, segments in zip(indexes, decoded, strict=True):
                 results[index] = tuple(
-                    RecognizedSegment(s.start_s, s.end_s, s.text, tuple(_word(**w) for w in s.words)) for s in segments
+                    RecognizedSegment(s.start_s, s.end_s, s.text, tuple(_word(**w) for w in s.words))
+                    for s in segments
+                    if not _is_hint_echo(s.text)
                 )
         return results
+
+
+def _is_hint_echo(text: str) -> bool:
+    """Whisper sometimes repeats its prompt over the padding after the speech: the Chinese hint is a
+    sentence nobody says, so a segment that is exactly the hint is dropped (seen on 3 s Cantonese clips:
+    "两只小企鹅，都有东西洗。以下是普通话的句子。")."""
+    echo = _bare(text) in _HINT_ECHOES
+    if echo:
+        log.debug("segment %r is the prompt's hint repeated, not speech: dropped", text)
+    return echo
+
+
+def _bare(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+_HINT_ECHOES = frozenset({_bare(_CHINESE_HINT), _bare("以下是普通話的句子。")})
+"""The hint as Whisper writes it back, in Simplified or Traditional characters."""
 
 
 def _word(start: float, end: float, word: str, probability: float) -> RecognizedWord:

@@ -10,11 +10,13 @@ cheaper but drops the last utterance ("Go forward ten meters." after a long sent
 Decoding is deterministic: the same chunk gives the same text whatever it is batched with, so a resumed
 task matches an uninterrupted one. Temperature fallback is not used (it samples with CTranslate2's
 per-thread generator, which cannot be reseeded per call); a repetition loop (compressible text whose end
-repeats a few tokens) is decoded again with a repetition penalty instead (still beam search).
+repeats a few tokens, or a window stuck on a few tokens at its end) is decoded again with a repetition
+penalty and no repeated 3-grams instead (still beam search), and the less repetitive decoding is kept.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,8 @@ from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+log = logging.getLogger(__name__)
 
 _NO_SPEECH_PROB = 0.5
 _LOW_LOGPROB = -0.7
@@ -37,7 +41,14 @@ _MAX_COMPRESSION_RATIO = 2.4
 _LOOP_TAIL_TOKENS = 30
 """A loop also repeats a few tokens at its end; a compressible but genuine text ("It was the best of
 times. It was the worst of times. …", ratio 2.41) uses at least a third distinct tokens there."""
+_STUCK_TAIL_DISTINCT = 5
+"""A window whose last 30 tokens use at most this many distinct ones is stuck ("…股质书中正患者,一见别人
+喇叭的咬扎打扰此三前四十四克死赦赦赦赦赦…") even when the text before keeps the whole window's
+compression ratio under 2.4: a tongue twister's text still uses a dozen distinct tokens there."""
 _LOOP_PENALTY = 1.3
+_LOOP_NO_REPEAT_NGRAM = 3
+"""The retry also forbids any token 3-gram twice, which a repetition penalty alone does not stop
+(Chinese characters are often two byte-level tokens, so a penalised loop still finds the next one)."""
 
 _MAX_INITIAL_TIMESTAMP_S = 1.0
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
@@ -75,9 +86,10 @@ class _Window:
 
 @dataclass
 class _Chunk:
-    """One chunk's progress through its windows, in mel frames."""
+    """One chunk's progress through its windows, in mel frames; `speech` in seconds from its start."""
 
     features: np.ndarray
+    speech: Sequence[tuple[float, float]]
     seek: int = 0
     last_speech_s: float = 0.0
     segments: list[DecodedSegment] = field(default_factory=list)
@@ -88,13 +100,25 @@ class _Chunk:
 
 
 def decode_chunks(
-    model: WhisperModel, chunks: Sequence[np.ndarray], settings: DecodeSettings
+    model: WhisperModel,
+    chunks: Sequence[np.ndarray],
+    settings: DecodeSettings,
+    speech: Sequence[Sequence[tuple[float, float]]] | None = None,
 ) -> list[list[DecodedSegment]]:
-    """Decode chunks that share a language, a prompt and a word-timing need; one segment list each."""
+    """Decode chunks that share a language, a prompt and a word-timing need; one segment list each.
+
+    `speech` holds, per chunk, where the VAD heard speech (seconds from the chunk start); without it the
+    whole chunk counts as speech."""
     tokenizer = Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=settings.language
     )
-    states = [_Chunk(model.feature_extractor(chunk)[..., :-1]) for chunk in chunks]
+    states = [
+        _Chunk(
+            model.feature_extractor(chunk)[..., :-1],
+            (speech[i] if speech else ()) or ((0.0, len(chunk) / model.feature_extractor.sampling_rate),),
+        )
+        for i, chunk in enumerate(chunks)
+    ]
     size = model.feature_extractor.nb_max_frames
     while active := [s for s in states if s.seek < s.frames]:
         spans = [min(size, s.frames - s.seek) for s in active]
@@ -104,9 +128,10 @@ def decode_chunks(
         windows = _generate(model, tokenizer, encoder_output, settings)
         loops = [i for i, w in enumerate(windows) if _is_loop(w, tokenizer)]
         if loops:
-            retried = _generate(model, tokenizer, _rows(encoder_output, loops), settings, _LOOP_PENALTY)
+            retried = _generate(model, tokenizer, _rows(encoder_output, loops), settings, retry=True)
             for i, window in zip(loops, retried, strict=True):
-                windows[i] = window
+                if window.compression_ratio < windows[i].compression_ratio:
+                    windows[i] = window
         for index, (state, window, span) in enumerate(zip(active, windows, spans, strict=True)):
             _advance(model, tokenizer, settings, state, window, span, encoder_output, index)
     return [s.segments for s in states]
@@ -130,7 +155,7 @@ def _generate(
     tokenizer: Tokenizer,
     encoder_output: ctranslate2.StorageView,
     settings: DecodeSettings,
-    repetition_penalty: float = 1.0,
+    retry: bool = False,
 ) -> list[_Window]:
     prompt = model.get_prompt(tokenizer, list(settings.prompt_tokens), without_timestamps=not settings.timestamp_tokens)
     results = model.model.generate(
@@ -139,7 +164,8 @@ def _generate(
         beam_size=settings.beam_size,
         patience=1,
         length_penalty=1,
-        repetition_penalty=repetition_penalty,
+        repetition_penalty=_LOOP_PENALTY if retry else 1.0,
+        no_repeat_ngram_size=_LOOP_NO_REPEAT_NGRAM if retry else 0,
         max_length=model.max_length,
         return_scores=True,
         return_no_speech_prob=True,
@@ -163,6 +189,8 @@ def _generate(
 
 def _is_loop(window: _Window, tokenizer: Tokenizer) -> bool:
     tail = [t for t in window.tokens if t < tokenizer.eot][-_LOOP_TAIL_TOKENS:]
+    if len(tail) == _LOOP_TAIL_TOKENS and len(set(tail)) <= _STUCK_TAIL_DISTINCT:
+        return True
     return window.compression_ratio > _MAX_COMPRESSION_RATIO and 3 * len(set(tail)) < len(tail)
 
 
@@ -176,18 +204,31 @@ def _advance(
     encoder_output: ctranslate2.StorageView,
     index: int,
 ) -> None:
-    """Keep a window's finished segments and move the chunk's seek past what the window consumed."""
+    """Keep a window's finished segments and move the chunk's seek past what the window consumed.
+
+    Every window's words are aligned, whether the caller wants them or not: they say how far the text
+    really reaches. Whisper sometimes ends a window early, a few words followed by one timestamp at the
+    window's end ("10 of clothes.<|7.00|>" over a 5 s sentence it never wrote). Where the VAD heard
+    `_MIN_SKIPPED_SPEECH_S` of speech after the last word, the next window starts at that word's end,
+    as it does when the window ends on an open segment, so a skipped utterance is decoded again."""
     start = state.seek
+    offset_s = start / model.frames_per_second
+    window_end_s = (start + span) / model.frames_per_second
     if window.no_speech_prob > _NO_SPEECH_PROB and window.avg_logprob < _LOW_LOGPROB:
+        log.debug(
+            "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
+            "VAD speech in it %.2f s: %r",
+            offset_s, window_end_s, window.no_speech_prob, _NO_SPEECH_PROB, window.avg_logprob, _LOW_LOGPROB,
+            _speech_between(state.speech, offset_s, window_end_s), tokenizer.decode(window.tokens),
+        )  # fmt: skip
         state.seek += span
         return
-    offset_s = start / model.frames_per_second
     pieces, single_ending, consumed = _split_by_timestamps(model, tokenizer, window.tokens, span)
     seek = start + consumed
     segments: list[dict[str, Any]] = [
         {"seek": start, "start": offset_s + a, "end": offset_s + b, "tokens": tokens} for a, b, tokens in pieces
     ]
-    if settings.words and segments:
+    if segments:
         state.last_speech_s = model.add_word_timestamps(
             [segments],
             tokenizer,
@@ -198,13 +239,34 @@ def _advance(
             state.last_speech_s,
         )
         word_ends = [w["end"] for s in segments for w in s.get("words", [])]
-        if not single_ending and word_ends and word_ends[-1] > offset_s:
-            seek = round(word_ends[-1] * model.frames_per_second)
+        if word_ends and word_ends[-1] > offset_s:
+            last_word_s = word_ends[-1]
+            skipped_s = _speech_between(state.speech, last_word_s + _WORD_END_SLACK_S, window_end_s)
+            if not single_ending or skipped_s >= _MIN_SKIPPED_SPEECH_S:
+                if single_ending:
+                    log.debug(
+                        "window %.2f-%.2f s ends at %.2f s with %.2f s of VAD speech left: decoding it again",
+                        offset_s, window_end_s, last_word_s, skipped_s,
+                    )  # fmt: skip
+                seek = round(last_word_s * model.frames_per_second)
     state.seek = seek if seek > start else start + span
     for s in segments:
         text = tokenizer.decode(s["tokens"])
         if s["start"] != s["end"] and text.strip():
-            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, s.get("words", [])))
+            words = s.get("words", []) if settings.words else []
+            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, words))
+
+
+_MIN_SKIPPED_SPEECH_S = 0.5
+"""VAD speech after a window's last word that is decoded again: a short word's worth. Less would retry
+on the padding and breath the VAD counts as speech around every utterance."""
+_WORD_END_SLACK_S = 0.3
+"""Speech this close after the last word's end is that word's own tail (the aligner ends words early)."""
+
+
+def _speech_between(speech: Sequence[tuple[float, float]], start_s: float, end_s: float) -> float:
+    """Seconds of VAD speech inside [start_s, end_s]."""
+    return sum(max(0.0, min(b, end_s) - max(a, start_s)) for a, b in speech)
 
 
 def _split_by_timestamps(

@@ -113,3 +113,14 @@ def test_language_identification_on_real_speech(engine: BatchingEngine) -> None:
     chinese = engine.detect_language(load_clip(clip("BAC009S0768W0290").path))
     assert english.language == "en" and english.probability > 0.9
     assert chinese.language == "zh" and chinese.probability > 0.9
+
+
+def test_the_prompts_hint_repeated_back_is_not_speech() -> None:
+    """Over the padding after a short Chinese or Cantonese clip Whisper may write its prompt's hint back
+    ("两只小企鹅，都有东西洗。以下是普通话的句子。"): that segment is dropped, a real sentence is not."""
+    from openasr.engines import whisper as whisper_module
+
+    assert whisper_module._is_hint_echo("以下是普通话的句子。")
+    assert whisper_module._is_hint_echo(" 以下是普通話的句子")
+    assert not whisper_module._is_hint_echo("两只小企鹅,都有东西洗。")
+    assert not whisper_module._is_hint_echo("以下是普通话的句子和英语的句子。")
