@@ -46,7 +46,9 @@ class RecognitionItem:
 
     `speech` is where the VAD heard speech, in seconds from the chunk start: an engine checks its text
     against it, so an utterance the model skipped (Whisper sometimes ends a window early) is decoded
-    again instead of silently lost. Empty means "not known": the whole chunk counts as speech."""
+    again instead of silently lost. Empty means "not known": the text is taken as it comes (assuming
+    speech throughout would send the decoder back over every trailing silence, where Whisper invents
+    words)."""
 
     samples: np.ndarray
     request: RecognitionRequest

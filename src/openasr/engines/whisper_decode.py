@@ -107,17 +107,13 @@ def decode_chunks(
 ) -> list[list[DecodedSegment]]:
     """Decode chunks that share a language, a prompt and a word-timing need; one segment list each.
 
-    `speech` holds, per chunk, where the VAD heard speech (seconds from the chunk start); without it the
-    whole chunk counts as speech."""
+    `speech` holds, per chunk, where the VAD heard speech (seconds from the chunk start); without it no
+    window is decoded again for speech its text skipped."""
     tokenizer = Tokenizer(
         model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=settings.language
     )
     states = [
-        _Chunk(
-            model.feature_extractor(chunk)[..., :-1],
-            (speech[i] if speech else ()) or ((0.0, len(chunk) / model.feature_extractor.sampling_rate),),
-        )
-        for i, chunk in enumerate(chunks)
+        _Chunk(model.feature_extractor(chunk)[..., :-1], speech[i] if speech else ()) for i, chunk in enumerate(chunks)
     ]
     size = model.feature_extractor.nb_max_frames
     while active := [s for s in states if s.seek < s.frames]:
