@@ -132,13 +132,9 @@ def corpus_rate(pairs: Iterable[tuple[str, str]], language: str) -> float:
     return total.rate
 
 
-def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Levenshtein distance over tokens (unit costs)."""
-    return align_counts(reference, hypothesis)[0]
-
-
 def align_counts(reference: Sequence[str], hypothesis: Sequence[str]) -> tuple[int, int, int]:
-    """(edits, deletions, insertions) of a minimal alignment, in O(len(hypothesis)) memory.
+    """(edits, deletions, insertions) of a minimal (Levenshtein, unit-cost) alignment over tokens, in
+    O(len(hypothesis)) memory.
 
     Each cell carries its alignment's counts; ties go to fewer deletions, then fewer insertions."""
     previous = [(j, 0, j) for j in range(len(hypothesis) + 1)]

@@ -124,3 +124,28 @@ def test_the_prompts_hint_repeated_back_is_not_speech() -> None:
     assert whisper_module._is_hint_echo(" 以下是普通話的句子")
     assert not whisper_module._is_hint_echo("两只小企鹅,都有东西洗。")
     assert not whisper_module._is_hint_echo("以下是普通话的句子和英语的句子。")
+
+
+def test_a_window_stuck_on_a_few_tokens_is_a_loop_and_genuine_repetition_is_not(whisper: WhisperEngine) -> None:
+    """A loop at the end of an otherwise varied window ("…打扰此三前四十四克死赦赦赦赦…") is retried even
+    though the whole window compresses less than 2.4; Dickens' "It was the best of times. It was the
+    worst of times. …" (ratio 2.41, varied at its end) and a tongue twister's repeats are not."""
+    from faster_whisper.tokenizer import Tokenizer as WhisperTokenizer
+    from faster_whisper.transcribe import get_compression_ratio
+
+    from openasr.engines import whisper_decode
+
+    model = whisper._model
+    tokenizer = WhisperTokenizer(model.hf_tokenizer, True, task="transcribe", language="zh")
+
+    def looks_looped(text: str) -> bool:
+        tokens = tokenizer.encode(text)
+        window = whisper_decode._Window(tokens, -0.5, 0.1, get_compression_ratio(text))
+        return whisper_decode._is_loop(window, tokenizer)
+
+    assert looks_looped(
+        "广西壮族自治区爱吃红鲤鱼与绿鲤鱼与驴的出租车司机,一见别人喇叭的咬扎打扰此三前四十四克死" + "赦" * 30
+    )
+    assert looks_looped("掌观丰盟战事制组大广新创组" + "织" * 40)
+    assert not looks_looped(clip("two_cities").reference)
+    assert not looks_looped("红鲤鱼与绿鲤鱼与驴,红鲤鱼与绿鲤鱼与驴,八百标兵奔北坡,炮兵并排北边跑")
