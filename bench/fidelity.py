@@ -63,6 +63,11 @@ class Row:
         return primary_language(self.item.language)
 
     @property
+    def scored(self) -> bool:
+        """Whether the manifest's language is a language (music and event clips are not)."""
+        return len(self.language) in (2, 3)
+
+    @property
     def group(self) -> str:
         """What the totals pool by: the primary language, the joined files apart."""
         return JOINED if self.item.language == JOINED else self.language
@@ -103,7 +108,7 @@ def run(items: list[Item], engine: BatchingEngine, reference: WhisperModel) -> l
         segments, _ = reference.transcribe(decode_audio(item.path), beam_size=5)
         theirs = " ".join(s.text.strip() for s in segments)
         row = Row(item, Side(ours), Side(theirs))
-        if item.reference and len(row.language) in (2, 3):
+        if item.reference and row.scored:
             row.ours.errors = score(item.reference, ours, row.language)
             row.theirs.errors = score(item.reference, theirs, row.language)
         rows.append(row)
@@ -116,8 +121,9 @@ def _rate(e: ErrorCount | None) -> str:
 
 
 def _cells(e: ErrorCount | None, text: str, language: str) -> list[str]:
+    """Rate, dropped, inserted; for a clip with nothing to score, how many tokens were written."""
     if e is None:
-        return ["-", "-", str(len(tokens(text, language if len(language) in (2, 3) else "en")))]
+        return ["-", "-", str(len(tokens(text, language)))]
     return [_rate(e), str(e.deletions), str(e.insertions)]
 
 
@@ -127,8 +133,9 @@ def render(rows: list[Row], root: Path, *, plain: bool) -> None:
     for r in rows:
         name = str(r.item.path.relative_to(root)) if r.item.path.is_relative_to(root) else r.item.path.name
         metric = metric_name(r.language) if r.ours.errors else "tokens"
-        ours = _cells(r.ours.errors, r.ours.text, r.language)
-        theirs = _cells(r.theirs.errors, r.theirs.text, r.language)
+        counted_as = r.language if r.scored else "en"
+        ours = _cells(r.ours.errors, r.ours.text, counted_as)
+        theirs = _cells(r.theirs.errors, r.theirs.text, counted_as)
         body.append([name + (" LOST" if r.lost else ""), r.item.language[:12], metric, *ours, *theirs])
     totals: dict[str, list[ErrorCount]] = defaultdict(lambda: [ErrorCount(0, 0), ErrorCount(0, 0)])
     for r in rows:

@@ -211,12 +211,13 @@ def _advance(
     offset_s = start / model.frames_per_second
     window_end_s = (start + span) / model.frames_per_second
     if window.no_speech_prob > _NO_SPEECH_PROB and window.avg_logprob < _LOW_LOGPROB:
-        log.debug(
-            "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
-            "VAD speech in it %.2f s: %r",
-            offset_s, window_end_s, window.no_speech_prob, _NO_SPEECH_PROB, window.avg_logprob, _LOW_LOGPROB,
-            _speech_between(state.speech, offset_s, window_end_s), tokenizer.decode(window.tokens),
-        )  # fmt: skip
+        if log.isEnabledFor(logging.DEBUG):  # the VAD sum and the detokenised text only for the log
+            log.debug(
+                "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
+                "VAD speech in it %.2f s: %r",
+                offset_s, window_end_s, window.no_speech_prob, _NO_SPEECH_PROB, window.avg_logprob, _LOW_LOGPROB,
+                _speech_between(state.speech, offset_s, window_end_s), tokenizer.decode(window.tokens),
+            )  # fmt: skip
         state.seek += span
         return
     pieces, single_ending, consumed = _split_by_timestamps(model, tokenizer, window.tokens, span)
