@@ -214,6 +214,35 @@ def synth_music(seconds: float, *, seed: int = 0) -> np.ndarray:
     return (0.6 * out / np.abs(out).max()).astype(np.float32)
 
 
+def sung_vowels(seconds: float, *, seed: int = 0) -> np.ndarray:
+    """Wordless singing: sung vowels (a, e, i, o, u by their first three formants) on notes of a scale,
+    with vibrato, one note after another, as a voice humming a tune without lyrics. The VAD hears it
+    as speech; Whisper, asked for words, may spell out what it hears (seed 11: "B-B-A-N -E")."""
+    rng = np.random.default_rng(seed)
+    formants = [(730, 1090, 2440), (530, 1840, 2480), (270, 2290, 3010), (570, 840, 2410), (300, 870, 2240)]
+    scale = [220.0, 246.94, 261.63, 293.66, 329.63, 349.23, 392.0]
+    out = np.zeros(int(seconds * SAMPLE_RATE_HZ))
+    position_s = 0.0
+    while position_s < seconds - 0.3:
+        note_s = min(float(rng.choice([0.4, 0.6, 0.8, 1.2])), seconds - position_s)
+        pitch = float(rng.choice(scale))
+        vowel = formants[int(rng.integers(len(formants)))]
+        t = np.arange(int(note_s * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+        phase = np.cumsum(pitch * (1 + 0.02 * np.sin(2 * np.pi * 5.5 * t))) / SAMPLE_RATE_HZ
+        note = np.zeros_like(t)
+        for k in range(1, 30):  # harmonics shaped by the vowel's formant resonances
+            gain = sum(
+                g / (1 + ((k * pitch - f) / bw) ** 2)
+                for f, bw, g in zip(vowel, (90, 110, 150), (1.0, 0.6, 0.3), strict=True)
+            )
+            note += gain / k**0.5 * np.sin(2 * np.pi * k * phase)
+        note *= np.minimum(1, np.minimum(t / 0.05, (note_s - t) / 0.08))
+        start = int(position_s * SAMPLE_RATE_HZ)
+        out[start : start + len(note)] += note
+        position_s += note_s + float(rng.choice([0.0, 0.05, 0.2]))
+    return (0.5 * out / np.abs(out).max()).astype(np.float32)
+
+
 def white_noise(seconds: float, *, level: float = 0.1, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(int(seconds * SAMPLE_RATE_HZ)) * level).astype(np.float32)
 

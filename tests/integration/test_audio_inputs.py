@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from asr_metrics import normalize_text, score
 
-from audio_files import ENCODINGS, load_clip, synth_music, white_noise, write_audio, write_pcm, write_video_only
+from audio_files import (
+    ENCODINGS,
+    load_clip,
+    sung_vowels,
+    synth_music,
+    white_noise,
+    write_audio,
+    write_pcm,
+    write_video_only,
+)
 from openasr import pipeline
 from openasr.core.errors import AudioDecodeError
 from openasr.core.options import TranscribeOptions
@@ -58,7 +67,7 @@ def test_every_listed_format_gives_the_same_transcript(
 
 @pytest.mark.parametrize(
     "kind",
-    ["silence", "white noise", "loud white noise", "music"],
+    ["silence", "white noise", "loud white noise", "music", "wordless singing"],
 )
 def test_audio_without_speech_gives_no_words(kind: str, tmp_path: Path, engine: Engine) -> None:
     samples = {
@@ -66,6 +75,7 @@ def test_audio_without_speech_gives_no_words(kind: str, tmp_path: Path, engine: 
         "white noise": lambda: white_noise(20, level=0.05),
         "loud white noise": lambda: white_noise(20, level=0.3),
         "music": lambda: synth_music(30),
+        "wordless singing": lambda: sung_vowels(10, seed=11),
     }[kind]()
     path = write_audio(tmp_path / "no_speech.flac", samples, "flac")
     transcript = pipeline.run(path, TranscribeOptions(words=True), engine)

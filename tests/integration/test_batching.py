@@ -16,7 +16,7 @@ from asr_metrics import ErrorCount, score
 from audio_files import load_clip, write_long_flac
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
-from openasr.engines.base import RecognitionItem, RecognitionRequest, RecognizedSegment
+from openasr.engines.base import Recognition, RecognitionItem, RecognitionRequest
 from openasr.engines.registry import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import BatchingEngine, Priority
@@ -36,6 +36,7 @@ def _cases() -> list[Case]:
     below mixes all of them, as a busy server's does."""
     cases = [Case(c, RecognitionRequest(language=c.language, words=True)) for c in SHORT]
     cases += [Case(c, RecognitionRequest(language=c.language)) for c in SHORT[::3]]
+    cases += [Case(c, RecognitionRequest(language=None)) for c in SHORT[1::3]]  # detected, in a mixed batch
     cases.append(Case(clip("BAC009S0724W0121"), RecognitionRequest(language="zh", prompt="房地产中介协会")))
     cases.append(Case(clip("cards_005"), RecognitionRequest(language="en", prompt="card game: clubs, spades")))
     return cases
@@ -53,8 +54,10 @@ def whisper_without_timestamps(cache_dir: Path) -> WhisperEngine:
     return WhisperEngine("whisper-base", bundled_model_dir("whisper-base", cache_dir), timestamp_tokens=False)
 
 
-def _flat(segments: tuple[RecognizedSegment, ...]) -> tuple[str, list[tuple[float, float, str]]]:
-    return "".join(s.text for s in segments), [(w.start_s, w.end_s, w.text) for s in segments for w in s.words]
+def _flat(result: Recognition) -> tuple[str, float | None, str, list[tuple[float, float, str]]]:
+    segments = result.segments
+    words = [(w.start_s, w.end_s, w.text) for s in segments for w in s.words]
+    return result.language, result.language_probability, "".join(s.text for s in segments), words
 
 
 @pytest.mark.parametrize("decoding", ["whisper", "whisper_without_timestamps"])
@@ -66,8 +69,9 @@ def test_a_chunk_gets_the_same_text_and_words_batched_or_alone(decoding: str, re
     alone = [whisper.recognize([item])[0] for item in items]
     assert [_flat(r) for r in together] == [_flat(r) for r in alone]
     errors = {"en": ErrorCount(0, 0), "zh": ErrorCount(0, 0)}
-    for case, segments in zip(cases, together, strict=True):
-        assert segments, case.clip.name
+    for case, result in zip(cases, together, strict=True):
+        segments = result.segments
+        assert segments and result.language == case.clip.language, case.clip.name
         if case.request.words:
             assert all(s.words for s in segments)
         errors[case.clip.language] += score(case.clip.reference, "".join(s.text for s in segments), case.clip.language)
@@ -85,8 +89,8 @@ def test_context_biasing_still_applies_inside_a_mixed_batch(whisper: WhisperEngi
             RecognitionItem(samples, RecognitionRequest(language="zh", prompt="房地产中介协会")),
         ]
     )
-    assert "房地产" not in "".join(s.text for s in plain)
-    assert "房地产" in "".join(s.text for s in biased)
+    assert "房地产" not in "".join(s.text for s in plain.segments)
+    assert "房地产" in "".join(s.text for s in biased.segments)
 
 
 @pytest.fixture

@@ -33,9 +33,12 @@ class EngineCapabilities:
 
 @dataclass(frozen=True)
 class RecognitionRequest:
-    """Decoding settings of one caller (a channel of a request or task)."""
+    """Decoding settings of one caller (a channel of a request or task).
 
-    language: str
+    `language` None asks the engine to detect it from the chunk itself, with the encoder output that
+    recognition computes anyway (no second pass over the audio)."""
+
+    language: str | None
     prompt: str = ""
     words: bool = False
 
@@ -72,20 +75,20 @@ class RecognizedSegment:
 
 
 @dataclass(frozen=True)
-class LanguageGuess:
+class Recognition:
+    """One chunk's result: its segments and the language they are in; `language_probability` is the
+    detection's confidence, None where the caller gave the language."""
+
+    segments: tuple[RecognizedSegment, ...]
     language: str
-    probability: float
+    language_probability: float | None = None
 
 
 class Engine(Protocol):
     name: str
     capabilities: EngineCapabilities
 
-    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
-        """Guess the spoken language of up to `max_chunk_s` seconds of speech."""
-        ...
-
-    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
-        """Recognise each chunk; one tuple of segments per item, in order. An item's result never
-        depends on the other items of the batch."""
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
+        """Recognise each chunk; one result per item, in order. An item's result never depends on the
+        other items of the batch."""
         ...

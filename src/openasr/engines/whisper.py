@@ -8,17 +8,16 @@ context keeps its beginning (glossaries put their key terms first) — see `buil
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import numpy as np
 
 from openasr.core.errors import InvalidParameterError
 from openasr.engines.base import (
     EngineCapabilities,
-    LanguageGuess,
+    Recognition,
     RecognitionItem,
     RecognitionRequest,
     RecognizedSegment,
@@ -84,12 +83,6 @@ class WhisperEngine:
         )
         self._whisper_langs = whisper_langs
 
-    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
-        if not self.capabilities.language_id:
-            return LanguageGuess("en", 1.0)
-        code, probability, _ = self._model.detect_language(samples[: (30 * 16000)])
-        return LanguageGuess(service_language(code), float(probability))
-
     def whisper_language(self, language: str) -> str:
         code = _TO_WHISPER.get(language, language)
         if code == "yue" and code not in self._whisper_langs:
@@ -116,18 +109,17 @@ class WhisperEngine:
         with self._tokenizer_lock:
             return list(self._model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
-        """One batched decode per group of items that share a language, a context and a word-timing
-        need (prompt and aligner are per group); each item keeps its own result, in order."""
-        results: list[tuple[RecognizedSegment, ...]] = [()] * len(items)
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
+        """One batched decode per group of items that share a language (or its detection), a context and
+        a word-timing need; each item keeps its own result, in order."""
         groups: dict[RecognitionRequest, list[int]] = {}
         for index, item in enumerate(items):
             groups.setdefault(item.request, []).append(index)
+        by_index: dict[int, Recognition] = {}
         for request, indexes in groups.items():
-            prompt = self.build_prompt(request.prompt, request.language)
             settings = DecodeSettings(
-                language=self.whisper_language(request.language),
-                prompt_tokens=tuple(self._encode(" " + prompt)) if prompt else (),
+                language=self.whisper_language(request.language) if request.language else None,
+                prompt_tokens=self._prompts(request.prompt),
                 words=request.words,
                 beam_size=self._beam_size,
                 timestamp_tokens=self._timestamp_tokens,
@@ -135,13 +127,25 @@ class WhisperEngine:
             decoded = decode_chunks(
                 self._model, [items[i].samples for i in indexes], settings, [items[i].speech for i in indexes]
             )
-            for index, segments in zip(indexes, decoded, strict=True):
-                results[index] = tuple(
+            for index, chunk in zip(indexes, decoded, strict=True):
+                segments = tuple(
                     RecognizedSegment(s.start_s, s.end_s, s.text, tuple(_word(**w) for w in s.words))
-                    for s in segments
+                    for s in chunk.segments
                     if not _is_hint_echo(s.text)
                 )
-        return results
+                language = request.language or service_language(chunk.language)
+                by_index[index] = Recognition(segments, language, chunk.language_probability)
+        return [by_index[i] for i in range(len(items))]
+
+    def _prompts(self, context: str) -> Callable[[str], tuple[int, ...]]:
+        """The prompt's tokens for each Whisper language code a chunk is decoded in, encoded once."""
+
+        @functools.cache
+        def tokens(code: str) -> tuple[int, ...]:
+            prompt = self.build_prompt(context, code)
+            return tuple(self._encode(" " + prompt)) if prompt else ()
+
+        return tokens
 
 
 def _is_hint_echo(text: str) -> bool:

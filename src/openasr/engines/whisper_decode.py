@@ -7,6 +7,10 @@ segment (Whisper stopped a second or two before the end) is continued from there
 batched with every other unfinished chunk — decoding that rest without timestamps instead would be
 cheaper but drops the last utterance ("Go forward ten meters." after a long sentence).
 
+The language is either given or detected per chunk from its first window's encoder output, the one
+recognition uses anyway (`WhisperModel.transcribe` encodes the audio a second time to detect it); a
+batch may mix languages, each row with its own language token and prompt.
+
 Decoding is deterministic: the same chunk gives the same text whatever it is batched with, so a resumed
 task matches an uninterrupted one. Temperature fallback is not used (it samples with CTranslate2's
 per-thread generator, which cannot be reseeded per call); a repetition loop (compressible text whose end
@@ -17,7 +21,7 @@ penalty and no repeated 3-grams instead (still beam search), and the less repeti
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +34,17 @@ from faster_whisper.transcribe import get_compression_ratio, get_suppressed_toke
 
 log = logging.getLogger(__name__)
 
-_NO_SPEECH_PROB = 0.5
-_LOW_LOGPROB = -0.7
-"""A window Whisper itself thinks is likely silence (no_speech_prob > 0.5) and decodes with low
-confidence (avg_logprob < -0.7) is dropped: stricter than faster-whisper's (0.6, -1.0), which lets
-trailing-silence hallucinations such as "试试" or "Thank you." through after VAD padding."""
+_NO_SPEECH_RULES = ((0.5, -0.7), (0.35, -0.9))
+"""(no_speech_prob above, avg_logprob below): a window that meets either pair is Whisper's own evidence
+of no speech, and is dropped.
+
+- The first is stricter than faster-whisper's (0.6, -1.0), which lets trailing-silence hallucinations
+  such as "试试" or "Thank you." through after VAD padding.
+- The second catches what Whisper writes over wordless singing ("Thank you." at 0.48 and -0.92 on the
+  fixtures' a-cappella clip; "B-B-A-N -E" at 0.40 and -1.43 on the tests' sung vowels), which sits
+  under the first's no-speech bar. The least sure real speech of tests/data and the fixtures stays out
+  of both: cards_004 "5, 5" (0.30, -0.85), far-field Chinese (0.48, -0.57), a tongue twister (0.56, -0.69).
+"""
 
 _MAX_COMPRESSION_RATIO = 2.4
 """Whisper's own threshold for a repetition loop ("华遥——华遥——…")."""
@@ -66,9 +76,20 @@ class DecodedSegment:
 
 
 @dataclass(frozen=True)
-class DecodeSettings:
+class DecodedChunk:
+    segments: list[DecodedSegment]
     language: str
-    prompt_tokens: tuple[int, ...]
+    """Whisper's code of the language the chunk was decoded in."""
+    language_probability: float | None
+    """The detection's probability; None where the language was given."""
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    language: str | None
+    """Whisper's code; None detects it per chunk (English-only models: always English)."""
+    prompt_tokens: Callable[[str], tuple[int, ...]]
+    """The previous-text prompt for a language (the caller's context, and a hint for some languages)."""
     words: bool
     beam_size: int
     timestamp_tokens: bool = True
@@ -90,6 +111,9 @@ class _Chunk:
 
     features: np.ndarray
     speech: Sequence[tuple[float, float]]
+    tokenizer: Tokenizer | None = None
+    """Set by the language: given, or detected on the first window."""
+    language_probability: float | None = None
     seek: int = 0
     last_speech_s: float = 0.0
     segments: list[DecodedSegment] = field(default_factory=list)
@@ -104,33 +128,70 @@ def decode_chunks(
     chunks: Sequence[np.ndarray],
     settings: DecodeSettings,
     speech: Sequence[Sequence[tuple[float, float]]] | None = None,
-) -> list[list[DecodedSegment]]:
-    """Decode chunks that share a language, a prompt and a word-timing need; one segment list each.
+) -> list[DecodedChunk]:
+    """Decode chunks that share a context and a word-timing need; one result each.
 
     `speech` holds, per chunk, where the VAD heard speech (seconds from the chunk start); without it no
     window is decoded again for speech its text skipped."""
-    tokenizer = Tokenizer(
-        model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=settings.language
-    )
+    tokenizers = _Tokenizers(model)
     states = [
         _Chunk(model.feature_extractor(chunk)[..., :-1], speech[i] if speech else ()) for i, chunk in enumerate(chunks)
     ]
+    if settings.language is not None or not model.model.is_multilingual:
+        for state in states:
+            state.tokenizer = tokenizers.get(settings.language or "en")
+            state.language_probability = None if settings.language else 1.0
     size = model.feature_extractor.nb_max_frames
     while active := [s for s in states if s.seek < s.frames]:
         spans = [min(size, s.frames - s.seek) for s in active]
         encoder_output = _encode(
             model, [pad_or_trim(s.features[:, s.seek : s.seek + n]) for s, n in zip(active, spans, strict=True)]
         )
-        windows = _generate(model, tokenizer, encoder_output, settings)
-        loops = [i for i, w in enumerate(windows) if _is_loop(w, tokenizer)]
+        _detect_languages(model, tokenizers, active, encoder_output)
+        windows = _generate(model, active, encoder_output, settings)
+        loops = [i for i, (s, w) in enumerate(zip(active, windows, strict=True)) if _is_loop(w, _tokenizer(s))]
         if loops:
-            retried = _generate(model, tokenizer, _rows(encoder_output, loops), settings, retry=True)
+            retried = _generate(model, [active[i] for i in loops], _rows(encoder_output, loops), settings, retry=True)
             for i, window in zip(loops, retried, strict=True):
                 if window.compression_ratio < windows[i].compression_ratio:
                     windows[i] = window
         for index, (state, window, span) in enumerate(zip(active, windows, spans, strict=True)):
-            _advance(model, tokenizer, settings, state, window, span, encoder_output, index)
-    return [s.segments for s in states]
+            _advance(model, settings, state, window, span, encoder_output, index)
+    return [DecodedChunk(s.segments, _tokenizer(s).language_code, s.language_probability) for s in states]
+
+
+class _Tokenizers:
+    """One faster-whisper `Tokenizer` per language code: it carries the language's start-of-transcript
+    sequence and how the aligner splits its words."""
+
+    def __init__(self, model: WhisperModel) -> None:
+        self._model = model
+        self._by_code: dict[str, Tokenizer] = {}
+
+    def get(self, code: str) -> Tokenizer:
+        if code not in self._by_code:
+            multilingual = self._model.model.is_multilingual
+            self._by_code[code] = Tokenizer(self._model.hf_tokenizer, multilingual, task="transcribe", language=code)
+        return self._by_code[code]
+
+
+def _detect_languages(
+    model: WhisperModel, tokenizers: _Tokenizers, active: list[_Chunk], encoder_output: ctranslate2.StorageView
+) -> None:
+    """Each chunk without a language takes the most probable one of its first window, from the encoder
+    output already computed for decoding it."""
+    undecided = [i for i, s in enumerate(active) if s.tokenizer is None]
+    if not undecided:
+        return
+    for i, ranked in zip(undecided, model.model.detect_language(_rows(encoder_output, undecided)), strict=True):
+        token, probability = ranked[0]
+        active[i].tokenizer = tokenizers.get(token[2:-2])  # "<|de|>" -> "de"
+        active[i].language_probability = float(probability)
+
+
+def _tokenizer(state: _Chunk) -> Tokenizer:
+    assert state.tokenizer is not None, "the language is set before the first window is decoded"
+    return state.tokenizer
 
 
 def _encode(model: WhisperModel, windows: list[np.ndarray]) -> ctranslate2.StorageView:
@@ -148,39 +209,53 @@ def _encode(model: WhisperModel, windows: list[np.ndarray]) -> ctranslate2.Stora
 
 def _generate(
     model: WhisperModel,
-    tokenizer: Tokenizer,
+    states: list[_Chunk],
     encoder_output: ctranslate2.StorageView,
     settings: DecodeSettings,
     retry: bool = False,
 ) -> list[_Window]:
-    prompt = model.get_prompt(tokenizer, list(settings.prompt_tokens), without_timestamps=not settings.timestamp_tokens)
-    results = model.model.generate(
-        encoder_output,
-        [prompt] * encoder_output.shape[0],
-        beam_size=settings.beam_size,
-        patience=1,
-        length_penalty=1,
-        repetition_penalty=_LOOP_PENALTY if retry else 1.0,
-        no_repeat_ngram_size=_LOOP_NO_REPEAT_NGRAM if retry else 0,
-        max_length=model.max_length,
-        return_scores=True,
-        return_no_speech_prob=True,
-        suppress_blank=True,
-        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-        max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / model.time_precision),
-    )
-    windows = []
-    for result in results:
-        tokens = result.sequences_ids[0]
-        windows.append(
-            _Window(
+    """One beam search per prompt length; each row starts with its own language's prompt.
+
+    CTranslate2 needs the start-of-transcript token at the same position in every row, and a language
+    with a hint in its prompt (Chinese) has a longer one: rows are grouped by prompt length."""
+    prompts = [
+        model.get_prompt(
+            _tokenizer(s),
+            list(settings.prompt_tokens(_tokenizer(s).language_code)),
+            without_timestamps=not settings.timestamp_tokens,
+        )
+        for s in states
+    ]
+    tokenizer = _tokenizer(states[0])  # suppressed tokens and decoding to text do not depend on the language
+    by_length: dict[int, list[int]] = {}
+    for row, prompt in enumerate(prompts):
+        by_length.setdefault(len(prompt), []).append(row)
+    windows: dict[int, _Window] = {}
+    for rows in by_length.values():
+        results = model.model.generate(
+            _rows(encoder_output, rows),
+            [prompts[row] for row in rows],
+            beam_size=settings.beam_size,
+            patience=1,
+            length_penalty=1,
+            repetition_penalty=_LOOP_PENALTY if retry else 1.0,
+            no_repeat_ngram_size=_LOOP_NO_REPEAT_NGRAM if retry else 0,
+            max_length=model.max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / model.time_precision),
+        )
+        for row, result in zip(rows, results, strict=True):
+            tokens = result.sequences_ids[0]
+            windows[row] = _Window(
                 tokens=tokens,
                 avg_logprob=result.scores[0] * len(tokens) / (len(tokens) + 1),
                 no_speech_prob=result.no_speech_prob,
                 compression_ratio=get_compression_ratio(tokenizer.decode(tokens).strip()),
             )
-        )
-    return windows
+    return [windows[row] for row in range(len(states))]
 
 
 def _is_loop(window: _Window, tokenizer: Tokenizer) -> bool:
@@ -192,7 +267,6 @@ def _is_loop(window: _Window, tokenizer: Tokenizer) -> bool:
 
 def _advance(
     model: WhisperModel,
-    tokenizer: Tokenizer,
     settings: DecodeSettings,
     state: _Chunk,
     window: _Window,
@@ -207,15 +281,17 @@ def _advance(
     window's end ("10 of clothes.<|7.00|>" over a 5 s sentence it never wrote). Where the VAD heard
     `_MIN_SKIPPED_SPEECH_S` of speech after the last word, the next window starts at that word's end,
     as it does when the window ends on an open segment, so a skipped utterance is decoded again."""
+    tokenizer = _tokenizer(state)
     start = state.seek
     offset_s = start / model.frames_per_second
     window_end_s = (start + span) / model.frames_per_second
-    if window.no_speech_prob > _NO_SPEECH_PROB and window.avg_logprob < _LOW_LOGPROB:
+    rule = next(((p, lp) for p, lp in _NO_SPEECH_RULES if window.no_speech_prob > p and window.avg_logprob < lp), None)
+    if rule is not None:
         if log.isEnabledFor(logging.DEBUG):  # the VAD sum and the detokenised text only for the log
             log.debug(
                 "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
                 "VAD speech in it %.2f s: %r",
-                offset_s, window_end_s, window.no_speech_prob, _NO_SPEECH_PROB, window.avg_logprob, _LOW_LOGPROB,
+                offset_s, window_end_s, window.no_speech_prob, rule[0], window.avg_logprob, rule[1],
                 _speech_between(state.speech, offset_s, window_end_s), tokenizer.decode(window.tokens),
             )  # fmt: skip
         state.seek += span

@@ -51,6 +51,7 @@ from openasr.pipeline import (
     check_engine,
     check_limits,
     resolve_channels,
+    settled_language,
     stream_channel,
 )
 from openasr.postprocess.formats import render_json
@@ -308,7 +309,7 @@ class TaskWorker:
             job.engine,
             channel=channel,
             resume_after_s=prior[-1].end_s if prior else None,
-            language=prior[0].language if prior else None,
+            language=settled_language(prior),
             first_sentence_id=sum(len(c.sentences) for c in prior),
         )
         offset_s = index * job.info.duration_s

@@ -21,11 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-import numpy as np
-
-from openasr.engines.base import Engine, LanguageGuess, RecognitionItem, RecognizedSegment
-
-Result = tuple[RecognizedSegment, ...]
+from openasr.engines.base import Engine, Recognition, RecognitionItem
 
 DEFAULT_MAX_BATCH = 4
 DEFAULT_MAX_WAIT_S = 0.02
@@ -54,7 +50,7 @@ class _Job:
     seq: int
     queued_at: float = field(compare=False)
     item: RecognitionItem = field(compare=False)
-    future: Future[Result] = field(compare=False)
+    future: Future[Recognition] = field(compare=False)
 
 
 class BatchingEngine:
@@ -81,11 +77,8 @@ class BatchingEngine:
         for thread in self._threads:
             thread.start()
 
-    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
-        return self.inner.detect_language(samples)
-
-    def submit(self, item: RecognitionItem, priority: Priority = Priority.BULK) -> Future[Result]:
-        future: Future[Result] = Future()
+    def submit(self, item: RecognitionItem, priority: Priority = Priority.BULK) -> Future[Recognition]:
+        future: Future[Recognition] = Future()
         with self._ready:
             if self._closed:
                 raise RuntimeError("engine is closed")
@@ -93,7 +86,7 @@ class BatchingEngine:
             self._ready.notify()
         return future
 
-    def recognize(self, items: Sequence[RecognitionItem], priority: Priority = Priority.BULK) -> list[Result]:
+    def recognize(self, items: Sequence[RecognitionItem], priority: Priority = Priority.BULK) -> list[Recognition]:
         futures = [self.submit(item, priority) for item in items]
         return [f.result() for f in futures]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from jobs_testkit import MODEL, JobEnv, clip, normalise, write_wav
 
-from openasr.engines.base import Engine, EngineCapabilities, LanguageGuess, RecognitionItem, RecognizedSegment
+from openasr.engines.base import Engine, EngineCapabilities, Recognition, RecognitionItem
 from openasr.jobs.store import TaskStatus
 from openasr.jobs.worker import TaskWorker
 from openasr.runtime.batcher import BatchingEngine
@@ -53,10 +53,7 @@ class _CountingEngine:
         self.capabilities: EngineCapabilities = engine.capabilities
         self.chunks = 0
 
-    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
-        return self._engine.detect_language(samples)
-
-    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
         self.chunks += len(items)
         return self._engine.recognize(items)
 

@@ -45,8 +45,8 @@ def test_multilingual_capabilities(engine: BatchingEngine) -> None:
 def test_english_only_model_declares_what_it_cannot_do(tiny_en: BatchingEngine) -> None:
     assert tiny_en.capabilities.languages == frozenset({"en"})
     assert not tiny_en.capabilities.language_id
-    guess = tiny_en.detect_language(load_clip(clip("BAC009S0724W0121").path))
-    assert (guess.language, guess.probability) == ("en", 1.0)
+    (guess,) = tiny_en.recognize([RecognitionItem(load_clip(clip("BAC009S0724W0121").path), RecognitionRequest(None))])
+    assert (guess.language, guess.language_probability) == ("en", 1.0)
     with pytest.raises(InvalidParameterError) as raised:
         pipeline.run(clip("0880").path, TranscribeOptions(model="whisper-tiny.en", language="zh"), tiny_en)
     assert raised.value.param == "language"
@@ -67,7 +67,8 @@ def test_language_codes_map_between_whisper_and_the_service(whisper: WhisperEngi
     as_cantonese, as_mandarin = whisper.recognize(
         [RecognitionItem(samples, RecognitionRequest(language=code)) for code in ("yue", "zh")]
     )
-    assert as_cantonese and [s.text for s in as_cantonese] == [s.text for s in as_mandarin]
+    assert as_cantonese.segments and as_cantonese.language == "yue"  # the caller's language, not Whisper's
+    assert [s.text for s in as_cantonese.segments] == [s.text for s in as_mandarin.segments]
     with pytest.raises(InvalidParameterError) as raised:
         whisper.whisper_language("xx")
     assert raised.value.param == "language"
@@ -94,9 +95,10 @@ def test_recognize_returns_chunk_relative_segments_for_each_chunk(engine: Batchi
         for words in (True, False)
     )
     assert len(with_words) == len(without) == 2
-    for segments, samples, reference in zip(
+    for result, samples, reference in zip(
         with_words, (first, second), (clip("0880").reference, clip("cards_005").reference), strict=True
     ):
+        segments = result.segments
         duration = len(samples) / 16_000
         assert segments
         assert all(0 <= s.start_s <= s.end_s <= duration + 0.05 for s in segments)
@@ -104,15 +106,21 @@ def test_recognize_returns_chunk_relative_segments_for_each_chunk(engine: Batchi
         assert words and all(0 <= w.start_s <= w.end_s <= duration + 0.05 for w in words)
         assert all(0 <= w.probability <= 1 for w in words)
         assert score(reference, " ".join(s.text for s in segments), "en").rate <= 0.25
-    assert all(not s.words for segments in without for s in segments)
-    assert [s.text for s in with_words[0]] == [s.text for s in without[0]]
+    assert all(not s.words for result in without for s in result.segments)
+    assert [s.text for s in with_words[0].segments] == [s.text for s in without[0].segments]
 
 
-def test_language_identification_on_real_speech(engine: BatchingEngine) -> None:
-    english = engine.detect_language(load_clip(clip("0870").path))
-    chinese = engine.detect_language(load_clip(clip("BAC009S0768W0290").path))
-    assert english.language == "en" and english.probability > 0.9
-    assert chinese.language == "zh" and chinese.probability > 0.9
+def test_language_is_identified_while_recognising(engine: BatchingEngine) -> None:
+    """Each chunk of a batch detects its own language from the encoder output that decodes it, and its
+    text is what forcing that language gives."""
+    samples = [load_clip(clip(name).path) for name in ("0870", "BAC009S0768W0290")]
+    english, chinese = engine.recognize([RecognitionItem(s, RecognitionRequest(language=None)) for s in samples])
+    assert english.language == "en" and (english.language_probability or 0) > 0.9
+    assert chinese.language == "zh" and (chinese.language_probability or 0) > 0.9
+    requests = [RecognitionRequest(language="en"), RecognitionRequest(language="zh")]
+    forced = engine.recognize([RecognitionItem(s, r) for s, r in zip(samples, requests, strict=True)])
+    assert [r.segments for r in forced] == [english.segments, chinese.segments]
+    assert all(r.language_probability is None for r in forced)
 
 
 def test_the_prompts_hint_repeated_back_is_not_speech() -> None:

@@ -17,7 +17,7 @@ import pytest
 from openasr.core.errors import InvalidParameterError
 from openasr.engines.base import (
     EngineCapabilities,
-    LanguageGuess,
+    Recognition,
     RecognitionItem,
     RecognitionRequest,
     RecognizedSegment,
@@ -46,17 +46,14 @@ class RecordingEngine:
         self.release.set()
         self.started = threading.Event()
 
-    def detect_language(self, samples: np.ndarray) -> LanguageGuess:
-        return LanguageGuess("en", 1.0)
-
-    def recognize(self, items: Sequence[RecognitionItem]) -> list[tuple[RecognizedSegment, ...]]:
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
         names = [item.request.prompt for item in items]
         self.batches.append(names)
         self.started.set()
         self.release.wait(10)
         if any(item.request.language != "en" for item in items):
             raise InvalidParameterError("language not supported", param="language")
-        return [(RecognizedSegment(0.0, 1.0, name),) for name in names]
+        return [Recognition((RecognizedSegment(0.0, 1.0, name),), "en") for name in names]
 
 
 def item(name: str, language: str = "en") -> RecognitionItem:
@@ -72,7 +69,7 @@ def test_each_caller_gets_its_own_result_in_order(recorder: RecordingEngine) -> 
     batcher = BatchingEngine(recorder, max_batch=4, max_wait_s=0.05)
     results = batcher.recognize([item(f"c{i}") for i in range(10)])
     batcher.close()
-    assert [r[0].text for r in results] == [f"c{i}" for i in range(10)]
+    assert [r.segments[0].text for r in results] == [f"c{i}" for i in range(10)]
     assert [len(b) for b in recorder.batches] == [4, 4, 2]
     assert batcher.stats.batches == 3 and batcher.stats.mean_batch == pytest.approx(10 / 3)
 
@@ -83,7 +80,7 @@ def test_a_lone_chunk_waits_only_the_bounded_time(recorder: RecordingEngine) -> 
     (result,) = batcher.recognize([item("alone")])
     waited_s = time.monotonic() - start
     batcher.close()
-    assert result[0].text == "alone" and recorder.batches == [["alone"]]
+    assert result.segments[0].text == "alone" and recorder.batches == [["alone"]]
     assert 0.04 <= waited_s < 2.0
 
 
@@ -95,9 +92,9 @@ def test_interactive_chunks_go_first_and_alone(recorder: RecordingEngine) -> Non
     bulk = [batcher.submit(item(f"bulk{i}")) for i in range(6)]
     interactive = batcher.submit(item("stream"), Priority.INTERACTIVE)
     recorder.release.set()
-    assert interactive.result(5)[0].text == "stream"
-    assert [f.result(5)[0].text for f in bulk] == [f"bulk{i}" for i in range(6)]
-    assert running.result(5)[0].text == "running"
+    assert interactive.result(5).segments[0].text == "stream"
+    assert [f.result(5).segments[0].text for f in bulk] == [f"bulk{i}" for i in range(6)]
+    assert running.result(5).segments[0].text == "running"
     batcher.close()
     assert recorder.batches == [["running"], ["stream"], ["bulk0", "bulk1", "bulk2", "bulk3"], ["bulk4", "bulk5"]]
 
@@ -105,7 +102,7 @@ def test_interactive_chunks_go_first_and_alone(recorder: RecordingEngine) -> Non
 def test_a_failing_chunk_fails_alone(recorder: RecordingEngine) -> None:
     batcher = BatchingEngine(recorder, max_batch=4, max_wait_s=0.05)
     futures = [batcher.submit(item("a")), batcher.submit(item("bad", language="xx")), batcher.submit(item("b"))]
-    assert futures[0].result(5)[0].text == "a" and futures[2].result(5)[0].text == "b"
+    assert futures[0].result(5).segments[0].text == "a" and futures[2].result(5).segments[0].text == "b"
     with pytest.raises(InvalidParameterError):
         futures[1].result(5)
     batcher.close()
@@ -122,7 +119,7 @@ def test_cancelled_chunks_are_never_recognised(recorder: RecordingEngine) -> Non
     kept = batcher.submit(item("kept"))
     assert abandoned.cancel()
     recorder.release.set()
-    assert kept.result(5)[0].text == "kept"
+    assert kept.result(5).segments[0].text == "kept"
     batcher.close()
     assert "abandoned" not in {name for batch in recorder.batches for name in batch}
 
