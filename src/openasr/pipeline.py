@@ -8,7 +8,7 @@ the engine's batcher at most two batches ahead, so memory is bounded and duratio
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -96,9 +96,7 @@ def stream_channel(
     engine: BatchingEngine,
     *,
     channel: int | None = None,
-    resume_after_s: float | None = None,
-    language: str | None = None,
-    first_sentence_id: int = 0,
+    earlier: Sequence[ChunkResult] = (),
     priority: Priority = Priority.BULK,
     vad: SileroVad | None = None,
     vad_options: VadOptions | None = None,
@@ -109,21 +107,23 @@ def stream_channel(
     file fills whole batches; each result is yielded as soon as it and all before it are done, so the
     first one arrives after the first chunk.
 
-    The language is forced by the options, or handed in by a resumed run (`settled_language` of its
-    checkpoints), or detected: each chunk's own language is detected from the encoder output that
-    recognises it, until one chunk is sure of its language (`LANGUAGE_SETTLED`); later chunks are decoded
-    in that language, so a long recording does not flip language on a short or noisy stretch, and a
-    first chunk that is unsure ("OK.", a cough) does not decide for the whole channel. While undecided,
-    each chunk waits for the one before, so which chunks detect does not depend on timing: a resumed run
-    decides the same way.
+    The language is forced by the options, or detected: each chunk's own language is detected from the
+    encoder output that recognises it until the channel's language is settled (`settled_language`); later
+    chunks are decoded in that language, so a long recording does not flip language on a short or noisy
+    stretch, and a first chunk that is unsure ("OK.", a cough) does not decide for the whole channel.
+    While unsettled, each chunk waits for the one before, so which chunks detect does not depend on
+    timing: a resumed run decides the same way.
 
-    `resume_after_s` continues an interrupted run: decoding and VAD replay from the start and only the
-    chunks ending after it are recognised, so every chunk boundary is exactly that of an uninterrupted
-    run (starting the VAD mid-way would reset its recurrent state and frame grid, move chunk starts and
-    change the text). The replay costs decoding + VAD only, about 0.3 % of real time on one core.
+    `earlier` holds the chunks an interrupted run already recognised (its checkpoints) and continues it:
+    decoding and VAD replay from the start and only the chunks ending after the last of them are
+    recognised, so every chunk boundary is exactly that of an uninterrupted run (starting the VAD mid-way
+    would reset its recurrent state and frame grid, move chunk starts and change the text). The replay
+    costs decoding + VAD only, about 0.3 % of real time on one core.
     """
-    language = options.language or language
-    next_id = first_sentence_id
+    resume_after_s = earlier[-1].end_s if earlier else None
+    detected = [r for r in earlier if r.language_probability is not None]
+    language = options.language or settled_language(detected)
+    next_id = sum(len(r.sentences) for r in earlier)
     pending: deque[tuple[SpeechChunk, Future[Recognition]]] = deque()
 
     def finish() -> ChunkResult:
@@ -135,7 +135,9 @@ def stream_channel(
         result = ChunkResult(
             channel or 0, chunk.start_s, chunk.end_s, recognition.language, recognition.language_probability, sentences
         )
-        language = language or settled_language([result])
+        if result.language_probability is not None:
+            detected.append(result)
+            language = language or settled_language(detected)
         return result
 
     chunks = speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options)
@@ -170,12 +172,22 @@ LANGUAGE_SETTLED = 0.8
 """A chunk whose language detection is at least this sure decides the language of the chunks after it.
 Whisper base gives 0.94–1.0 on the committed clips of 3 s and more and 0.80–0.96 on the 1 s cards clips,
 but 0.58 for Dutch on a 0.8 s cut of English (tests/integration/test_language_identification.py)."""
+LANGUAGE_VOTES = 3
+"""Unsure chunks after which the language is settled by their summed probabilities: a recording Whisper
+is never sure of (0.56 on the fixtures' Arabic) would otherwise decode one chunk at a time for good."""
 
 
-def settled_language(results: list[ChunkResult]) -> str | None:
-    """The language that later chunks of a channel are decoded in: the first one detected with
-    `LANGUAGE_SETTLED` confidence, if any."""
-    return next((r.language for r in results if (r.language_probability or 0.0) >= LANGUAGE_SETTLED), None)
+def settled_language(detected: Sequence[ChunkResult]) -> str | None:
+    """The language later chunks of a channel are decoded in, from its chunks' detections in order: the
+    first detected with `LANGUAGE_SETTLED` confidence; failing that, after `LANGUAGE_VOTES` detections,
+    the language with the largest summed probability; None while undecided."""
+    votes: dict[str, float] = {}
+    for result in detected[:LANGUAGE_VOTES]:
+        probability = result.language_probability or 0.0
+        if probability >= LANGUAGE_SETTLED:
+            return result.language
+        votes[result.language] = votes.get(result.language, 0.0) + probability
+    return max(votes, key=lambda code: votes[code]) if len(detected) >= LANGUAGE_VOTES else None
 
 
 _RESUME_TOLERANCE_S = 1e-6

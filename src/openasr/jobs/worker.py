@@ -5,7 +5,7 @@ oldest PENDING task, downloads its audio once into ``data_dir/work/<task_id>/`` 
 ends, so a resumed task does not download again), and runs the pipeline channel by channel, writing a
 checkpoint per recognised chunk. A killed process loses at most the chunk in flight: its tasks are
 recovered (back to PENDING with their checkpoints) and the next run skips every checkpointed chunk
-(`pipeline.stream_channel(resume_after_s=…)`), producing the same result as an uninterrupted run.
+(`pipeline.stream_channel(earlier=…)`), producing the same result as an uninterrupted run.
 
 Failure rules: an `AsrError` ends the task FAILED with its ``task_code`` and message; anything else
 ends it FAILED ``INTERNAL_ERROR`` with a generic message and the traceback in the log. A worker thread
@@ -51,7 +51,6 @@ from openasr.pipeline import (
     check_engine,
     check_limits,
     resolve_channels,
-    settled_language,
     stream_channel,
 )
 from openasr.postprocess.formats import render_json
@@ -308,9 +307,7 @@ class TaskWorker:
             job.options,
             job.engine,
             channel=channel,
-            resume_after_s=prior[-1].end_s if prior else None,
-            language=settled_language(prior),
-            first_sentence_id=sum(len(c.sentences) for c in prior),
+            earlier=prior,
         )
         offset_s = index * job.info.duration_s
         for chunk_index, chunk in enumerate(chunks, start=len(prior)):
