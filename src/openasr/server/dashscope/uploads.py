@@ -36,7 +36,7 @@ FORM_OVERHEAD_BYTES = 256 * 1024
 FIELD_MAX_BYTES = 64 * 1024
 MAX_FIELDS = 16
 
-router = APIRouter(tags=["DashScope"])
+router = APIRouter(tags=["DashScope uploads"])
 
 
 def policy_key(request: Request) -> str | None:
