@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from openasr import pipeline
+from openasr.api import file_options
 from openasr.audio.decode import probe_audio
 from openasr.cli import tasks
 from openasr.core.errors import AsrError
@@ -93,15 +94,16 @@ def transcribe(
     if fmt not in _SUFFIXES:
         raise fail(f"unknown format {fmt!r}: use one of {', '.join(_SUFFIXES)}")
     try:
-        options = TranscribeOptions(
-            model=model or settings.default_model,
+        options = file_options(
+            settings,
+            model=model,
             language=language,
             itn=itn,
             context=_read_context(context, context_file),
             words=words,
             sentences=fmt != "text",
             channels=tuple(channel) if channel else None,
-        ).replace()
+        )
         engines = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
         try:
             engine = engines.get(options.model)
