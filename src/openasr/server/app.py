@@ -31,6 +31,7 @@ from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
 from openasr.server.errors import RequestIdMiddleware, install_error_handlers
 from openasr.server.openai.router import router as openai_router
+from openasr.server.web.router import router as web_router
 from openasr.service import ModelCatalog, TranscriptionService, sync_policy
 from openasr.settings import Settings
 
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     app.state.ctx = ctx
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for router in (dashscope_router, uploads_router, tasks_router, results_router, openai_router):
+    for router in (dashscope_router, uploads_router, tasks_router, results_router, openai_router, web_router):
         app.include_router(router)
 
     @app.get("/health", tags=["ops"])
