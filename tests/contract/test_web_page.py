@@ -15,6 +15,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from audio_files import SAMPLE_RATE_HZ, load_clip, write_audio, write_long_flac
 from live_server import KEY, live_server, server_settings
+from openasr.postprocess.formats import parse_json, render_srt
 from speech_clips import ROOT, clip
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -32,7 +34,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 ARTIFACTS = Path(os.environ.get("OPENASR_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "web"
-TWO_CITIES = clip("two_cities")
 BECKETT = clip("beckett")
 ZH_CLIPS = (clip("BAC009S0724W0121"), clip("BAC009S0768W0290"))
 SYNC_MAX_SECONDS = 300
@@ -124,7 +125,7 @@ def sentence_texts(page: Page) -> list[str]:
 
 
 def api_sync_text(site: str, path: Path) -> str:
-    data_uri = f"data:audio/flac;base64,{base64.b64encode(path.read_bytes()).decode()}"
+    data_uri = f"data:audio/wav;base64,{base64.b64encode(path.read_bytes()).decode()}"
     body = {"model": "qwen3-asr-flash", "input": {"messages": [{"role": "user", "content": [{"audio": data_uri}]}]}}
     r = requests.post(
         f"{site}/api/v1/services/aigc/multimodal-generation/generation",
@@ -149,25 +150,25 @@ def api_srt(site: str, path: Path) -> str:
     return r.text
 
 
-def api_task_result(site: str, task_id: str) -> dict[str, object]:
+def api_task_result(site: str, task_id: str) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {KEY}"}
     task = requests.get(f"{site}/api/v1/tasks/{task_id}", headers=auth, timeout=30).json()["output"]
     assert task["task_status"] == "SUCCEEDED", task
-    result: dict[str, object] = requests.get(task["result"]["transcription_url"], timeout=30).json()
+    result: dict[str, Any] = requests.get(task["result"]["transcription_url"], timeout=30).json()
     return result
 
 
 def test_a_clip_streams_its_text_then_seeks_and_downloads_what_the_api_renders(page: Page, site: str) -> None:
     use_key(page, KEY)
-    page.set_input_files(FILE_INPUT, TWO_CITIES.path)
+    page.set_input_files(FILE_INPUT, BECKETT.path)
     page.wait_for_selector(SENTENCE)
     shot(page, "clip-result")
 
     streamed = page.evaluate("window.__seen.live")
-    assert streamed and streamed[-1] == api_sync_text(site, TWO_CITIES.path)  # the SSE text, as it grew
+    assert streamed and streamed[-1] == api_sync_text(site, BECKETT.path)  # the SSE text, shown live
     assert download(page, "txt") == streamed[-1]
     assert " ".join(sentence_texts(page)) == streamed[-1]
-    assert download(page, "srt") == api_srt(site, TWO_CITIES.path)
+    assert download(page, "srt") == api_srt(site, BECKETT.path)
     assert download(page, "vtt").startswith("WEBVTT\n\n00:00:")
     assert page.inner_text("[data-testid=meta]") == "Language: en"
 
@@ -184,14 +185,20 @@ def test_a_clip_streams_its_text_then_seeks_and_downloads_what_the_api_renders(p
 def test_a_long_file_becomes_a_task_with_progress_that_a_reload_finds_again(
     page: Page, site: str, tmp_path: Path
 ) -> None:
-    """Two Chinese clips 5 minutes apart (silence between, which VAD skips): over the sync limit."""
+    """Two Chinese clips 5 minutes apart (silence between, which VAD skips): over the sync limit.
+
+    The file is stereo and both channels are asked for, with word timestamps, so the result has a tab per
+    channel and its subtitles carry channel labels.
+    """
     first, second = (load_clip(c.path) for c in ZH_CLIPS)
     gap = np.zeros(SYNC_MAX_SECONDS * SAMPLE_RATE_HZ, dtype=np.float32)
-    long_file = write_long_flac(tmp_path / "long_zh.flac", [first, gap, second])
+    long_file = write_long_flac(tmp_path / "long_zh.flac", [first, gap, second], channels=2)
     use_key(page, KEY)
+    page.fill("[data-testid=channels]", "0, 1")
+    page.check("[data-testid=words]")
     page.set_input_files(FILE_INPUT, long_file)
     page.wait_for_selector("[data-testid=task]")
-    page.wait_for_function("document.querySelector('[data-testid=status]').textContent.startsWith('Task ')")
+    page.wait_for_function("() => document.querySelector('[data-testid=status]').textContent.startsWith('Task ')")
     before_reload = page.evaluate("window.__seen.progress")
     shot(page, "long-task-progress")
     task_id = page.get_attribute("[data-testid=task]", "data-task-id") or ""
@@ -205,12 +212,21 @@ def test_a_long_file_becomes_a_task_with_progress_that_a_reload_finds_again(
     assert "long_zh.flac" in page.inner_text("#job-name")
 
     result = api_task_result(site, task_id)
-    channel = result["transcripts"][0]  # type: ignore[index]
-    assert sentence_texts(page) == [s["text"] for s in channel["sentences"]]
+    channels = result["transcripts"]
+    assert [c["channel_id"] for c in channels] == [0, 1]
+    assert page.locator("[data-testid=channel-tab]").all_inner_texts() == ["Channel 0", "Channel 1"]
+    for tab, channel in zip(page.locator("[data-testid=channel-tab]").all(), channels, strict=True):
+        tab.click()
+        assert sentence_texts(page) == [s["text"] for s in channel["sentences"]]
+        words = [w["text"] + w["punctuation"] for s in channel["sentences"] for w in s["words"]]
+        assert page.locator("[data-testid=word]").all_inner_texts() == words
     assert len(sentence_texts(page)) >= 2 and re.search(r"[\u4e00-\u9fff]", "".join(sentence_texts(page)))
     begins = [int(v) for v in page.locator(SENTENCE).evaluate_all("els => els.map(e => e.dataset.beginMs)")]
     assert begins[-1] > SYNC_MAX_SECONDS * 1000  # the second clip, after the gap
     assert page.inner_text("[data-testid=meta]") == "Language: zh"
+    shot(page, "long-task-channel-1")
+    subtitles = download(page, "srt")
+    assert subtitles == render_srt(parse_json(result)) and "[ch 1] " in subtitles  # as `openasr task result`
 
 
 def test_errors_show_next_to_the_key_on_a_phone_sized_page(browser: Browser, site: str, tmp_path: Path) -> None:

@@ -338,8 +338,11 @@ function showChannel(index) {
     text.className = "text";
     if (s.words && s.words.length) {
       for (const w of s.words) {
-        const word = document.createElement("span");
+        const word = document.createElement("span"); // word texts carry their own spaces
         word.className = "word";
+        word.dataset.testid = "word";
+        word.dataset.beginMs = w.begin_time;
+        word.dataset.endMs = w.end_time;
         word.title = `${clock(w.begin_time)}.${String(w.begin_time % 1000).padStart(3, "0")}`;
         word.textContent = w.text + (w.punctuation || "");
         text.append(word);
@@ -382,6 +385,9 @@ function seekTo(element) {
 
 function highlight() {
   const ms = $("player").currentTime * 1000;
+  for (const word of $("transcript").querySelectorAll("[data-testid=word]")) {
+    word.classList.toggle("playing", Number(word.dataset.beginMs) <= ms && ms < Number(word.dataset.endMs));
+  }
   for (const item of $("transcript").querySelectorAll("[data-testid=sentence]")) {
     const playing = Number(item.dataset.beginMs) <= ms && ms < Number(item.dataset.endMs);
     item.classList.toggle("playing", playing);
@@ -594,7 +600,7 @@ function wire() {
   });
   const transcript = $("transcript");
   transcript.addEventListener("click", (event) => {
-    const item = event.target.closest("[data-testid=sentence]");
+    const item = event.target.closest("[data-testid=word], [data-testid=sentence]");
     if (item) seekTo(item);
   });
   transcript.addEventListener("keydown", (event) => {

@@ -34,12 +34,12 @@ def read_asset(name: str) -> bytes:
     return resources.files(__package__).joinpath(name).read_bytes()
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def page() -> Response:
     return Response(read_asset("index.html"), media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
-@router.get("/web/{name}")
+@router.api_route("/web/{name}", methods=["GET", "HEAD"])
 async def asset(name: str) -> Response:
     media_type = ASSETS.get(name)
     if media_type is None:
