@@ -10,7 +10,7 @@ const SYNC_MAX_BYTES = 10 * 1024 * 1024;
 const SYNC_MAX_SECONDS = 300;
 const SYNC_MODEL = "qwen3-asr-flash";
 const ASYNC_MODEL = "qwen3-asr-flash-filetrans";
-const POLL_MS = 1000;
+const POLL_MS = [500, 1000, 1000, 2000, 2000, 3000]; // then every 3 s: polls count against the key's rate
 const STORE = { key: "openasr.api_key", current: "openasr.current_task", names: "openasr.task_names" };
 const ENDED = new Set(["FAILED", "CANCELED", "UNKNOWN"]);
 
@@ -21,10 +21,11 @@ let view = { taskId: null, result: null, channel: 0 };
 let loadToken = 0; // a newer transcription or opened task makes older pollers stop drawing
 
 class ApiError extends Error {
-  constructor(code, message, status) {
+  constructor(code, message, status, retryAfterS = null) {
     super(message);
     this.code = code;
     this.status = status;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -45,7 +46,8 @@ async function failure(response) {
   } catch (_) {
     // not JSON: keep the status line
   }
-  return new ApiError(code, message, response.status);
+  const retry = Number(response.headers.get("Retry-After"));
+  return new ApiError(code, message, response.status, retry > 0 ? retry : null);
 }
 
 async function api(path, init = {}) {
@@ -152,8 +154,16 @@ async function submitTask(ref, options) {
 
 /** Poll a task until it ends; returns its result document (the E8 JSON). */
 async function waitForTask(taskId, token, onStatus) {
-  for (;;) {
-    const { output } = await api(`/api/v1/tasks/${encodeURIComponent(taskId)}`);
+  for (let poll = 0; ; poll++) {
+    let output;
+    try {
+      ({ output } = await api(`/api/v1/tasks/${encodeURIComponent(taskId)}`));
+    } catch (error) {
+      if (error.status !== 429 || token !== loadToken) throw error;
+      setStatus(`${error.message} Trying again in ${error.retryAfterS || 5} s.`);
+      await sleep((error.retryAfterS || 5) * 1000);
+      continue;
+    }
     if (token !== loadToken) return null;
     onStatus(output);
     if (output.task_status === "SUCCEEDED") {
@@ -165,7 +175,7 @@ async function waitForTask(taskId, token, onStatus) {
       const what = output.task_status === "UNKNOWN" ? "this key has no such task" : `task ${output.task_status}`;
       throw new ApiError(output.code || output.task_status, output.message || what);
     }
-    await sleep(POLL_MS);
+    await sleep(POLL_MS[Math.min(poll, POLL_MS.length - 1)]);
   }
 }
 
