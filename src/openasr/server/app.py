@@ -41,6 +41,7 @@ from openasr.server.observe import Observation, ObservationMiddleware
 from openasr.server.openai.router import router as openai_router
 from openasr.server.ops import router as ops_router
 from openasr.server.usage import router as usage_router
+from openasr.server.web.router import router as web_router
 from openasr.service import ModelCatalog, TranscriptionService, sync_policy
 from openasr.settings import Settings
 
@@ -177,5 +178,6 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         app.include_router(router, responses=dashscope_errors)
     app.include_router(openai_router, responses=error_responses(OpenAIError))
     app.include_router(ops_router)
+    app.include_router(web_router)
     install_openapi(app, lambda: loaded_capabilities(ctx))
     return app
