@@ -7,7 +7,6 @@ pipeline. Model names of the service (qwen3-asr-flash …) map onto configured e
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -51,14 +50,6 @@ SYNC_MODELS = frozenset(
 ASYNC_MODELS = frozenset({"qwen3-asr-flash-filetrans", "qwen3-asr-flash-filetrans-2025-11-17"})
 LEGACY_MODELS = frozenset({"qwen-audio-asr"})
 OPENAI_ALIASES = frozenset({"whisper-1"})
-
-
-AUDIO_TOKENS_PER_SECOND = 25
-"""The service bills audio at 25 tokens per second, a partial second counting as one (spec §11)."""
-
-
-def count_audio_tokens(duration_s: float) -> int:
-    return AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
 
+    admin_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    """Keys (same syntax as `api_keys`, and accepted as API keys) whose `GET /api/v1/usage` shows every
+    key's usage, each key named by its id (a hash prefix), never in full."""
+
+    log_format: str = "text"
+    """`text`, or `json`: one JSON object per line (a line per request with its id, key id, status …)."""
+
+    ready_max_queued_chunks: int = 256
+    """`/ready` answers 503 while more chunks than this wait for the engine (about 2 h of speech queued):
+    a load balancer then sends new work elsewhere."""
+
+    shutdown_timeout_s: float = 30.0
+    """On SIGTERM: how long open requests may take to finish, and then how long running tasks may take to
+    checkpoint their current chunk and release their lease. The process ends within about twice this."""
+
     allow_private_urls: bool = False
     """Let audio URLs point at loopback/private/link-local addresses (tests, trusted networks)."""
 
@@ -61,6 +76,13 @@ class Settings(BaseSettings):
     workers: int = 1
     """Async transcription workers inside the server process."""
 
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("OPENASR_LOG_FORMAT must be text or json")
+        return value
+
     database_url: str | None = None
     """Task store; default SQLite (WAL) in the data directory. `postgresql://…` for several servers."""
 
@@ -70,7 +92,7 @@ class Settings(BaseSettings):
     upload_retention_hours: float = 48.0
     result_retention_hours: float = 24.0
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _read_keys(cls, value: object) -> tuple[str, ...]:
         if isinstance(value, str):

@@ -105,6 +105,11 @@ class TaskClient:
         document: dict[str, Any] = response.json()
         return document
 
+    def usage(self, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        """`GET /api/v1/usage`: totals by day, key and model (every key's for an admin key)."""
+        params = {k: v for k, v in (("start", start), ("end", end)) if v}
+        return self._json("GET", "/api/v1/usage", params=params)
+
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._http.request(method, self._base + path, **kwargs)

@@ -6,6 +6,7 @@ stderr (`error: CODE: message`) and exits 1, never a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from openasr import pipeline
+from openasr.api import file_options
 from openasr.audio.decode import probe_audio
-from openasr.cli import tasks
+from openasr.cli import tasks, usage
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
@@ -93,15 +95,16 @@ def transcribe(
     if fmt not in _SUFFIXES:
         raise fail(f"unknown format {fmt!r}: use one of {', '.join(_SUFFIXES)}")
     try:
-        options = TranscribeOptions(
-            model=model or settings.default_model,
+        options = file_options(
+            settings,
+            model=model,
             language=language,
             itn=itn,
             context=_read_context(context, context_file),
             words=words,
             sentences=fmt != "text",
             channels=tuple(channel) if channel else None,
-        ).replace()
+        )
         engines = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
         try:
             engine = engines.get(options.model)
@@ -187,14 +190,26 @@ def serve(
     import uvicorn
 
     from openasr.server.app import create_app
+    from openasr.server.logs import configure_logging
 
     settings = Settings()
     if not settings.api_keys and not _is_loopback(host) and not insecure:
         raise fail(
             f"refusing to serve on {host} without API keys: set OPENASR_API_KEYS, bind to 127.0.0.1, or pass --insecure"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_keep_alive=75)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=configure_logging(settings.log_format, log_level),
+        access_log=False,  # openasr.access logs each request without its query string (signed links)
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+    )
 
+
+app.command("usage")(usage.usage)
 
 if __name__ == "__main__":
     app()

@@ -28,7 +28,7 @@ DEFAULT_KEY = os.environ.get("OPENASR_API_KEY", "sk-openasr-local")
 
 
 @contextmanager
-def _client(server: str, api_key: str) -> Iterator[TaskClient]:
+def client_for(server: str, api_key: str) -> Iterator[TaskClient]:
     client = TaskClient(server, api_key)
     try:
         yield client
@@ -56,14 +56,14 @@ def submit(
         parameters["language"] = language
     if context:
         parameters["text"] = context
-    with _client(server, api_key) as client:
+    with client_for(server, api_key) as client:
         print(client.submit(source, parameters))
 
 
 @app.command()
 def status(task_id: str, server: Server = DEFAULT_SERVER, api_key: ApiKeyOption = DEFAULT_KEY) -> None:
     """Print the task's status as JSON (E5's output, with progress)."""
-    with _client(server, api_key) as client:
+    with client_for(server, api_key) as client:
         print(json.dumps(client.status(task_id), ensure_ascii=False, indent=2))
 
 
@@ -81,7 +81,7 @@ def wait(
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
-    with _client(server, api_key) as client, Progress(*columns, console=_err, transient=True) as bar:
+    with client_for(server, api_key) as client, Progress(*columns, console=_err, transient=True) as bar:
         row = bar.add_task(task_id[:8], total=1.0)
         final = client.wait(
             task_id,
@@ -104,7 +104,7 @@ def result(
     if fmt not in ("json", "srt", "vtt", "text"):
         _err.print(f"[bold red]error:[/] unknown format {fmt!r}: use json, srt, vtt or text")
         raise typer.Exit(1)
-    with _client(server, api_key) as client:
+    with client_for(server, api_key) as client:
         document = client.result(task_id)
     body = json.dumps(document, ensure_ascii=False, indent=2) if fmt == "json" else render(parse_json(document), fmt)
     sys.stdout.write(body if body.endswith("\n") else body + "\n")

@@ -7,6 +7,7 @@ Surfaces build a `TranscribeOptions` from their wire format (`protocol.to_option
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from openasr.core.errors import InvalidParameterError
@@ -39,6 +40,14 @@ class TranscribeOptions:
 
     def replace(self, **changes: object) -> TranscribeOptions:
         return validate_options(dataclasses.replace(self, **changes))  # type: ignore[arg-type]
+
+
+AUDIO_TOKENS_PER_SECOND = 25
+"""The service bills audio at 25 tokens per second, a partial second counting as one (spec §11)."""
+
+
+def count_audio_tokens(duration_s: float) -> int:
+    return AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
 
 
 def count_context_tokens(text: str) -> int:

@@ -97,8 +97,50 @@ checkpoints = sa.Table(
     sa.Column("sentences", sa.JSON, nullable=False),
 )
 
+usage = sa.Table(
+    "usage",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("api_key_id", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("surface", sa.String(32), nullable=False),
+    sa.Column("seconds", sa.Integer, nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Index("ix_usage_day_key", "day", "api_key_id"),
+)
+"""One row per billable call (sync, stream, OpenAI, task), written when the call ends. `day` is the UTC
+date (YYYY-MM-DD) of `time_ms`, stored so that totals per day are a plain GROUP BY on every backend.
+No migrations: `create_all` adds this table to a database made before it existed."""
+
 
 # ------------------------------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one call is billed: audio seconds (rounded up, per channel) and the tokens its response
+    reported (input: audio at 25 tokens/s plus context text; output: recognised text)."""
+
+    seconds: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """Usage summed over one UTC day, one key (by its id, never the key) and one model."""
+
+    day: str
+    api_key_id: str
+    model: str
+    requests: int
+    seconds: int
+    input_tokens: int
+    output_tokens: int
 
 
 @dataclass(frozen=True)
@@ -402,8 +444,11 @@ class TaskStore:
             rows = conn.execute(query).all()
         return [_checkpoint(r) for r in rows]
 
-    def finish(self, task_id: str, lease: str, *, result_key: str, usage_seconds: int) -> TaskRecord:
-        """RUNNING → SUCCEEDED under the lease; the checkpoints go (the result file replaces them)."""
+    def finish(
+        self, task_id: str, lease: str, *, result_key: str, usage_seconds: int, tokens: tuple[int, int] = (0, 0)
+    ) -> TaskRecord:
+        """RUNNING → SUCCEEDED under the lease; the checkpoints go (the result file replaces them), and
+        the task's usage (`tokens`: input, output) is recorded in the same transaction, exactly once."""
         statement = (
             tasks.update()
             .where(*_held(task_id, lease))
@@ -423,7 +468,10 @@ class TaskStore:
             if row is None:
                 raise LeaseLostError(task_id)
             conn.execute(checkpoints.delete().where(checkpoints.c.task_id == task_id))
-        return _record(row)
+            record = _record(row)
+            charge = Usage(usage_seconds, *tokens)
+            conn.execute(self._usage_row(record.api_key_id, record.model_name, "task", charge, record.request_id))
+        return record
 
     def fail(self, task_id: str, code: str, message: str, *, lease: str | None = None) -> TaskRecord | None:
         """PENDING/RUNNING → FAILED (under `lease` when given). None when nothing changed: the task is
@@ -525,6 +573,62 @@ class TaskStore:
             ids = sa.select(tasks.c.task_id).where(*old)
             conn.execute(checkpoints.delete().where(checkpoints.c.task_id.in_(ids)))
             return int(conn.execute(tasks.delete().where(*old)).rowcount)
+
+    # -- usage and counts
+
+    def record_usage(self, *, api_key_id: str, model: str, surface: str, charge: Usage, request_id: str = "") -> None:
+        with self._write() as conn:
+            conn.execute(self._usage_row(api_key_id, model, surface, charge, request_id))
+
+    def usage_totals(self, start_day: str, end_day: str, *, api_key_id: str | None = None) -> builtins.list[UsageTotal]:
+        """Totals per day, key and model for the UTC days `start_day`..`end_day` (YYYY-MM-DD, inclusive);
+        only `api_key_id`'s when given. Ordered by day, key, model."""
+        columns = (usage.c.day, usage.c.api_key_id, usage.c.model)
+        conditions = [usage.c.day >= start_day, usage.c.day <= end_day]
+        if api_key_id is not None:
+            conditions.append(usage.c.api_key_id == api_key_id)
+        query = (
+            sa.select(
+                *columns,
+                sa.func.count(),
+                sa.func.sum(usage.c.seconds),
+                sa.func.sum(usage.c.input_tokens),
+                sa.func.sum(usage.c.output_tokens),
+            )
+            .where(*conditions)
+            .group_by(*columns)
+            .order_by(*columns)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [UsageTotal(r[0], r[1], r[2], *(int(v or 0) for v in r[3:])) for r in rows]
+
+    def count_by_status(self) -> dict[TaskStatus, int]:
+        """How many tasks are in each state now (every state present, zero when none)."""
+        query = sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+        with self._read() as conn:
+            found = {row[0]: int(row[1]) for row in conn.execute(query)}
+        return {status: found.get(status.value, 0) for status in TaskStatus}
+
+    def ping(self) -> None:
+        """One round trip to the database; raises when it cannot be reached (readiness checks)."""
+        with self._read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def _usage_row(self, api_key_id: str, model: str, surface: str, charge: Usage, request_id: str) -> sa.Insert:
+        now_ms = self._now_ms()
+        day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
+        return usage.insert().values(
+            time_ms=now_ms,
+            day=day,
+            api_key_id=api_key_id,
+            model=model,
+            surface=surface,
+            seconds=charge.seconds,
+            input_tokens=charge.input_tokens,
+            output_tokens=charge.output_tokens,
+            request_id=request_id[:64],
+        )
 
     # -- plumbing
 

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from openasr.audio.decode import probe_audio
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AsrError
-from openasr.core.options import TranscribeOptions
+from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.results import ResultStore
@@ -165,6 +165,7 @@ class TaskWorker:
         *,
         uploads: UploadOwners | None = None,
         worker_id: str | None = None,
+        on_finished: Callable[[TaskRecord], None] | None = None,
     ) -> None:
         self.store = store
         self.results = results
@@ -172,6 +173,7 @@ class TaskWorker:
         self.config = config
         self.uploads = uploads
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._on_finished = on_finished
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -183,6 +185,10 @@ class TaskWorker:
         self._stop.clear()
         self._thread = threading.Thread(target=self.run_forever, name=f"openasr-worker-{self.worker_id}", daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the loop to end without waiting (so that several workers stop in parallel)."""
+        self._stop.set()
 
     def stop(self, timeout_s: float | None = 30.0) -> bool:
         """Ask the loop to end; a running task is released (PENDING, checkpoints kept) after its
@@ -263,6 +269,18 @@ class TaskWorker:
             self._fail(task, lease, "INTERNAL_ERROR", INTERNAL_ERROR_MESSAGE)
         if not keep_work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
+            self._report(task.task_id)
+
+    def _report(self, task_id: str) -> None:
+        """Hand the finished task to `on_finished` (metrics); a failing observer never fails the task."""
+        if self._on_finished is None:
+            return
+        try:
+            record = self.store.get(task_id)
+            if record is not None and record.finished:
+                self._on_finished(record)
+        except Exception:
+            log.exception("task %s: on_finished failed", task_id)
 
     def _transcribe(self, task: TaskRecord, lease: str, work_dir: Path, heartbeat: _Heartbeat) -> None:
         job = self._prepare(task, lease, work_dir)
@@ -277,7 +295,12 @@ class TaskWorker:
         )
         key = task.task_id
         self.results.write(key, render_json(transcript, file_url=task.file_url))
-        self.store.finish(task.task_id, lease, result_key=key, usage_seconds=transcript.billed_seconds)
+        seconds = transcript.billed_seconds
+        tokens = (
+            count_audio_tokens(seconds) + count_context_tokens(job.options.context),
+            count_context_tokens(transcript.text),
+        )
+        self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
         log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))
 
     def _prepare(self, task: TaskRecord, lease: str, work_dir: Path) -> _Job:

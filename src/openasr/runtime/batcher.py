@@ -16,12 +16,18 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from openasr.engines.base import Engine, Recognition, RecognitionItem
+
+
+class Priority(IntEnum):
+    INTERACTIVE = 0
+    BULK = 1
+
 
 DEFAULT_MAX_BATCH = 4
 DEFAULT_MAX_WAIT_S = 0.02
@@ -29,19 +35,22 @@ DEFAULT_MAX_WAIT_S = 0.02
 
 @dataclass(frozen=True)
 class BatchStats:
-    """What the batcher has done so far: how full its batches are is how much batching is paying off."""
+    """What the batcher has done so far: how full its batches are is how much batching is paying off.
+
+    Cumulative counts, read by whoever wants them (metrics are scraped from here, so recognition itself
+    never touches a metrics library): `batch_sizes[n]` batches held n chunks, the engine spent `busy_s`
+    seconds in recognition calls, and `queued` chunks wait per priority right now.
+    """
 
     batches: int
     chunks: int
+    batch_sizes: Mapping[int, int] = field(default_factory=dict)
+    busy_s: float = 0.0
+    queued: Mapping[Priority, int] = field(default_factory=dict)
 
     @property
     def mean_batch(self) -> float:
         return self.chunks / self.batches if self.batches else 0.0
-
-
-class Priority(IntEnum):
-    INTERACTIVE = 0
-    BULK = 1
 
 
 @dataclass(order=True)
@@ -70,6 +79,8 @@ class BatchingEngine:
         self._closed = False
         self._batches = 0
         self._chunks = 0
+        self._batch_sizes: dict[int, int] = {}
+        self._busy_s = 0.0
         self._threads = [
             threading.Thread(target=self._dispatch, name=f"batcher-{engine.name}-{i}", daemon=True)
             for i in range(max(1, engine.capabilities.concurrent_calls))
@@ -93,7 +104,10 @@ class BatchingEngine:
     @property
     def stats(self) -> BatchStats:
         with self._ready:
-            return BatchStats(self._batches, self._chunks)
+            queued = {p: 0 for p in Priority}
+            for job in self._queue:
+                queued[Priority(job.priority)] += 1
+            return BatchStats(self._batches, self._chunks, dict(self._batch_sizes), self._busy_s, queued)
 
     def close(self) -> None:
         with self._ready:
@@ -129,17 +143,25 @@ class BatchingEngine:
                 batch.append(heapq.heappop(self._queue))
             self._batches += 1
             self._chunks += len(batch)
+            self._batch_sizes[len(batch)] = self._batch_sizes.get(len(batch), 0) + 1
             return batch
 
     def _run(self, jobs: list[_Job]) -> None:
+        started = time.monotonic()
         try:
             results = self.inner.recognize([job.item for job in jobs])
         except Exception as error:
+            self._add_busy(time.monotonic() - started)
             if len(jobs) == 1:
                 jobs[0].future.set_exception(error)
                 return
             for job in jobs:
                 self._run([job])
             return
+        self._add_busy(time.monotonic() - started)
         for job, result in zip(jobs, results, strict=True):
             job.future.set_result(result)
+
+    def _add_busy(self, seconds: float) -> None:
+        with self._ready:
+            self._busy_s += seconds

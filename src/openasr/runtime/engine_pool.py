@@ -70,6 +70,10 @@ class EnginePool:
     def loaded(self) -> list[str]:
         return list(self._engines)
 
+    def loaded_engines(self) -> dict[str, BatchingEngine]:
+        """The engines loaded so far, by model name (metrics read their batchers' stats)."""
+        return dict(self._engines)
+
     def close(self) -> None:
         """Let running batches finish and stop the dispatchers: a process must not exit while CTranslate2
         is still decoding in a thread (it crashes at interpreter teardown)."""

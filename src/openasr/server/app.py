@@ -1,21 +1,25 @@
 """`create_app(settings)`: the whole server, built from settings passed in (no global config).
 
-The lifespan loads the default engine before `/health` answers 200, so a load balancer never sends
+The lifespan loads the default engine before `/ready` answers 200, so a load balancer never sends
 audio to a server that would first spend seconds loading weights; then it recovers interrupted tasks
-and starts the async workers, and stops them (leaving their tasks resumable) on shutdown.
+and starts the async workers. On shutdown (SIGTERM: uvicorn first stops accepting and lets open
+requests finish within `shutdown_timeout_s`) `/ready` turns 503, and every worker finishes its current
+chunk, checkpoints it and releases its task's lease, within `shutdown_timeout_s` again; a task still
+running after that is taken over by the next start (SQLite) or by another server (stale heartbeat).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr import __version__
+from openasr.engines.base import EngineCapabilities
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret
 from openasr.jobs.store import TaskStore, sqlite_url
@@ -29,8 +33,15 @@ from openasr.server.dashscope.tasks import results_router
 from openasr.server.dashscope.tasks import router as tasks_router
 from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
+from openasr.server.docs import DashScopeError, OpenAIError, error_responses, install_openapi, offline_app
 from openasr.server.errors import RequestIdMiddleware, install_error_handlers
+from openasr.server.logs import log_request
+from openasr.server.metrics import Metrics
+from openasr.server.observe import Observation, ObservationMiddleware
 from openasr.server.openai.router import router as openai_router
+from openasr.server.ops import router as ops_router
+from openasr.server.usage import router as usage_router
+from openasr.server.web.router import router as web_router
 from openasr.service import ModelCatalog, TranscriptionService, sync_policy
 from openasr.settings import Settings
 
@@ -59,8 +70,10 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         engines=engines,
         result_retention_s=settings.result_retention_hours * 3600,
     )
-    gate = Gate(KeyRing(settings.api_keys), RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_window_s))
-    return AppContext(settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks)
+    keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
+    gate = Gate(KeyRing(keys), RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_window_s))
+    metrics = Metrics(engines, tasks.store)
+    return AppContext(settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics)
 
 
 def start_workers(ctx: AppContext) -> None:
@@ -80,16 +93,50 @@ def start_workers(ctx: AppContext) -> None:
     recovery = store.recover_orphans(0.0 if store.dialect == "sqlite" else config.stale_after_s)
     if recovery.requeued or recovery.failed:
         log.info("recovered interrupted tasks: %s requeued, %s failed", recovery.requeued, recovery.failed)
+    on_finished = ctx.metrics.observe_task if ctx.metrics is not None else None
     for _ in range(max(0, settings.workers)):
-        worker = TaskWorker(store, ctx.tasks.results, ctx.service.engines, config, uploads=ctx.uploads)
+        worker = TaskWorker(
+            store, ctx.tasks.results, ctx.service.engines, config, uploads=ctx.uploads, on_finished=on_finished
+        )
         worker.start()
         ctx.workers.append(worker)
 
 
 def stop_workers(ctx: AppContext) -> None:
+    """Stop every worker in parallel within `shutdown_timeout_s`: each releases its task (PENDING,
+    checkpoints kept) after the chunk it is on. One that overruns is left to recovery."""
     for worker in ctx.workers:
-        worker.stop()
+        worker.request_stop()
+    deadline = time.monotonic() + ctx.settings.shutdown_timeout_s
+    for worker in ctx.workers:
+        if not worker.stop(max(0.0, deadline - time.monotonic())):
+            log.warning("worker %s still running at shutdown; its task resumes on the next start", worker.worker_id)
     ctx.workers.clear()
+
+
+def record_usage(ctx: AppContext, obs: Observation) -> None:
+    """The usage row of a billable request (sync, stream, OpenAI); tasks record theirs when they finish."""
+    if ctx.tasks is None or obs.usage is None:
+        return
+    ctx.tasks.store.record_usage(
+        api_key_id=obs.api_key_id or "anonymous",
+        model=obs.model,
+        surface=obs.surface,
+        charge=obs.usage,
+        request_id=obs.request_id,
+    )
+
+
+def observe_request(ctx: AppContext, obs: Observation, status: int, elapsed_s: float) -> None:
+    if ctx.metrics is not None:
+        ctx.metrics.observe_request(obs, status, elapsed_s)
+    log_request(obs, status, elapsed_s)
+
+
+def loaded_capabilities(ctx: AppContext) -> tuple[str, EngineCapabilities] | None:
+    model = ctx.settings.default_model
+    engine = ctx.service.engines.loaded_engines().get(model)
+    return (model, engine.capabilities) if engine is not None else None
 
 
 def create_app(settings: Settings | None = None, *, engines: EnginePool | None = None) -> FastAPI:
@@ -101,36 +148,36 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ctx.service.engines.get, settings.default_model)
         await run_in_threadpool(start_workers, ctx)
-        ctx.ready = True
+        ctx.ready, ctx.stopping = True, False
         log.info("openasr %s ready with %s, %d worker(s)", __version__, settings.default_model, len(ctx.workers))
         try:
             yield
         finally:
-            ctx.ready = False
+            ctx.stopping = True
             await run_in_threadpool(stop_workers, ctx)
+            ctx.ready = False
             if owns_engines:
                 await run_in_threadpool(ctx.service.engines.close)
 
-    app = FastAPI(
+    app = offline_app(
         title="openasr",
         version=__version__,
         lifespan=lifespan,
         description="Self-hosted Qwen3-ASR (DashScope) and OpenAI-compatible speech recognition.",
     )
     app.state.ctx = ctx
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        ObservationMiddleware,
+        observe=lambda obs, status, elapsed_s: observe_request(ctx, obs, status, elapsed_s),
+        persist=lambda obs: record_usage(ctx, obs),
+    )
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so the request id exists first
     install_error_handlers(app)
-    for router in (dashscope_router, uploads_router, tasks_router, results_router, openai_router):
-        app.include_router(router)
-
-    @app.get("/health", tags=["ops"])
-    async def health() -> JSONResponse:
-        status = 200 if ctx.ready else 503
-        body = {
-            "status": "ok" if ctx.ready else "loading",
-            "model": settings.default_model,
-            "workers": len(ctx.workers),
-        }
-        return JSONResponse(body, status_code=status)
-
+    dashscope_errors = error_responses(DashScopeError)
+    for router in (dashscope_router, uploads_router, tasks_router, results_router, usage_router):
+        app.include_router(router, responses=dashscope_errors)
+    app.include_router(openai_router, responses=error_responses(OpenAIError))
+    app.include_router(ops_router)
+    app.include_router(web_router)
+    install_openapi(app, lambda: loaded_capabilities(ctx))
     return app

@@ -7,11 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openasr.core.keys import key_id
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker
 from openasr.server.auth import Gate
 from openasr.server.errors import request_id
+from openasr.server.metrics import Metrics
+from openasr.server.observe import observation
 from openasr.service import TranscriptionService
 from openasr.settings import Settings
 
@@ -24,7 +27,11 @@ class AppContext:
     uploads: UploadStore | None = None
     tasks: TaskQueue | None = None
     workers: list[TaskWorker] = field(default_factory=list)
+    metrics: Metrics | None = None
     ready: bool = False
+    """The lifespan has loaded the default model and started the workers."""
+    stopping: bool = False
+    """SIGTERM (or any shutdown) has begun: `/ready` says so, so a balancer stops sending work."""
 
 
 def header_enabled(value: str | None) -> bool:
@@ -38,7 +45,9 @@ def get_context(request: Request) -> AppContext:
 
 
 def authorized_key(request: Request) -> str | None:
-    return get_context(request).gate(request)
+    api_key = get_context(request).gate(request)
+    observation(request).api_key_id = key_id(api_key)
+    return api_key
 
 
 Context = Annotated[AppContext, Depends(get_context)]

@@ -33,6 +33,13 @@ class StreamStep:
         return self.update.transcript is not None
 
     @property
+    def recognised_s(self) -> float:
+        """Audio recognised up to this step: the end of this chunk, or the whole file at the end."""
+        if self.update.chunk is not None:
+            return self.update.chunk.end_s
+        return self.update.audio.duration_s
+
+    @property
     def language(self) -> str:
         if self.update.transcript is not None:
             return self.update.transcript.language

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.errors import InvalidParameterError
-from openasr.core.options import TranscribeOptions, count_context_tokens
-from openasr.service import LEGACY_MODELS, ModelCatalog, count_audio_tokens
+from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.service import LEGACY_MODELS, ModelCatalog
 
 
 class ContentItem(BaseModel):

@@ -12,6 +12,7 @@ from openasr.core.errors import AsrError
 from openasr.server.dashscope.protocol import GenerationRequest, context_of, to_options, to_response
 from openasr.server.deps import ApiKey, Context, RequestId, header_enabled
 from openasr.server.errors import dashscope_body
+from openasr.server.observe import Observed
 from openasr.server.sse import EVENT_STREAM, SSE_HEADERS, dashscope_error, dashscope_event
 from openasr.server.streaming import first_update, guarded, stream_steps
 from openasr.service import AudioRequest
@@ -25,15 +26,18 @@ async def generate(
     ctx: Context,
     api_key: ApiKey,
     rid: RequestId,
+    obs: Observed,
     x_dashscope_sse: str | None = Header(default=None),
     x_dashscope_ossresourceresolve: str | None = Header(default=None),
 ) -> JSONResponse | StreamingResponse:
     """Sync recognition of audio ≤ 10 MB / 5 min: http(s) URL, data URI, or oss:// upload key."""
     ref, options = to_options(body, ctx.service.catalog)
+    obs.model = body.model
     audio = AudioRequest(ref, api_key=api_key, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     context = context_of(body.input.messages)
     if not header_enabled(x_dashscope_sse):
         t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
+        obs.bill(t.audio.duration_s, context=context, text=t.text)
         return JSONResponse(
             to_response(
                 request_id=rid,
@@ -44,14 +48,18 @@ async def generate(
                 duration_s=t.audio.duration_s,
             )
         )
+    obs.streaming = True
     updates = ctx.service.stream(audio, options)
     first = await first_update(updates)
     incremental = bool(body.parameters.incremental_output)
 
     def frames() -> Iterator[str]:
         for n, step in enumerate(stream_steps(first, updates), start=1):
+            obs.bill(step.recognised_s, context=context, text=step.text)
             if not step.final and not step.delta:
                 continue
+            if step.delta:
+                obs.delta_sent()
             payload = to_response(
                 request_id=rid,
                 model=body.model,

@@ -21,6 +21,7 @@ from openasr.server.dashscope.task_protocol import (
     unknown_output,
 )
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId, header_enabled
+from openasr.server.observe import Observed
 
 router = APIRouter(prefix="/api/v1", tags=["DashScope async"])
 results_router = APIRouter(tags=["DashScope async"])
@@ -42,6 +43,7 @@ async def submit(
     ctx: Context,
     api_key: ApiKey,
     rid: RequestId,
+    obs: Observed,
     x_dashscope_async: Annotated[str | None, Header()] = None,
     x_dashscope_ossresourceresolve: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
@@ -52,6 +54,7 @@ async def submit(
             param="X-DashScope-Async",
         )
     engine_model = ctx.service.catalog.engine_for_async(body.model)
+    obs.model = body.model
     params = to_params(body, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     view = await run_in_threadpool(
         _queue(ctx).submit,

@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
-from openasr.core.options import TranscribeOptions, count_context_tokens
+from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
-from openasr.service import LEGACY_MODELS, ModelCatalog, count_audio_tokens
+from openasr.service import LEGACY_MODELS, ModelCatalog
 
 
 class InputAudio(BaseModel):

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.server.deps import ApiKey, Context, RequestId
 from openasr.server.errors import openai_body
+from openasr.server.observe import Observed
 from openasr.server.openai.protocol import (
     ChatRequest,
     audio_annotations,
@@ -41,16 +42,19 @@ _COPY_BLOCK = 1 * MB
 @router.post("/compatible-mode/v1/chat/completions", response_model=None)
 @router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
 async def chat_completions(
-    body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId
+    body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
 ) -> JSONResponse | StreamingResponse:
     """Recognise the one `input_audio` of the user message; stream when `stream` is true."""
     ref, options = chat_to_options(body, ctx.service.catalog)
+    obs.model = body.model
     audio = AudioRequest(ref, api_key=api_key)
     context = chat_context(body.messages)
     completion_id = f"chatcmpl-{rid}"
     if not body.stream:
         t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
+        obs.bill(t.audio.duration_s, context=context, text=t.text)
         return JSONResponse(chat_to_response(completion_id, body.model, t, context))
+    obs.streaming = True
     updates = ctx.service.stream(audio, options)
     first = await first_update(updates)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -61,7 +65,9 @@ async def chat_completions(
         text = ""
         for step in stream_steps(first, updates):
             last, text = step.update, step.text
+            obs.bill(step.recognised_s, context=context, text=text)
             if step.delta:
+                obs.delta_sent()
                 delta = {"role": None, "content": step.delta, "annotations": audio_annotations(step.language)}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
@@ -81,6 +87,7 @@ async def chat_completions(
 async def transcriptions(
     ctx: Context,
     api_key: ApiKey,
+    obs: Observed,
     file: Annotated[UploadFile, File(description="Audio or video, up to 25 MB / 30 min.")],
     model: Annotated[str, Form()] = "whisper-1",
     language: Annotated[str | None, Form()] = None,
@@ -98,6 +105,7 @@ async def transcriptions(
         response_format=response_format,
         granularities=timestamp_granularities or [],
     )
+    obs.model = model
     workdir = Path(tempfile.mkdtemp(dir=ctx.settings.data_dir / "tmp"))
     try:
         path = workdir / Path(file.filename or "audio").name
@@ -105,6 +113,7 @@ async def transcriptions(
         t = await run_in_threadpool(ctx.service.transcribe_file, path, options, OPENAI_FILE_LIMITS)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    obs.bill(t.audio.duration_s, context=options.context, text=t.text)
     body, content_type = transcription_body(t, response_format)
     if isinstance(body, dict):
         return JSONResponse(body)
