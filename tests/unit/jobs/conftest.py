@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from openasr.jobs.store import sqlite_url
+from openasr.jobs.store import TaskStore, sqlite_url
+from unit.jobs.clock import Clock
 
 
 def _pg_binary(name: str) -> str | None:
@@ -109,3 +110,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return sqlite_url(tmp_path)
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     return cluster.new_database()
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Clock:
+    """Starts at the test module's `T0`."""
+    return Clock(request.module.T0)
+
+
+@pytest.fixture
+def store(store_url: str, clock: Clock) -> Iterator[TaskStore]:
+    s = TaskStore(store_url, clock=clock)
+    yield s
+    s.close()

@@ -13,21 +13,9 @@ from openasr.jobs.errors import TaskNotCancelableError, TaskNotFoundError
 from openasr.jobs.results import ResultStore
 from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus, TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue, TaskView
+from unit.jobs.clock import Clock
 
 T0 = 1_767_261_600.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now_s = T0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,31 +21,9 @@ from openasr.jobs.store import (
     sqlite_url,
 )
 from openasr.pipeline import ChunkResult
+from unit.jobs.clock import Clock
 
 T0 = 1_767_261_600.0  # 2026-01-01 10:00:00 UTC
-
-
-class Clock:
-    def __init__(self, now_s: float = T0) -> None:
-        self.now_s = now_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(store_url: str, clock: Clock) -> Iterator[TaskStore]:
-    s = TaskStore(store_url, clock=clock)
-    yield s
-    s.close()
 
 
 def _submit(store: TaskStore, n: int = 1, **kw: object) -> list[TaskRecord]:

@@ -3,34 +3,13 @@ key and model; a finished task records its own usage exactly once; tasks are cou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.store import TaskParams, TaskStatus, TaskStore, Usage, UsageTotal
+from unit.jobs.clock import Clock
 
 T0 = 1_767_225_599.0  # 2025-12-31 23:59:59 UTC: one second before a UTC day ends
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now_s = T0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(store_url: str, clock: Clock) -> Iterator[TaskStore]:
-    s = TaskStore(store_url, clock=clock)
-    yield s
-    s.close()
 
 
 def test_usage_is_summed_per_utc_day_key_and_model(store: TaskStore, clock: Clock) -> None:
