@@ -32,7 +32,7 @@ from openasr import pipeline
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.engines.base import Engine
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     items = read_manifest((args.manifest or root / "manifest.json").resolve(), root)
     settings = Settings()
     try:
-        engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get(args.model)
+        engine = EnginePool(settings.cache_dir, settings.engine_config()).get(args.model)
     except AsrError as exc:
         print(f"error: {exc.task_code}: {exc.message}", file=sys.stderr)
         return 1

@@ -36,7 +36,7 @@ from openasr.audio.decode import decode_audio
 from openasr.core.options import TranscribeOptions
 from openasr.engines.registry import bundled_model_dir
 from openasr.runtime.batcher import BatchingEngine
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 RATE_HZ = 16_000
@@ -199,7 +199,7 @@ def main() -> None:
     root = args.directory.resolve()
     items = read_manifest(args.manifest or root / "manifest.json", root)
     settings = Settings()
-    engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get(args.model)
+    engine = EnginePool(settings.cache_dir, settings.engine_config()).get(args.model)
     reference = WhisperModel(str(bundled_model_dir(args.model, settings.cache_dir)), device="cpu", compute_type="int8")
     try:
         with tempfile.TemporaryDirectory() as tmp:

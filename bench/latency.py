@@ -25,7 +25,7 @@ from openasr.audio.decode import decode_audio
 from openasr.core.options import TranscribeOptions
 from openasr.engines.registry import bundled_model_dir
 from openasr.runtime.batcher import Priority
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     settings = Settings()
-    config = EngineConfig.from_settings(settings)
+    config = settings.engine_config()
     engine = EnginePool(settings.cache_dir, config).get("whisper-base")
     reference = WhisperModel(
         str(bundled_model_dir("whisper-base", settings.cache_dir)), device="cpu", compute_type="int8"

@@ -36,7 +36,7 @@ from openasr import pipeline
 from openasr.audio.decode import probe_audio
 from openasr.core.options import TranscribeOptions
 from openasr.engines.registry import resolve_model_dir
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 Runner = Callable[[Path], str]
@@ -48,7 +48,7 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
     settings = Settings()
     directory = resolve_model_dir(model, settings.cache_dir)
     workers = max(1, settings.engine_workers)
-    config = EngineConfig.from_settings(settings.model_copy(update={"cpu_threads": max(1, threads // workers)}))
+    config = settings.model_copy(update={"cpu_threads": max(1, threads // workers)}).engine_config()
     engine = EnginePool(settings.cache_dir, config).get(model)
     fast_engine = EnginePool(settings.cache_dir, replace(config, timestamp_tokens=False)).get(model)
     print(f"openasr: {config}", file=sys.stderr)

@@ -22,7 +22,7 @@ from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.runtime.batcher import BatchingEngine
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 from speech_clips import load_clips
 
@@ -39,7 +39,7 @@ def cache_dir(settings: Settings) -> Path:
 
 @pytest.fixture(scope="session")
 def engine_pool(settings: Settings) -> EnginePool:
-    return EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
+    return EnginePool(settings.cache_dir, settings.engine_config())
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Sentence, Transcript
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 AudioInput = str | os.PathLike[str] | bytes
@@ -101,7 +101,7 @@ def _engines() -> tuple[Settings, EnginePool]:
     with _lock:
         if _pool is None or _settings is None:
             _settings = Settings()
-            _pool = EnginePool(_settings.cache_dir, EngineConfig.from_settings(_settings))
+            _pool = EnginePool(_settings.cache_dir, _settings.engine_config())
         return _settings, _pool
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from openasr.runtime.engine_pool import EngineConfig
 
 
 class Settings(BaseSettings):
@@ -108,3 +111,15 @@ class Settings(BaseSettings):
             parts = value.replace(",", os.pathsep).split(os.pathsep)
             return tuple(Path(p).expanduser().resolve() for p in parts if p.strip())
         return tuple(value)  # type: ignore[arg-type]
+
+    def engine_config(self) -> EngineConfig:
+        """The engine pool's plain config: settings are read here, at the top, and handed down."""
+        from openasr.runtime.engine_pool import EngineConfig
+
+        return EngineConfig.resolve(
+            cpu_threads=self.cpu_threads,
+            workers=self.engine_workers,
+            max_batch=self.batch_size,
+            max_wait_s=self.batch_wait_ms / 1000,
+            timestamp_tokens=self.timestamp_tokens,
+        )

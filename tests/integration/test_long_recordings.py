@@ -203,7 +203,7 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 settings = Settings()
-engine = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings)).get("whisper-base")
+engine = EnginePool(settings.cache_dir, settings.engine_config()).get("whisper-base")
 pipeline.run(Path(sys.argv[2]), TranscribeOptions(words=True), engine)  # dense speech: full batches
 loaded_kb = peak_kb()
 transcript = pipeline.run(Path(sys.argv[1]), TranscribeOptions(words=True), engine)

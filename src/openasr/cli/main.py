@@ -29,7 +29,7 @@ from openasr.core.types import Transcript
 from openasr.engines.registry import model_statuses
 from openasr.postprocess.formats import render
 from openasr.runtime.batcher import BatchingEngine
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 app = typer.Typer(
@@ -105,7 +105,7 @@ def transcribe(
             sentences=fmt != "text",
             channels=tuple(channel) if channel else None,
         )
-        engines = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
+        engines = EnginePool(settings.cache_dir, settings.engine_config())
         try:
             engine = engines.get(options.model)
             for path in files:

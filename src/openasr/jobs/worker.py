@@ -13,19 +13,16 @@ never dies of a task, and a task never stays RUNNING because of one: if even the
 heartbeat goes stale and `TaskStore.recover_orphans` puts the task back.
 
 Run standalone (a worker process next to the API servers, or the crash-recovery test) with
-``python -m openasr.jobs.worker --data-dir DIR``.
+``python -m openasr.cli.worker --data-dir DIR``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
 import shutil
-import signal
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -43,8 +40,7 @@ from openasr.core.options import TranscribeOptions, count_audio_tokens, count_co
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.results import ResultStore
-from openasr.jobs.secrets import load_or_create_secret
-from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore, sqlite_url
+from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore
 from openasr.pipeline import (
     ChunkResult,
     assemble_channel,
@@ -55,8 +51,7 @@ from openasr.pipeline import (
 )
 from openasr.postprocess.formats import render_json
 from openasr.runtime.batcher import BatchingEngine
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
-from openasr.settings import Settings
+from openasr.runtime.engine_pool import EnginePool
 
 log = logging.getLogger(__name__)
 
@@ -441,60 +436,3 @@ class _Heartbeat:
             except Exception:
                 log.exception("task %s: heartbeat failed; retrying", self._task_id)
 
-
-# --------------------------------------------------------------------------------------- standalone
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run workers in this process until SIGTERM/SIGINT (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m openasr.jobs.worker", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--database-url", help="default: sqlite in the data directory")
-    parser.add_argument("--cache-dir", type=Path, default=Path("~/.cache/openasr").expanduser())
-    parser.add_argument("--threads", type=int, default=1, help="worker threads")
-    parser.add_argument("--cpu-threads", type=int, default=0, help="CTranslate2 threads per engine worker (0: auto)")
-    parser.add_argument("--allow-private-urls", action="store_true")
-    parser.add_argument("--file-root", type=Path, action="append", default=[])
-    parser.add_argument("--recover-all", action="store_true", help="requeue every RUNNING task at start")
-    parser.add_argument("--heartbeat-s", type=float, default=5.0)
-    parser.add_argument("--stale-after-s", type=float, default=60.0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    data_dir: Path = args.data_dir.expanduser().resolve()
-    store = TaskStore(args.database_url or sqlite_url(data_dir))
-    results = ResultStore(data_dir / "results", load_or_create_secret(data_dir))
-    engines = EnginePool(args.cache_dir, EngineConfig.from_settings(Settings(cpu_threads=args.cpu_threads)))
-    config = WorkerConfig(
-        data_dir=data_dir,
-        policy=async_source_policy(
-            allow_private_urls=args.allow_private_urls,
-            file_roots=tuple(p.expanduser().resolve() for p in args.file_root),
-        ),
-        heartbeat_s=args.heartbeat_s,
-        stale_after_s=args.stale_after_s,
-    )
-    if args.recover_all:
-        store.recover_orphans(0)
-    workers = [TaskWorker(store, results, engines, config) for _ in range(max(1, args.threads))]
-    stopping = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    for worker in workers:
-        worker.start()
-    log.info("%d worker(s) running on %s", len(workers), store.dialect)
-    while not stopping.wait(1.0):
-        pass
-    for worker in workers:
-        worker.stop()
-    engines.close()
-    store.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

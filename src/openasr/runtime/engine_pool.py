@@ -14,12 +14,11 @@ from pathlib import Path
 from openasr.engines.registry import resolve_model_dir
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
-from openasr.settings import Settings
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """CTranslate2 and batching settings (see `Settings` for the defaults and why)."""
+    """CTranslate2 and batching settings (`Settings.engine_config` builds it; the defaults and why are there)."""
 
     cpu_threads: int = 0
     workers: int = 2
@@ -28,14 +27,23 @@ class EngineConfig:
     timestamp_tokens: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EngineConfig:
-        workers = max(1, settings.engine_workers)
+    def resolve(
+        cls,
+        *,
+        cpu_threads: int = 0,
+        workers: int = 2,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        timestamp_tokens: bool = True,
+    ) -> EngineConfig:
+        """A config for this machine: `cpu_threads` 0 divides the cores among the workers."""
+        workers = max(1, workers)
         return cls(
-            cpu_threads=settings.cpu_threads or max(1, (os.cpu_count() or 1) // workers),
+            cpu_threads=cpu_threads or max(1, (os.cpu_count() or 1) // workers),
             workers=workers,
-            max_batch=max(1, settings.batch_size),
-            max_wait_s=settings.batch_wait_ms / 1000,
-            timestamp_tokens=settings.timestamp_tokens,
+            max_batch=max(1, max_batch),
+            max_wait_s=max_wait_s,
+            timestamp_tokens=timestamp_tokens,
         )
 
 

@@ -26,7 +26,7 @@ from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.server.auth import Gate, KeyRing, RateLimiter
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.tasks import results_router
@@ -49,7 +49,7 @@ log = logging.getLogger("openasr.server")
 
 
 def build_context(settings: Settings, engines: EnginePool | None = None) -> AppContext:
-    engines = engines or EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
+    engines = engines or EnginePool(settings.cache_dir, settings.engine_config())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)

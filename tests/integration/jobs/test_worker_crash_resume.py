@@ -76,13 +76,13 @@ def _long_file(path: Path) -> Path:
 
 
 def _start_worker(env: JobEnv, log_path: Path) -> subprocess.Popen[bytes]:
-    """`python -m openasr.jobs.worker` on the test's data directory, with the engine settings of the
+    """`python -m openasr.cli.worker` on the test's data directory, with the engine settings of the
     in-process pool (same cache, same CTranslate2 thread count), so both recognise chunks alike."""
     settings = Settings()
     command = [
         sys.executable,
         "-m",
-        "openasr.jobs.worker",
+        "openasr.cli.worker",
         "--data-dir",
         str(env.config.data_dir),
         "--file-root",
