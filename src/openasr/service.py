@@ -35,7 +35,6 @@ SYNC_LIMITS = Limits(10 * MB, 5 * 60.0)
 """DashScope sync recognition and compatible-mode chat (spec §11)."""
 OPENAI_FILE_LIMITS = Limits(25 * MB, 30 * 60.0)
 """OpenAI's transcription endpoint: OpenAI's own 25 MB upload limit; 30 min bounds one request's CPU time."""
-ASYNC_LIMITS = Limits(2048 * MB, 12 * 3600.0)
 
 SYNC_MODELS = frozenset(
     {

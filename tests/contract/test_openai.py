@@ -178,5 +178,8 @@ def test_transcriptions_bad_input(oa: OpenAI, tmp_path: Path) -> None:
     with pytest.raises(openai.BadRequestError) as fmt, BECKETT.open("rb") as f:
         oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="docx")  # type: ignore[arg-type]
     assert fmt.value.param == "response_format"
+    with pytest.raises(openai.BadRequestError) as hot, BECKETT.open("rb") as f:
+        oa.audio.transcriptions.create(model="whisper-1", file=f, temperature=1.5)
+    assert hot.value.param == "temperature"
     with pytest.raises(openai.NotFoundError), BECKETT.open("rb") as f:
         oa.audio.transcriptions.create(model="no-such-model", file=f)

@@ -59,6 +59,7 @@ def test_json_output_has_text_sentences_and_language_for_each_file() -> None:
 def test_words_flag_adds_timed_words_that_spell_each_sentence() -> None:
     document = json.loads(ok("transcribe", clip("0880").path, "--format", "json", "--words"))
     sentences = document["transcripts"][0]["sentences"]
+    assert sentences, document
     for sentence in sentences:
         words = sentence["words"]
         assert words

@@ -138,8 +138,12 @@ def test_key_keeps_spaces_and_utf8_but_disk_names_are_hashes(store: UploadStore)
 
 def test_field_names_are_case_insensitive(store: UploadStore) -> None:
     cert = store.issue_policy(KEY, "qwen3-asr-flash", HOST, now=T0)
-    fields = {name.lower(): value for name, value in form(cert).items()}
-    store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 1)
+    for case in (str.lower, str.upper):
+        fields = {case(name): value for name, value in form(cert).items()}
+        fields[case("key")] = f"{cert['upload_dir']}/{case.__name__}.wav"
+        stored = store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 1)
+        assert stored.key == fields[case("key")] and stored.size_bytes == len(AUDIO)
+        assert store.open_upload(stored.key, KEY, now=T0 + 2).read_bytes() == AUDIO
 
 
 # -------------------------------------------------------------------------------------------- forgery

@@ -162,7 +162,12 @@ def transcription_options(
     prompt: str | None,
     response_format: str,
     granularities: list[str],
+    temperature: float | None = None,
 ) -> TranscribeOptions:
+    """`temperature` is checked, not applied: decoding is deterministic beam search, which is what
+    temperature 0 asks for (a resumed task must give the identical text), and `verbose_json` says 0.0."""
+    if temperature is not None and not 0.0 <= temperature <= 1.0:
+        raise InvalidParameterError("temperature must be between 0 and 1", param="temperature")
     if response_format not in TRANSCRIPTION_FORMATS:
         raise InvalidParameterError(
             f"response_format must be one of {', '.join(TRANSCRIPTION_FORMATS)}", param="response_format"

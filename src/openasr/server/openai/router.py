@@ -93,7 +93,9 @@ async def transcriptions(
     language: Annotated[str | None, Form()] = None,
     prompt: Annotated[str | None, Form()] = None,
     response_format: Annotated[str, Form()] = "json",
-    temperature: Annotated[float | None, Form()] = None,
+    temperature: Annotated[
+        float | None, Form(description="0–1; decoding is always deterministic beam search (temperature 0).")
+    ] = None,
     timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
 ) -> Response:
     """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
@@ -104,6 +106,7 @@ async def transcriptions(
         prompt=prompt,
         response_format=response_format,
         granularities=timestamp_granularities or [],
+        temperature=temperature,
     )
     obs.model = model
     workdir = Path(tempfile.mkdtemp(dir=ctx.settings.data_dir / "tmp"))
