@@ -22,7 +22,7 @@ from rich.table import Table
 from openasr import pipeline
 from openasr.api import file_options
 from openasr.audio.decode import probe_audio
-from openasr.cli import tasks, usage
+from openasr.cli import db, tasks, usage
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
@@ -36,6 +36,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Self-hosted Qwen3-ASR-compatible speech recognition."
 )
 app.add_typer(tasks.app, name="task")
+app.add_typer(db.app, name="db")
 _err = Console(stderr=True)
 
 PROGRESS_MIN_S = 30.0

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, make_url
 from openasr.core.options import TranscribeOptions, validate_options
 from openasr.core.types import Sentence, Word
 from openasr.jobs.errors import LeaseLostError, TaskNotCancelableError, TaskNotFoundError
+from openasr.jobs.schema import checkpoints, current_revision, tasks, upgrade, usage
 from openasr.pipeline import ChunkResult
 
 DATABASE_FILE = "openasr.db"
@@ -52,70 +53,6 @@ class TaskStatus(enum.StrEnum):
 FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED})
 
 INTERRUPTED_MESSAGE = "the task was interrupted too many times (its worker stopped while running it)"
-
-metadata = sa.MetaData()
-
-tasks = sa.Table(
-    "tasks",
-    metadata,
-    sa.Column("task_id", sa.String(36), primary_key=True),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Column("model_name", sa.String(128), nullable=False),
-    sa.Column("engine_model", sa.String(256), nullable=False),
-    sa.Column("api_key_id", sa.String(32), nullable=False),
-    sa.Column("file_url", sa.Text, nullable=False),
-    sa.Column("params", sa.JSON, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("code", sa.String(64)),
-    sa.Column("message", sa.Text),
-    sa.Column("submit_time_ms", sa.BigInteger, nullable=False),
-    sa.Column("scheduled_time_ms", sa.BigInteger),
-    sa.Column("end_time_ms", sa.BigInteger),
-    sa.Column("claimed_by", sa.String(160)),
-    sa.Column("heartbeat_ms", sa.BigInteger),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("audio_seconds", sa.Double),
-    sa.Column("done_s", sa.Double, nullable=False, default=0.0),
-    sa.Column("total_s", sa.Double),
-    sa.Column("result_key", sa.String(128)),
-    sa.Column("usage_seconds", sa.Integer),
-    sa.Index("ix_tasks_status_submit", "status", "submit_time_ms"),
-    sa.Index("ix_tasks_submit", "submit_time_ms"),
-    sa.Index("ix_tasks_api_key_submit", "api_key_id", "submit_time_ms"),
-)
-
-checkpoints = sa.Table(
-    "checkpoints",
-    metadata,
-    sa.Column("task_id", sa.String(36), sa.ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("channel_id", sa.Integer, primary_key=True),
-    sa.Column("chunk_index", sa.Integer, primary_key=True),
-    sa.Column("start_s", sa.Double, nullable=False),
-    sa.Column("end_s", sa.Double, nullable=False),
-    sa.Column("language", sa.String(16), nullable=False),
-    sa.Column("language_probability", sa.Double),
-    sa.Column("sentences", sa.JSON, nullable=False),
-)
-
-usage = sa.Table(
-    "usage",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("time_ms", sa.BigInteger, nullable=False),
-    sa.Column("day", sa.String(10), nullable=False),
-    sa.Column("api_key_id", sa.String(32), nullable=False),
-    sa.Column("model", sa.String(128), nullable=False),
-    sa.Column("surface", sa.String(32), nullable=False),
-    sa.Column("seconds", sa.Integer, nullable=False),
-    sa.Column("input_tokens", sa.Integer, nullable=False),
-    sa.Column("output_tokens", sa.Integer, nullable=False),
-    sa.Column("request_id", sa.String(64), nullable=False),
-    sa.Index("ix_usage_day_key", "day", "api_key_id"),
-)
-"""One row per billable call (sync, stream, OpenAI, task), written when the call ends. `day` is the UTC
-date (YYYY-MM-DD) of `time_ms`, stored so that totals per day are a plain GROUP BY on every backend.
-No migrations: `create_all` adds this table to a database made before it existed."""
-
 
 # ------------------------------------------------------------------------------------------ records
 
@@ -287,11 +224,16 @@ class TaskStore:
         with self._engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # processes starting together must not race on DDL
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-            metadata.create_all(conn)
+            upgrade(conn)
 
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at (the head once this store has opened it)."""
+        with self._reader.connect() as conn:
+            return current_revision(conn)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -1,0 +1,66 @@
+"""Schema migrations (Alembic) on real SQLite and PostgreSQL: new databases, databases from before
+migrations, and `openasr db upgrade`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from openasr.jobs.schema import head_revision
+from openasr.jobs.store import TaskParams, TaskStore
+from unit.jobs.clock import Clock
+
+T0 = 1_767_261_600.0
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_made_at_the_head_revision(store: TaskStore, store_url: str) -> None:
+    assert store.schema_revision() == head_revision() == "0002"
+    assert {"tasks", "checkpoints", "usage", "alembic_version"} <= _tables(store_url)
+
+
+def test_a_database_from_before_migrations_is_adopted_with_its_tasks(store_url: str) -> None:
+    """An early release made `tasks` and `checkpoints` straight from the metadata, with no version table
+    and no `usage`: opening it adds what is missing and keeps every task."""
+    first = TaskStore(store_url, clock=Clock(T0))
+    task = first.create(
+        file_url="https://example.org/a.wav",
+        model_name="qwen3-asr-flash-filetrans",
+        engine_model="whisper-base",
+        params=TaskParams(),
+        api_key_id="key-a",
+    )
+    first.close()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE usage"))
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    engine.dispose()
+    assert _tables(store_url) == {"tasks", "checkpoints"}
+
+    reopened = TaskStore(store_url, clock=Clock(T0))
+    try:
+        assert reopened.schema_revision() == head_revision()
+        assert "usage" in _tables(store_url)
+        again = reopened.get(task.task_id)
+        assert again is not None and again.file_url == task.file_url
+    finally:
+        reopened.close()
+
+
+def test_openasr_db_upgrade_brings_the_database_to_head_and_can_run_again(store_url: str) -> None:
+    command = [sys.executable, "-m", "openasr.cli.main", "db", "upgrade", "--database-url", store_url]
+    for _ in range(2):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"schema revision {head_revision()} (head)" in done.stdout
+    assert "usage" in _tables(store_url)
