@@ -121,8 +121,8 @@ def stream_channel(
     costs decoding + VAD only, about 0.3 % of real time on one core.
     """
     resume_after_s = earlier[-1].end_s if earlier else None
-    detected = [r for r in earlier if r.language_probability is not None]
-    language = options.language or settled_language(detected)
+    done = list(earlier)
+    language = options.language or settled_language(done)
     next_id = sum(len(r.sentences) for r in earlier)
     pending: deque[tuple[SpeechChunk, Future[Recognition]]] = deque()
 
@@ -135,9 +135,8 @@ def stream_channel(
         result = ChunkResult(
             channel or 0, chunk.start_s, chunk.end_s, recognition.language, recognition.language_probability, sentences
         )
-        if result.language_probability is not None:
-            detected.append(result)
-            language = language or settled_language(detected)
+        done.append(result)
+        language = language or settled_language(done)
         return result
 
     chunks = speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options)
@@ -177,17 +176,19 @@ LANGUAGE_VOTES = 3
 is never sure of (0.56 on the fixtures' Arabic) would otherwise decode one chunk at a time for good."""
 
 
-def settled_language(detected: Sequence[ChunkResult]) -> str | None:
-    """The language later chunks of a channel are decoded in, from its chunks' detections in order: the
-    first detected with `LANGUAGE_SETTLED` confidence; failing that, after `LANGUAGE_VOTES` detections,
-    the language with the largest summed probability; None while undecided."""
+def settled_language(results: Sequence[ChunkResult]) -> str | None:
+    """The language later chunks of a channel are decoded in, from its chunks' results in order: the
+    first detected with `LANGUAGE_SETTLED` confidence, or with no confidence at all (an engine that names
+    the language without a probability, such as a remote server, is taken at its word); failing that,
+    after `LANGUAGE_VOTES` chunks, the language with the largest summed probability; None while
+    undecided."""
     votes: dict[str, float] = {}
-    for result in detected[:LANGUAGE_VOTES]:
-        probability = result.language_probability or 0.0
-        if probability >= LANGUAGE_SETTLED:
+    for result in results[:LANGUAGE_VOTES]:
+        probability = result.language_probability
+        if probability is None or probability >= LANGUAGE_SETTLED:  # None: given, or detected with no confidence
             return result.language
         votes[result.language] = votes.get(result.language, 0.0) + probability
-    return max(votes, key=lambda code: votes[code]) if len(detected) >= LANGUAGE_VOTES else None
+    return max(votes, key=lambda code: votes[code]) if len(results) >= LANGUAGE_VOTES else None
 
 
 _RESUME_TOLERANCE_S = 1e-6

@@ -5,7 +5,7 @@ from __future__ import annotations
 from openasr.pipeline import LANGUAGE_VOTES, ChunkResult, settled_language
 
 
-def _chunk(language: str, probability: float) -> ChunkResult:
+def _chunk(language: str, probability: float | None) -> ChunkResult:
     return ChunkResult(0, 0.0, 1.0, language, probability, ())
 
 
@@ -19,3 +19,10 @@ def test_unsure_detections_wait_then_vote_by_summed_probability() -> None:
     assert settled_language(unsure[: LANGUAGE_VOTES - 1]) is None
     assert settled_language(unsure) == "ar"  # 1.06 against 0.6
     assert settled_language([*unsure, _chunk("en", 0.99)]) == "ar"  # decided; a later chunk changes nothing
+
+
+def test_a_language_named_without_a_probability_is_taken_at_its_word() -> None:
+    """A remote engine names the language but gives no confidence: waiting for a sure one would decode
+    the whole file one chunk at a time."""
+    assert settled_language([_chunk("de", None)]) == "de"
+    assert settled_language([_chunk("nl", 0.58), _chunk("de", None)]) == "de"
