@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     False decodes without them, as `BatchedInferencePipeline` does: about 1.3× the throughput on a CPU,
     at a small cost in accuracy on short clips (README, performance)."""
 
+    device: str = "auto"
+    """Where Qwen3-ASR runs: `cpu`, `cuda`, `cuda:1` … ; `auto` takes a CUDA GPU when torch sees one."""
+
+    dtype: str = "auto"
+    """Qwen3-ASR weights' dtype: `auto` is bfloat16 on CUDA and float32 on the CPU."""
+
+    aligner_model: str | None = None
+    """Qwen3-ForcedAligner (a directory or hub id): word and sentence times for Qwen3-ASR. Without it,
+    sentences take their chunk's times and word timestamps are refused."""
+
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
 

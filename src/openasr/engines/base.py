@@ -60,10 +60,13 @@ class RecognitionItem:
 
 @dataclass(frozen=True)
 class RecognizedWord:
+    """`probability` is the decoder's confidence in the word; None where the engine has none (a forced
+    aligner times words it did not choose)."""
+
     start_s: float
     end_s: float
     text: str
-    probability: float
+    probability: float | None
 
 
 @dataclass(frozen=True)

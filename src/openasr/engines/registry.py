@@ -176,6 +176,47 @@ def bundled_model_dir(name: str, cache_dir: Path) -> Path:
     return directory
 
 
+QWEN3_ORIGINAL_TO_HF = {
+    "Qwen/Qwen3-ASR-0.6B": "Qwen/Qwen3-ASR-0.6B-hf",
+    "Qwen/Qwen3-ASR-1.7B": "Qwen/Qwen3-ASR-1.7B-hf",
+    "Qwen/Qwen3-ForcedAligner-0.6B": "Qwen/Qwen3-ForcedAligner-0.6B-hf",
+}
+"""The original checkpoints (qwen-asr's `thinker_config` layout, which transformers does not load and
+ships no converter for) name the same weights as their `-hf` conversions, which are loaded instead."""
+
+
+def model_backend(name: str) -> str:
+    """ "qwen3" for a Qwen3-ASR directory (its config's `model_type`) or hub id, else "whisper"."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return "qwen3" if _qwen3_config(path) is not None else "whisper"
+    return "qwen3" if "/" in name and "qwen3-asr" in name.lower() else "whisper"
+
+
+def resolve_qwen3_source(name: str) -> str:
+    """A Qwen3-ASR (or ForcedAligner) directory or hub id that transformers' native classes load."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        config = _qwen3_config(path)
+        if config is None:
+            raise ModelUnavailableError(f"{path} is not a Qwen3-ASR model directory (config.json model_type)")
+        if "thinker_config" in config:
+            raise ModelUnavailableError(
+                f"{path} holds an original Qwen3-ASR checkpoint (thinker_config layout), which transformers "
+                "does not load: use its -hf conversion (e.g. Qwen/Qwen3-ASR-1.7B-hf)"
+            )
+        return str(path)
+    return QWEN3_ORIGINAL_TO_HF.get(name, name)
+
+
+def _qwen3_config(directory: Path) -> dict[str, object] | None:
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and config.get("model_type") == "qwen3_asr" else None
+
+
 def resolve_model_dir(name: str, cache_dir: Path, *, allow_download: bool = True) -> Path:
     """Map a model name to a CTranslate2 directory: bundled name, local directory, or hub repo id."""
     if name in BUNDLED:
