@@ -51,9 +51,8 @@ class Qwen3AsrEngine:
         hub = str(cache_dir) if cache_dir is not None else None
         self.name = name
         self._processor: Any = AutoProcessor.from_pretrained(str(source), cache_dir=hub)
-        self._model: Any = Qwen3ASRForConditionalGeneration.from_pretrained(
-            str(source), dtype=placement.dtype, cache_dir=hub
-        )
+        model_class: Any = Qwen3ASRForConditionalGeneration
+        self._model: Any = model_class.from_pretrained(str(source), dtype=placement.dtype, cache_dir=hub)
         self._model.to(placement.device).eval()
         self._device = placement.device
         self._aligner = aligner

@@ -1,0 +1,56 @@
+"""Qwen3-ASR's output parser and its language names -> service codes (no torch needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from openasr.engines.qwen3_languages import (
+    ALIGNER_LANGUAGES,
+    CHINESE_DIALECTS,
+    CODE_TO_NAME,
+    ParsedOutput,
+    language_code,
+    language_name,
+    parse_output,
+)
+
+
+@pytest.mark.parametrize(("code", "name"), sorted(CODE_TO_NAME.items()))
+def test_every_language_name_maps_to_its_code_and_back(code: str, name: str) -> None:
+    assert language_code(name) == code
+    assert language_code(name.lower()) == code
+    assert language_name(code) == name
+    assert parse_output(f"language {name}<asr_text>some words<|im_end|>") == ParsedOutput("some words", code)
+
+
+@pytest.mark.parametrize("dialect", sorted(CHINESE_DIALECTS))
+def test_every_dialect_name_maps_to_chinese_or_cantonese(dialect: str) -> None:
+    expected = "yue" if "Cantonese" in dialect else "zh"
+    assert language_code(dialect) == expected
+    assert language_code(f"{dialect} dialect") == expected
+    assert language_code(f"Chinese ({dialect})") == expected
+    assert parse_output(f"language {dialect}<asr_text>你好").language == expected
+
+
+def test_there_are_thirty_languages_and_the_aligner_covers_eleven() -> None:
+    assert len(CODE_TO_NAME) == 30
+    assert len(ALIGNER_LANGUAGES) == 11 and ALIGNER_LANGUAGES <= set(CODE_TO_NAME)
+
+
+def test_language_none_is_no_speech() -> None:
+    assert parse_output("language None<asr_text><|im_end|>") == ParsedOutput("", None, no_speech=True)
+    assert parse_output("language None<asr_text>", forced_language=None).no_speech
+    assert language_code("None") is None
+
+
+def test_forced_language_output_is_the_text_alone() -> None:
+    assert parse_output("Bonjour à tous.<|im_end|><|endoftext|>", "fr") == ParsedOutput("Bonjour à tous.", "fr")
+
+
+def test_unknown_names_and_missing_markers() -> None:
+    assert parse_output("language Klingon<asr_text>nuqneH") == ParsedOutput("nuqneH", None)
+    assert parse_output("just text") == ParsedOutput("just text", None)
+    assert parse_output("") == ParsedOutput("", None)
+    assert parse_output("\n\nlanguage English<asr_text>a<asr_text>b") == ParsedOutput("ab", "en")
+    with pytest.raises(KeyError):
+        language_name("uk")
