@@ -87,7 +87,10 @@ def check_engine(engine: Engine, options: TranscribeOptions) -> None:
     if options.context and not caps.context_biasing:
         raise InvalidParameterError(f"model {engine.name} does not support context biasing", param="context")
     if options.words and not caps.word_timestamps:
-        raise InvalidParameterError(f"model {engine.name} has no word timestamps", param="words")
+        why = caps.why_not.get("word_timestamps")
+        raise InvalidParameterError(
+            f"model {engine.name} has no word timestamps" + (f": {why}" if why else ""), param="words"
+        )
 
 
 def stream_channel(

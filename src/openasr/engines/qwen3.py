@@ -68,6 +68,8 @@ class Qwen3AsrEngine:
             max_chunk_s=MAX_CHUNK_S,
             max_prompt_tokens=max(0, min(MAX_CONTEXT_TOKENS, positions - _PROMPT_RESERVE_TOKENS)),
             concurrent_calls=1,
+            why_not=_why_not(aligner),
+            notes=_notes(aligner),
         )
 
     @property
@@ -176,6 +178,22 @@ class Qwen3AsrEngine:
             segment = RecognizedSegment(start_s, end_s, output.text)
         probability = None if item.request.language else (confidence if output.language else 0.0)
         return Recognition((segment,), language, probability)
+
+
+def _why_not(aligner: ForcedAligner | None) -> dict[str, str]:
+    why = {"emotion": "no emotion classifier for Qwen3-ASR"}
+    if aligner is None:
+        why["word_timestamps"] = (
+            "no forced aligner is configured (set OPENASR_ALIGNER_MODEL to a Qwen3-ForcedAligner directory or hub id)"
+        )
+    return why
+
+
+def _notes(aligner: ForcedAligner | None) -> tuple[str, ...]:
+    if aligner is None:
+        return ("sentence times are those of the VAD chunks (no forced aligner)",)
+    others = sorted(set(CODE_TO_NAME) - aligner.languages)
+    return (f"word times in {', '.join(sorted(aligner.languages))}; chunk-level times in {', '.join(others)}",)
 
 
 def _speech_extent(item: RecognitionItem) -> tuple[float, float]:
