@@ -80,7 +80,9 @@ def _read_context(context: str | None, context_file: Path | None) -> str:
 @app.command()
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
-    model: Annotated[str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")] = "",
+    model: Annotated[
+        str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 or Qwen3-ASR directory, or a hub id.")
+    ] = "",
     language: Annotated[str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")] = None,
     itn: Annotated[bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")] = False,
     context: Annotated[str | None, typer.Option(help="Context biasing text: names, terms, background.")] = None,
@@ -90,7 +92,7 @@ def transcribe(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
     output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
 ) -> None:
-    """Transcribe files offline with the bundled Whisper model."""
+    """Transcribe files offline (the bundled Whisper model unless --model names another)."""
     settings = Settings()
     if fmt not in _SUFFIXES:
         raise fail(f"unknown format {fmt!r}: use one of {', '.join(_SUFFIXES)}")
