@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -49,6 +49,24 @@ class Settings(BaseSettings):
     aligner_model: str | None = None
     """Qwen3-ForcedAligner (a directory or hub id): word and sentence times for Qwen3-ASR. Without it,
     sentences take their chunk's times and word timestamps are refused."""
+
+    engine_url: str | None = None
+    """An OpenAI-compatible ASR server (`vllm serve Qwen/Qwen3-ASR-1.7B`, another openasr) that recognises
+    the chunks of the default model, e.g. `http://gpu-host:8000`. When set and `default_model` is not,
+    the default model is named after `engine_model`."""
+
+    engine_model: str = "Qwen/Qwen3-ASR-1.7B"
+    """The model name the remote server knows (vLLM's served model name; `whisper-1` for an openasr)."""
+
+    engine_api_key: str | None = None
+    engine_timeout_s: float = 120.0
+    """Per chunk request to the remote engine; a hung far side becomes a retry, then a 503."""
+
+    engine_concurrency: int = 8
+    """Chunks in flight to the remote engine at once (its own batching does the rest)."""
+
+    engine_retries: int = 4
+    """Retries of a chunk after a 429, a 5xx or a connection failure, with backoff 0.5, 1, 2, 4 s."""
 
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
@@ -101,6 +119,12 @@ class Settings(BaseSettings):
 
     upload_retention_hours: float = 48.0
     result_retention_hours: float = 24.0
+
+    @model_validator(mode="after")
+    def _name_the_remote_model(self) -> Settings:
+        if self.engine_url and "default_model" not in self.model_fields_set:
+            self.default_model = self.engine_model
+        return self
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod

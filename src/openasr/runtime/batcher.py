@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from openasr.core.errors import EngineUnavailableError
 from openasr.engines.base import Engine, Recognition, RecognitionItem
 
 
@@ -152,8 +153,10 @@ class BatchingEngine:
             results = self.inner.recognize([job.item for job in jobs])
         except Exception as error:
             self._add_busy(time.monotonic() - started)
-            if len(jobs) == 1:
-                jobs[0].future.set_exception(error)
+            if len(jobs) == 1 or isinstance(error, EngineUnavailableError):
+                # an unreachable engine fails every chunk alike: one by one would wait out the outage again
+                for job in jobs:
+                    job.future.set_exception(error)
                 return
             for job in jobs:
                 self._run([job])

@@ -14,6 +14,7 @@ from pathlib import Path
 from openasr.core.errors import ModelUnavailableError
 from openasr.engines.base import Engine
 from openasr.engines.registry import model_backend, resolve_model_dir, resolve_qwen3_source
+from openasr.engines.remote import RemoteConfig, RemoteEngine
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
 from openasr.settings import Settings
@@ -33,6 +34,9 @@ class EngineConfig:
     aligner_model: str | None = None
     max_new_tokens: int = 448
     """Text tokens a Qwen3-ASR chunk may produce (30 s of fast Chinese is about 250)."""
+    remote: RemoteConfig | None = None
+    remote_model: str | None = None
+    """The model name that the remote engine serves (the default model)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -46,6 +50,8 @@ class EngineConfig:
             device=settings.device,
             dtype=settings.dtype,
             aligner_model=settings.aligner_model,
+            remote=remote_config(settings),
+            remote_model=settings.default_model if settings.engine_url else None,
         )
 
 
@@ -73,6 +79,8 @@ class EnginePool:
     def _load(self, model: str) -> Engine:
         """The backend is read from the model itself (registry.model_backend): a name, directory or hub id."""
         config = self._config
+        if config.remote is not None and model == config.remote_model:
+            return RemoteEngine(model, config.remote)
         if model_backend(model) == "qwen3":
             return load_qwen3(model, config, self._cache_dir)
         return WhisperEngine(
@@ -95,6 +103,19 @@ class EnginePool:
         is still decoding in a thread (it crashes at interpreter teardown)."""
         for engine in self._engines.values():
             engine.close()
+
+
+def remote_config(settings: Settings) -> RemoteConfig | None:
+    if not settings.engine_url:
+        return None
+    return RemoteConfig(
+        url=settings.engine_url,
+        model=settings.engine_model,
+        api_key=settings.engine_api_key,
+        timeout_s=settings.engine_timeout_s,
+        concurrency=max(1, settings.engine_concurrency),
+        retries=max(0, settings.engine_retries),
+    )
 
 
 def load_qwen3(model: str, config: EngineConfig, cache_dir: Path) -> Engine:
