@@ -41,6 +41,13 @@ def scripted(tiny_qwen3) -> Path:  # type: ignore[no-untyped-def]
     return Path(tiny_qwen3.scripted(HELLO))
 
 
+@pytest.fixture(scope="module")
+def tokenizer(tiny_qwen3) -> Any:  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_qwen3.asr)
+
+
 def _server(tmp: Path, model: Path, aligner: Path | None) -> Iterator[str]:
     settings = server_settings(tmp, default_model=str(model), aligner_model=str(aligner) if aligner else None)
     config = EngineConfig(device="cpu", aligner_model=settings.aligner_model, max_new_tokens=16)
@@ -77,12 +84,16 @@ def _sync(base: str, *, stream: bool = False, **asr: Any) -> requests.Response:
     return requests.post(f"{base}{SYNC}", json=body, headers=headers, timeout=120, stream=stream)
 
 
-def test_dashscope_sync_and_sse(base: str) -> None:
+def test_dashscope_sync_and_sse(base: str, tokenizer: Any) -> None:
     r = _sync(base)
     assert r.status_code == 200, r.text
     message = r.json()["output"]["choices"][0]["message"]
     assert message["content"] == [{"text": "hello world."}]
     assert message["annotations"] == [{"type": "audio_info", "language": "en"}]
+    tokens = r.json()["usage"]
+    # counted by the model's tokenizer, not the whitespace estimate (which gives 2 for both)
+    assert tokens["input_tokens_details"]["text_tokens"] == len(tokenizer.encode("openasr, Qwen3")) > 2
+    assert tokens["output_tokens_details"]["text_tokens"] == len(tokenizer.encode("hello world."))
     forced = _sync(base, language="de").json()["output"]["choices"][0]["message"]
     assert forced["annotations"][0]["language"] == "de"
 

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from openasr.audio.decode import probe_audio
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AsrError, EngineUnavailableError
-from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.options import TranscribeOptions, count_audio_tokens
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.results import ResultStore
@@ -312,8 +312,8 @@ class TaskWorker:
         self.results.write(key, render_json(transcript, file_url=task.file_url))
         seconds = transcript.billed_seconds
         tokens = (
-            count_audio_tokens(seconds) + count_context_tokens(job.options.context),
-            count_context_tokens(transcript.text),
+            count_audio_tokens(seconds) + job.engine.count_tokens(job.options.context),
+            job.engine.count_tokens(transcript.text),
         )
         self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
         log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))

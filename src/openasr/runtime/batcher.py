@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from openasr.core.errors import EngineUnavailableError
+from openasr.core.options import TokenCounter, count_context_tokens
 from openasr.engines.base import Engine, Recognition, RecognitionItem
 
 
@@ -73,6 +74,8 @@ class BatchingEngine:
         self.capabilities = engine.capabilities
         self.max_batch = max_batch
         self.inner = engine
+        self.count_tokens: TokenCounter = getattr(engine, "count_tokens", count_context_tokens)
+        """Text tokens as this engine counts them (its tokenizer), for the usage it reports."""
         self._max_wait_s = max_wait_s
         self._queue: list[_Job] = []
         self._seq = itertools.count()

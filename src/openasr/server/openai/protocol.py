@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
-from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
 from openasr.service import LEGACY_MODELS, ModelCatalog
@@ -104,10 +104,12 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
     return audios[0], options
 
 
-def chat_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
+def chat_usage(
+    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
     audio_tokens = count_audio_tokens(duration_s)
-    text_tokens = count_context_tokens(context)
-    completion = count_context_tokens(text)
+    text_tokens = count(context)
+    completion = count(text)
     prompt = audio_tokens + text_tokens
     return {
         "prompt_tokens": prompt,
@@ -124,7 +126,9 @@ def audio_annotations(language: str) -> list[dict[str, Any]]:
     return [{"type": "audio_info", "language": language}]
 
 
-def chat_to_response(completion_id: str, model: str, transcript: Transcript, context: str) -> dict[str, Any]:
+def chat_to_response(
+    completion_id: str, model: str, transcript: Transcript, context: str, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -141,7 +145,7 @@ def chat_to_response(completion_id: str, model: str, transcript: Transcript, con
                 },
             }
         ],
-        "usage": chat_usage(context, transcript.text, transcript.audio.duration_s),
+        "usage": chat_usage(context, transcript.text, transcript.audio.duration_s, count),
     }
 
 
