@@ -177,3 +177,22 @@ def test_cli_transcribe_with_a_qwen3_directory(scripted: Path, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["transcripts"][0]["text"] == "hello world." and result["language"] == "en"
+
+
+def test_models_lists_the_configured_qwen3_model_and_its_aligner(tiny_qwen3) -> None:  # type: ignore[no-untyped-def]
+    def models(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "openasr.cli.main", "models"],
+            capture_output=True,
+            text=True,
+            env=os.environ | {"OPENASR_DEFAULT_MODEL": str(tiny_qwen3.asr), **env},
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        row = next(line for line in done.stdout.splitlines() if str(tiny_qwen3.asr) in line)
+        assert "30 languages and 22 Chinese dialects" in row and "context biasing (10000 tokens)" in row
+        assert "emotion" in row.split("│")[-2]  # under "not available"
+        return row
+
+    assert "word timestamps (set OPENASR_ALIGNER_MODEL)" in models()
+    assert "word + sentence timestamps (aligner" in models(OPENASR_ALIGNER_MODEL=str(tiny_qwen3.aligner))
