@@ -115,27 +115,28 @@ class Qwen3AsrEngine:
                 **inputs,
                 max_new_tokens=self._max_new_tokens,
                 do_sample=False,
-                output_logits=True,
+                output_scores=True,
                 return_dict_in_generate=True,
             )
         prompt_length = int(inputs["input_ids"].shape[1])  # type: ignore[attr-defined]
         generated = out.sequences[:, prompt_length:]
         raw = self._tokenizer.batch_decode(generated, skip_special_tokens=False)
         parsed = [parse_output(text, item.request.language) for text, item in zip(raw, items, strict=True)]
-        confidence = self._header_confidence(generated, out.logits)
+        confidence = self._header_confidence(generated, out.scores)
         words = self._align(items, parsed)
         return [
             self._recognition(item, output, item_words, conf)
             for item, output, item_words, conf in zip(items, parsed, words, confidence, strict=True)
         ]
 
-    def _header_confidence(self, generated: object, logits: tuple) -> list[float]:
+    def _header_confidence(self, generated: object, scores: tuple) -> list[float]:
         """How sure the model was of the `language X` line it wrote: the probability of that line's
-        tokens (1.0 where it wrote none, i.e. the language was forced)."""
+        tokens under the scores greedy decoding chose by (the generation config's processors applied);
+        1.0 where it wrote none, i.e. the language was forced."""
         import torch
 
         marker = self._tokenizer.convert_tokens_to_ids("<asr_text>")
-        steps = torch.stack(logits, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
+        steps = torch.stack(scores, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
         ids = generated[:, : steps.shape[1]]  # type: ignore[index]
         chosen = steps.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
         out = []
