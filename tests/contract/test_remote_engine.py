@@ -106,3 +106,47 @@ def test_far_side_down_is_a_503_and_a_task_waits_and_resumes(far: FarSide, near:
     assert out["task_status"] == "SUCCEEDED", out
     result = requests.get(out["result"]["transcription_url"], timeout=10).json()
     assert result["transcripts"][0]["text"] == "hello world."
+
+
+def test_far_side_going_down_mid_task_and_coming_back(far: FarSide, tmp_path: Path) -> None:
+    """One chunk in flight at a time, so a 10-minute file takes long enough to pull the plug half-way."""
+    from corpus import build_recording
+
+    build_recording(tmp_path / "ten.flac", 600.0)
+    settings = server_settings(
+        tmp_path / "near", engine_url=far.url, engine_model="whisper-1", engine_retries=1, engine_concurrency=1
+    )
+    pool = EnginePool(tmp_path / "cache", EngineConfig.from_settings(settings))
+    body = {"model": "qwen3-asr-flash-filetrans", "input": {"file_url": ""}, "parameters": {}}
+    with live_server(settings, pool) as near, static_server(tmp_path) as files:
+        body["input"] = {"file_url": f"{files}/ten.flac"}
+        with far.serving():
+            sub = requests.post(
+                f"{near}{SUBMIT}", json=body, headers=AUTH | {"X-DashScope-Async": "enable"}, timeout=30
+            )
+            assert sub.status_code == 200, sub.text
+            task = f"{near}/api/v1/tasks/{sub.json()['output']['task_id']}"
+            deadline = time.monotonic() + 120
+            while not (out := requests.get(task, headers=AUTH, timeout=10).json()["output"]).get("audio_seconds_done"):
+                assert time.monotonic() < deadline, out
+                time.sleep(0.02)
+        # the far side is gone with the task part-way through
+        assert out["task_status"] == "RUNNING" and 0 < out["audio_seconds_done"] < 600, out
+        time.sleep(2)
+        waiting = requests.get(task, headers=AUTH, timeout=10).json()["output"]
+        assert waiting["task_status"] in ("PENDING", "RUNNING"), waiting
+        with far.serving():
+            deadline = time.monotonic() + 180
+            while (out := requests.get(task, headers=AUTH, timeout=10).json()["output"])["task_status"] not in (
+                "SUCCEEDED",
+                "FAILED",
+            ):
+                assert time.monotonic() < deadline, out
+                time.sleep(0.3)
+        assert out["task_status"] == "SUCCEEDED", out
+        result = requests.get(out["result"]["transcription_url"], timeout=10).json()
+    pool.close()
+    sentences = result["transcripts"][0]["sentences"]
+    assert len(sentences) >= 20 and {s["text"] for s in sentences} == {"hello world."}
+    starts = [s["begin_time"] for s in sentences]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)  # each chunk once, none lost or repeated

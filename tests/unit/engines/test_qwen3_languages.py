@@ -1,9 +1,14 @@
-"""Qwen3-ASR's output parser and its language names -> service codes (no torch needed)."""
+"""Qwen3-ASR's output parser, its language names -> service codes, and how the registry recognises its
+checkpoints (no torch needed)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from openasr.core.errors import ModelUnavailableError
 from openasr.engines.qwen3_languages import (
     ALIGNER_LANGUAGES,
     CHINESE_DIALECTS,
@@ -13,6 +18,7 @@ from openasr.engines.qwen3_languages import (
     language_name,
     parse_output,
 )
+from openasr.engines.registry import model_backend, qwen3_status, resolve_qwen3_source
 
 
 @pytest.mark.parametrize(("code", "name"), sorted(CODE_TO_NAME.items()))
@@ -54,3 +60,21 @@ def test_unknown_names_and_missing_markers() -> None:
     assert parse_output("\n\nlanguage English<asr_text>a<asr_text>b") == ParsedOutput("ab", "en")
     with pytest.raises(KeyError):
         language_name("uk")
+
+
+def test_registry_reads_the_backend_from_the_model_and_refuses_the_original_layout(tmp_path: Path) -> None:
+    hf, original, whisper = tmp_path / "hf", tmp_path / "original", tmp_path / "ct2"
+    for directory, config in (
+        (hf, {"model_type": "qwen3_asr", "text_config": {"max_position_embeddings": 4096}}),
+        (original, {"model_type": "qwen3_asr", "thinker_config": {}}),
+        (whisper, {"model_type": "whisper"}),
+    ):
+        directory.mkdir()
+        (directory / "config.json").write_text(json.dumps(config))
+    assert [model_backend(str(d)) for d in (hf, original, whisper)] == ["qwen3", "qwen3", "whisper"]
+    assert resolve_qwen3_source(str(hf)) == str(hf)
+    with pytest.raises(ModelUnavailableError, match="-hf conversion"):
+        resolve_qwen3_source(str(original))
+    assert resolve_qwen3_source("Qwen/Qwen3-ASR-1.7B") == "Qwen/Qwen3-ASR-1.7B-hf"
+    assert resolve_qwen3_source("Qwen/Qwen3-ForcedAligner-0.6B") == "Qwen/Qwen3-ForcedAligner-0.6B-hf"
+    assert "context biasing (3072 tokens)" in qwen3_status(str(hf), None).capabilities
