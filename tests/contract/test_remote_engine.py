@@ -114,7 +114,12 @@ def test_far_side_going_down_mid_task_and_coming_back(far: FarSide, tmp_path: Pa
 
     build_recording(tmp_path / "ten.flac", 600.0)
     settings = server_settings(
-        tmp_path / "near", engine_url=far.url, engine_model="whisper-1", engine_retries=1, engine_concurrency=1
+        tmp_path / "near",
+        engine_url=far.url,
+        engine_model="whisper-1",
+        engine_api_key=KEY,
+        engine_retries=1,
+        engine_concurrency=1,
     )
     pool = EnginePool(tmp_path / "cache", EngineConfig.from_settings(settings))
     body = {"model": "qwen3-asr-flash-filetrans", "input": {"file_url": ""}, "parameters": {}}
@@ -128,7 +133,7 @@ def test_far_side_going_down_mid_task_and_coming_back(far: FarSide, tmp_path: Pa
             task = f"{near}/api/v1/tasks/{sub.json()['output']['task_id']}"
             deadline = time.monotonic() + 120
             while not (out := requests.get(task, headers=AUTH, timeout=10).json()["output"]).get("audio_seconds_done"):
-                assert time.monotonic() < deadline, out
+                assert time.monotonic() < deadline and out["task_status"] in ("PENDING", "RUNNING"), out
                 time.sleep(0.02)
         # the far side is gone with the task part-way through
         assert out["task_status"] == "RUNNING" and 0 < out["audio_seconds_done"] < 600, out
