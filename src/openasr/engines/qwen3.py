@@ -11,6 +11,7 @@ without it a chunk's text spans the VAD's speech in it, and word timestamps are 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,10 @@ class Qwen3AsrEngine:
         self._aligner = aligner
         self._max_new_tokens = max_new_tokens
         self._tokenizer = self._processor.tokenizer
+        self._marker_id = int(self._tokenizer.convert_tokens_to_ids("<asr_text>"))
+        self._tokenizer_lock = threading.Lock()
+        """Usage counts tokens on request threads while a batch is being padded on the engine's: a Rust
+        tokenizer whose padding is being set raises "Already borrowed" to a concurrent caller."""
         positions = int(self._model.config.text_config.max_position_embeddings)
         self.capabilities = EngineCapabilities(
             languages=frozenset(CODE_TO_NAME),
@@ -78,17 +83,22 @@ class Qwen3AsrEngine:
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` in the model's own tokenizer: what the context costs, and what usage reports."""
-        return len(self._tokenizer.encode(text, add_special_tokens=False)) if text else 0
+        return len(self._encode(text)) if text else 0
+
+    def _encode(self, text: str) -> list[int]:
+        with self._tokenizer_lock:
+            return list(self._tokenizer.encode(text, add_special_tokens=False))
 
     def system_prompt(self, context: str) -> str:
         """The caller's context as the system turn, cut to `max_prompt_tokens` keeping its beginning
         (glossaries put their key terms first)."""
         text = context.strip()
-        ids = self._tokenizer.encode(text, add_special_tokens=False) if text else []
+        ids = self._encode(text) if text else []
         limit = self.capabilities.max_prompt_tokens
         if len(ids) <= limit:
             return text
-        return str(self._tokenizer.decode(ids[:limit])).strip()
+        with self._tokenizer_lock:
+            return str(self._tokenizer.decode(ids[:limit])).strip()
 
     def prepare(self, items: Sequence[RecognitionItem]) -> dict[str, object]:
         """The padded model inputs of a batch (input ids hold each item's system turn and prefill)."""
@@ -97,11 +107,13 @@ class Qwen3AsrEngine:
                 raise InvalidParameterError(
                     f"model {self.name} cannot transcribe language {item.request.language!r}", param="language"
                 )
-        inputs = self._processor.apply_transcription_request(
-            audio=[item.samples for item in items],
-            language=[language_name(i.request.language) if i.request.language else None for i in items],
-            prompt=[self.system_prompt(item.request.prompt) for item in items],
-        )
+        prompts = [self.system_prompt(item.request.prompt) for item in items]
+        with self._tokenizer_lock:
+            inputs = self._processor.apply_transcription_request(
+                audio=[item.samples for item in items],
+                language=[language_name(i.request.language) if i.request.language else None for i in items],
+                prompt=prompts,
+            )
         inputs = inputs.to(self._device)
         inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
         return dict(inputs)
@@ -120,7 +132,8 @@ class Qwen3AsrEngine:
             )
         prompt_length = int(inputs["input_ids"].shape[1])  # type: ignore[attr-defined]
         generated = out.sequences[:, prompt_length:]
-        raw = self._tokenizer.batch_decode(generated, skip_special_tokens=False)
+        with self._tokenizer_lock:
+            raw = self._tokenizer.batch_decode(generated, skip_special_tokens=False)
         parsed = [parse_output(text, item.request.language) for text, item in zip(raw, items, strict=True)]
         confidence = self._header_confidence(generated, out.scores)
         words = self._align(items, parsed)
@@ -135,7 +148,7 @@ class Qwen3AsrEngine:
         1.0 where it wrote none, i.e. the language was forced."""
         import torch
 
-        marker = self._tokenizer.convert_tokens_to_ids("<asr_text>")
+        marker = self._marker_id
         steps = torch.stack(scores, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
         ids = generated[:, : steps.shape[1]]  # type: ignore[index]
         chosen = steps.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
