@@ -3,6 +3,7 @@ checkpoints (no torch needed)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -78,3 +79,24 @@ def test_registry_reads_the_backend_from_the_model_and_refuses_the_original_layo
     assert resolve_qwen3_source("Qwen/Qwen3-ASR-1.7B") == "Qwen/Qwen3-ASR-1.7B-hf"
     assert resolve_qwen3_source("Qwen/Qwen3-ForcedAligner-0.6B") == "Qwen/Qwen3-ForcedAligner-0.6B-hf"
     assert "context biasing (3072 tokens)" in qwen3_status(str(hf), None).capabilities
+
+
+def test_aligned_words_are_cut_from_the_text_with_their_punctuation_and_times_kept_in_the_chunk() -> None:
+    from openasr.engines.qwen3_aligner import _words_in_text
+
+    text = "Hello, world. 你好！ it's fine"
+    timed = [
+        {"text": "Hello", "start_time": 0.5, "end_time": 0.9},
+        {"text": "world", "start_time": 0.8, "end_time": 1.2},  # starts before the previous end
+        {"text": "你", "start_time": 1.3, "end_time": 1.5},
+        {"text": "好", "start_time": 1.5, "end_time": 1.7},
+        {"text": "it's", "start_time": 2.0, "end_time": 2.4},
+        {"text": "fine", "start_time": 2.5, "end_time": 9.0},  # past the 3 s chunk
+    ]
+    words = _words_in_text(text, timed, duration_s=3.0)
+    assert [w.text for w in words] == ["Hello,", " world.", " 你", "好！", " it's", " fine"]
+    assert "".join(w.text for w in words) == text
+    assert words[1].start_s == 0.9 and words[-1].end_s == 3.0
+    assert all(w.start_s <= w.end_s for w in words)
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(words))
+    assert all(w.probability is None for w in words)  # an aligner does not choose words
