@@ -1,6 +1,7 @@
 """Long-file throughput: openasr against faster-whisper run directly, same model, audio and threads.
 
     python bench/throughput.py [--minutes 10] [--rounds 3] [--threads N] [--model whisper-base]
+    OPENASR_DEVICE=cuda python bench/throughput.py --model QWEN3_ASR_DIR [--aligner ALIGNER_DIR]
 
 Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
 alternating order within each round: openasr's pipeline, faster-whisper `WhisperModel.transcribe`
@@ -10,6 +11,10 @@ threads in total: faster-whisper as `cpu_threads`, openasr split over its engine
 `openasr serve` splits them (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
 per wall second (median over rounds), each one's ratio to the peers, and each one's WER on the whole
 recording.
+
+With a Qwen3-ASR model (a directory or hub id) only openasr runs, on `OPENASR_DEVICE` with
+`OPENASR_DTYPE` (CUDA and bfloat16 where torch sees a GPU); the table also gives the mean batch size. A
+tiny random model proves the path, not the speed of the real one: its WER is meaningless.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from corpus import build_recording
 from openasr import pipeline
 from openasr.audio.decode import probe_audio
 from openasr.core.options import TranscribeOptions
-from openasr.engines.registry import resolve_model_dir
+from openasr.engines.registry import model_backend, resolve_model_dir
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
@@ -77,18 +82,35 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
     }
 
 
+def qwen3_runners(model: str, aligner: str | None) -> tuple[dict[str, Runner], Callable[[], float]]:
+    settings = Settings(aligner_model=aligner) if aligner else Settings()
+    config = settings.engine_config()
+    engine = EnginePool(settings.cache_dir, config).get(model)
+    print(f"openasr: {config}", file=sys.stderr)
+
+    def openasr(path: Path) -> str:
+        return pipeline.run(path, TranscribeOptions(model=model, sentences=aligner is not None), engine).text
+
+    return {f"openasr Qwen3-ASR ({settings.device}, {settings.dtype})": openasr}, lambda: engine.stats.mean_batch
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", default="whisper-base")
+    parser.add_argument("--aligner", default=None, help="Qwen3-ForcedAligner for a Qwen3-ASR model")
     args = parser.parse_args(argv)
+    qwen3 = model_backend(args.model) == "qwen3"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.flac"
         reference = build_recording(path, args.minutes * 60)
         duration_s = probe_audio(path).duration_s
-        systems = runners(args.model, args.threads)
+        if qwen3:
+            systems, mean_batch = qwen3_runners(args.model, args.aligner)
+        else:
+            systems = runners(args.model, args.threads)
         seconds: dict[str, list[float]] = {name: [] for name in systems}
         texts: dict[str, str] = {}
         for round_no in range(args.rounds):
@@ -99,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                 seconds[name].append(time.perf_counter() - start)
                 print(f"round {round_no + 1}: {name} {seconds[name][-1]:.1f} s", file=sys.stderr)
     speed = {name: duration_s / statistics.median(s) for name, s in seconds.items()}
+    if qwen3:
+        for name in systems:
+            wer = corpus_rate([(reference, texts[name])], "en")
+            print(f"{name}: {speed[name]:.1f} audio s / s, mean batch {mean_batch():.2f}, WER {wer * 100:.2f} %")
+        return 0
     table = Table(
         title=f"Long-file throughput: {duration_s / 60:.1f} min of real English speech, "
         f"{args.model}, int8, {args.threads} threads, {args.rounds} round(s)"

@@ -52,3 +52,13 @@ def engine(engine_pool: EnginePool) -> BatchingEngine:
 def english_transcripts(engine: BatchingEngine) -> dict[str, Transcript]:
     """Every English clip run once through the full pipeline with default options (sentence timing on)."""
     return {c.name: pipeline.run(c.path, TranscribeOptions(), engine) for c in load_clips("en")}
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A tiny random Qwen3-ASR + ForcedAligner (tests/qwen3_models.py); skipped without the qwen3 extra."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers.models.qwen3_asr")
+    from qwen3_models import build_tiny_qwen3
+
+    return build_tiny_qwen3(tmp_path_factory.mktemp("qwen3"))

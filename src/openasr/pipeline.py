@@ -87,7 +87,10 @@ def check_engine(engine: Engine, options: TranscribeOptions) -> None:
     if options.context and not caps.context_biasing:
         raise InvalidParameterError(f"model {engine.name} does not support context biasing", param="context")
     if options.words and not caps.word_timestamps:
-        raise InvalidParameterError(f"model {engine.name} has no word timestamps", param="words")
+        why = caps.why_not.get("word_timestamps")
+        raise InvalidParameterError(
+            f"model {engine.name} has no word timestamps" + (f": {why}" if why else ""), param="words"
+        )
 
 
 def stream_channel(
@@ -206,10 +209,10 @@ def _sentences(
     language: str,
     first_id: int,
 ) -> tuple[Sentence, ...]:
-    if _timed_words(options):
+    if _timed_words(options) and any(s.words for s in segments):
         words = fit_words_to_speech([w for s in segments for w in _absolute_words(s, chunk)], chunk.speech)
         sentences = sentences_from_words(words, language, start_id=first_id)
-    else:
+    else:  # no timed words asked for, or none given (an engine without an aligner): segment times
         spans = [(_ms(chunk, s.start_s), _ms(chunk, s.end_s), s.text) for s in segments]
         sentences = sentences_from_segments(spans, language, start_id=first_id)
     return tuple(_finish_sentence(s, options, language) for s in sentences)

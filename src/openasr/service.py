@@ -16,7 +16,7 @@ from openasr import pipeline
 from openasr.audio.decode import probe_audio
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AudioTooLargeError, InvalidParameterError, ModelNotFoundError
-from openasr.core.options import TranscribeOptions, validate_options
+from openasr.core.options import TokenCounter, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, Transcript
 from openasr.engines.registry import BUNDLED
 from openasr.runtime.batcher import BatchingEngine, Priority
@@ -116,6 +116,10 @@ class TranscriptionService:
         self._policy = policy
         self._workdir = workdir
         self._uploads = uploads
+
+    def token_counter(self, model: str) -> TokenCounter:
+        """How `model` counts text tokens (its tokenizer, where it has one): what usage reports."""
+        return self.engines.get(model).count_tokens
 
     def transcribe_now(self, audio: AudioRequest, options: TranscribeOptions) -> Transcript:
         """Sync recognition of a reference (URL, data URI, oss:// key, allowed path)."""

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -42,6 +42,34 @@ class Settings(BaseSettings):
     """Decode with Whisper's timestamp tokens, exactly as faster-whisper's `transcribe` decodes a window.
     False decodes without them, as `BatchedInferencePipeline` does: about 1.3× the throughput on a CPU,
     at a small cost in accuracy on short clips (README, performance)."""
+
+    device: str = "auto"
+    """Where Qwen3-ASR runs: `cpu`, `cuda`, `cuda:1` … ; `auto` takes a CUDA GPU when torch sees one."""
+
+    dtype: str = "auto"
+    """Qwen3-ASR weights' dtype: `auto` is bfloat16 on CUDA and float32 on the CPU."""
+
+    aligner_model: str | None = None
+    """Qwen3-ForcedAligner (a directory or hub id): word and sentence times for Qwen3-ASR. Without it,
+    sentences take their chunk's times and word timestamps are refused."""
+
+    engine_url: str | None = None
+    """An OpenAI-compatible ASR server (`vllm serve Qwen/Qwen3-ASR-1.7B`, another openasr) that recognises
+    the chunks of the default model, e.g. `http://gpu-host:8000`. When set and `default_model` is not,
+    the default model is named after `engine_model`."""
+
+    engine_model: str = "Qwen/Qwen3-ASR-1.7B"
+    """The model name the remote server knows (vLLM's served model name; `whisper-1` for an openasr)."""
+
+    engine_api_key: str | None = None
+    engine_timeout_s: float = 120.0
+    """Per chunk request to the remote engine; a hung far side becomes a retry, then a 503."""
+
+    engine_concurrency: int = 8
+    """Chunks in flight to the remote engine at once (its own batching does the rest)."""
+
+    engine_retries: int = 4
+    """Retries of a chunk after a 429, a 5xx or a connection failure, with backoff 0.5, 1, 2, 4 s."""
 
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
@@ -95,6 +123,12 @@ class Settings(BaseSettings):
     upload_retention_hours: float = 48.0
     result_retention_hours: float = 24.0
 
+    @model_validator(mode="after")
+    def _name_the_remote_model(self) -> Settings:
+        if self.engine_url and "default_model" not in self.model_fields_set:
+            self.default_model = self.engine_model
+        return self
+
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _read_keys(cls, value: object) -> tuple[str, ...]:
@@ -114,12 +148,28 @@ class Settings(BaseSettings):
 
     def engine_config(self) -> EngineConfig:
         """The engine pool's plain config: settings are read here, at the top, and handed down."""
+        from openasr.engines.remote import RemoteConfig
         from openasr.runtime.engine_pool import EngineConfig
 
+        remote = None
+        if self.engine_url:
+            remote = RemoteConfig(
+                url=self.engine_url,
+                model=self.engine_model,
+                api_key=self.engine_api_key,
+                timeout_s=self.engine_timeout_s,
+                concurrency=max(1, self.engine_concurrency),
+                retries=max(0, self.engine_retries),
+            )
         return EngineConfig.resolve(
             cpu_threads=self.cpu_threads,
             workers=self.engine_workers,
             max_batch=self.batch_size,
             max_wait_s=self.batch_wait_ms / 1000,
             timestamp_tokens=self.timestamp_tokens,
+            device=self.device,
+            dtype=self.dtype,
+            aligner_model=self.aligner_model,
+            remote=remote,
+            remote_model=self.default_model if self.engine_url else None,
         )

@@ -26,7 +26,7 @@ from openasr.cli import db, tasks, usage
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
-from openasr.engines.registry import model_statuses
+from openasr.engines.registry import ModelStatus, model_backend, model_statuses, qwen3_status, remote_status
 from openasr.postprocess.formats import render
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
@@ -81,7 +81,9 @@ def _read_context(context: str | None, context_file: Path | None) -> str:
 @app.command()
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
-    model: Annotated[str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 dir or a hub id.")] = "",
+    model: Annotated[
+        str, typer.Option(help="whisper-base, whisper-tiny.en, a CTranslate2 or Qwen3-ASR directory, or a hub id.")
+    ] = "",
     language: Annotated[str | None, typer.Option(help="Force the language (zh, en, ja …); default: detect.")] = None,
     itn: Annotated[bool, typer.Option("--itn", help="Inverse text normalisation (zh, en): numbers as digits.")] = False,
     context: Annotated[str | None, typer.Option(help="Context biasing text: names, terms, background.")] = None,
@@ -91,7 +93,7 @@ def transcribe(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
     output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
 ) -> None:
-    """Transcribe files offline with the bundled Whisper model."""
+    """Transcribe files offline (the bundled Whisper model unless --model names another)."""
     settings = Settings()
     if fmt not in _SUFFIXES:
         raise fail(f"unknown format {fmt!r}: use one of {', '.join(_SUFFIXES)}")
@@ -147,12 +149,12 @@ def _write(transcript: Transcript, path: Path, fmt: str, output_dir: Path | None
 
 @app.command()
 def models() -> None:
-    """List the bundled models with status, size, languages and capabilities."""
+    """List the bundled models and the configured one (Qwen3-ASR, remote) with what each has active."""
     settings = Settings()
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     console = Console(width=400 if piped else None)  # piped output is neither cut nor wrapped at 80 columns
     table = Table("model", "status", "size", "languages", "capabilities", "not available")
-    for s in model_statuses(settings.cache_dir):
+    for s in model_statuses(settings.cache_dir) + configured_statuses(settings):
         status = s.status if not s.detail else f"{s.status}: {s.detail}"
         table.add_row(
             s.name,
@@ -164,9 +166,19 @@ def models() -> None:
         )
     console.print(table)
     console.print(
-        "Also accepted as --model: a local CTranslate2 directory, or a model hub repo id (needs a model hub).",
+        "Also accepted as --model: a local CTranslate2 or Qwen3-ASR directory, or a model hub repo id "
+        "(needs a model hub).",
         highlight=False,
     )
+
+
+def configured_statuses(settings: Settings) -> list[ModelStatus]:
+    """The default model when it is not a bundled one: a remote engine, or a Qwen3-ASR directory/hub id."""
+    if settings.engine_url:
+        return [remote_status(settings.default_model, settings.engine_url, settings.engine_model)]
+    if model_backend(settings.default_model) == "qwen3":
+        return [qwen3_status(settings.default_model, settings.aligner_model)]
+    return []
 
 
 def _is_loopback(host: str) -> bool:

@@ -92,6 +92,13 @@ class ModelUnavailableError(AsrError):
     task_code = "MODEL_UNAVAILABLE"
 
 
+class EngineUnavailableError(ModelUnavailableError):
+    """The engine is a remote ASR server that cannot be reached or keeps failing: a passing condition,
+    so a sync request gets a 503 to retry and a task goes back to PENDING to resume from its checkpoints."""
+
+    task_code = "ENGINE_UNAVAILABLE"
+
+
 class InternalError(AsrError):
     """An unexpected failure inside openasr; logged with the request id, never shown as a traceback."""
 

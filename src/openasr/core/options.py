@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from openasr.core.errors import InvalidParameterError
@@ -48,6 +49,11 @@ AUDIO_TOKENS_PER_SECOND = 25
 
 def count_audio_tokens(duration_s: float) -> int:
     return AUDIO_TOKENS_PER_SECOND * math.ceil(duration_s)
+
+
+TokenCounter = Callable[[str], int]
+"""Counts text tokens for usage: the engine's own tokenizer where it has one (Qwen3-ASR), else
+`count_context_tokens`."""
 
 
 def count_context_tokens(text: str) -> int:

@@ -6,8 +6,8 @@ render wire formats. Times they return are relative to each chunk.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +19,8 @@ class EngineCapabilities:
 
     `languages` is the set of service language codes the engine can transcribe; `language_id` says
     whether it can detect the language itself; `emotion` is False until an emotion classifier exists.
+    `why_not` says, for a capability that is off (by its field name), why and how to turn it on; `notes`
+    are limits of an active one (e.g. languages that get only chunk-level times).
     """
 
     languages: frozenset[str]
@@ -29,6 +31,8 @@ class EngineCapabilities:
     max_chunk_s: float
     max_prompt_tokens: int
     concurrent_calls: int
+    why_not: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,13 @@ class RecognitionItem:
 
 @dataclass(frozen=True)
 class RecognizedWord:
+    """`probability` is the decoder's confidence in the word; None where the engine has none (a forced
+    aligner times words it did not choose)."""
+
     start_s: float
     end_s: float
     text: str
-    probability: float
+    probability: float | None
 
 
 @dataclass(frozen=True)

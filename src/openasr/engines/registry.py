@@ -176,6 +176,47 @@ def bundled_model_dir(name: str, cache_dir: Path) -> Path:
     return directory
 
 
+QWEN3_ORIGINAL_TO_HF = {
+    "Qwen/Qwen3-ASR-0.6B": "Qwen/Qwen3-ASR-0.6B-hf",
+    "Qwen/Qwen3-ASR-1.7B": "Qwen/Qwen3-ASR-1.7B-hf",
+    "Qwen/Qwen3-ForcedAligner-0.6B": "Qwen/Qwen3-ForcedAligner-0.6B-hf",
+}
+"""The original checkpoints (qwen-asr's `thinker_config` layout, which transformers does not load and
+ships no converter for) name the same weights as their `-hf` conversions, which are loaded instead."""
+
+
+def model_backend(name: str) -> str:
+    """ "qwen3" for a Qwen3-ASR directory (its config's `model_type`) or hub id, else "whisper"."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return "qwen3" if _qwen3_config(path) is not None else "whisper"
+    return "qwen3" if "/" in name and "qwen3-asr" in name.lower() else "whisper"
+
+
+def resolve_qwen3_source(name: str) -> str:
+    """A Qwen3-ASR (or ForcedAligner) directory or hub id that transformers' native classes load."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        config = _qwen3_config(path)
+        if config is None:
+            raise ModelUnavailableError(f"{path} is not a Qwen3-ASR model directory (config.json model_type)")
+        if "thinker_config" in config:
+            raise ModelUnavailableError(
+                f"{path} holds an original Qwen3-ASR checkpoint (thinker_config layout), which transformers "
+                "does not load: use its -hf conversion (e.g. Qwen/Qwen3-ASR-1.7B-hf)"
+            )
+        return str(path)
+    return QWEN3_ORIGINAL_TO_HF.get(name, name)
+
+
+def _qwen3_config(directory: Path) -> dict[str, object] | None:
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) and config.get("model_type") == "qwen3_asr" else None
+
+
 def resolve_model_dir(name: str, cache_dir: Path, *, allow_download: bool = True) -> Path:
     """Map a model name to a CTranslate2 directory: bundled name, local directory, or hub repo id."""
     if name in BUNDLED:
@@ -230,3 +271,47 @@ def model_statuses(cache_dir: Path) -> list[ModelStatus]:
             status, detail = "unavailable", exc.message
         out.append(ModelStatus(name, status, size, model.languages, caps, _MISSING, detail))
     return out
+
+
+QWEN3_LANGUAGES = "30 languages and 22 Chinese dialects (Qwen3-ASR)"
+_QWEN3_PROMPT_RESERVE = 1024
+"""Mirrors `qwen3._PROMPT_RESERVE_TOKENS`, so the status needs neither torch nor the weights."""
+
+
+def qwen3_status(name: str, aligner: str | None) -> ModelStatus:
+    """What a Qwen3-ASR model (directory or hub id) offers with this aligner, read from its config only."""
+    path = Path(name).expanduser()
+    context = 10_000
+    size = 0
+    status, detail = "ready", ""
+    if path.is_dir():
+        config = _qwen3_config(path) or {}
+        text = config.get("text_config")
+        positions = text.get("max_position_embeddings", 65536) if isinstance(text, dict) else 65536
+        context = max(0, min(context, int(positions) - _QWEN3_PROMPT_RESERVE))
+        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        if "thinker_config" in config:
+            status, detail = "unavailable", "original checkpoint layout: use its -hf conversion"
+    else:
+        status = "hub"
+    if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
+        status, detail = "unavailable", 'needs the qwen3 extra: pip install "openasr[qwen3]"'
+    caps = ["transcription", "punctuation", "language identification", f"context biasing ({context} tokens)", "VAD"]
+    missing = ["emotion (no classifier)"]
+    if aligner:
+        caps.append(f"word + sentence timestamps (aligner {aligner}; 11 languages, others chunk-level)")
+    else:
+        missing.append("word timestamps (set OPENASR_ALIGNER_MODEL); sentence times are the VAD chunks'")
+    return ModelStatus(name, status, size, QWEN3_LANGUAGES, tuple(caps), tuple(missing), detail)
+
+
+def remote_status(name: str, url: str, model: str) -> ModelStatus:
+    """The remote engine as `openasr models` shows it (the far side is not contacted)."""
+    return ModelStatus(
+        name,
+        "remote",
+        0,
+        f"as {model} at {url} (Qwen3-ASR: 30 languages)",
+        ("transcription", "punctuation", "language identification", "context biasing (10000 tokens)", "VAD"),
+        ("word timestamps (the remote answers text only)", "emotion (no classifier)"),
+    )

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 from openasr.audio.decode import probe_audio
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
-from openasr.core.errors import AsrError
-from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.errors import AsrError, EngineUnavailableError
+from openasr.core.options import TranscribeOptions, count_audio_tokens
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.results import ResultStore
@@ -170,6 +170,8 @@ class TaskWorker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._on_finished = on_finished
         self._stop = threading.Event()
+        self._engine_down = threading.Event()
+        """Set when a task was put back because its engine was unreachable: the loop backs off."""
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
@@ -204,7 +206,7 @@ class TaskWorker:
     def run_forever(self) -> None:
         """The thread body. Never raises: store outages are logged and retried with backoff."""
         next_recovery = next_cleanup = 0.0
-        failures = 0
+        failures = engine_waits = 0
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
@@ -216,6 +218,13 @@ class TaskWorker:
                     next_cleanup = now + self.config.cleanup_every_s
                 ran = self.run_once() is not None
                 failures = 0
+                if self._engine_down.is_set():  # a task was put back: wait for the engine before the next claim
+                    self._engine_down.clear()
+                    engine_waits += 1
+                    ran = False
+                    failures = engine_waits
+                else:
+                    engine_waits = 0
             except Exception:
                 failures += 1
                 log.exception("worker %s: loop iteration failed (%d in a row)", self.worker_id, failures)
@@ -256,6 +265,11 @@ class TaskWorker:
         except LeaseLostError:
             keep_work_dir = True  # whoever holds the task now may be using the directory
             log.warning("task %s: taken over by another worker; abandoning this run", task.task_id)
+        except EngineUnavailableError as exc:
+            keep_work_dir = True
+            log.warning("task %s: %s; released, it resumes from its checkpoints", task.task_id, exc.message)
+            self._release(task, lease)
+            self._engine_down.set()
         except AsrError as exc:
             log.info("task %s: FAILED %s: %s", task.task_id, exc.task_code, exc.message)
             self._fail(task, lease, exc.task_code, exc.message)
@@ -292,8 +306,8 @@ class TaskWorker:
         self.results.write(key, render_json(transcript, file_url=task.file_url))
         seconds = transcript.billed_seconds
         tokens = (
-            count_audio_tokens(seconds) + count_context_tokens(job.options.context),
-            count_context_tokens(transcript.text),
+            count_audio_tokens(seconds) + job.engine.count_tokens(job.options.context),
+            job.engine.count_tokens(transcript.text),
         )
         self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
         log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))

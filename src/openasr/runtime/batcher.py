@@ -21,6 +21,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from openasr.core.errors import EngineUnavailableError
+from openasr.core.options import TokenCounter, count_context_tokens
 from openasr.engines.base import Engine, Recognition, RecognitionItem
 
 
@@ -72,6 +74,8 @@ class BatchingEngine:
         self.capabilities = engine.capabilities
         self.max_batch = max_batch
         self.inner = engine
+        self.count_tokens: TokenCounter = getattr(engine, "count_tokens", count_context_tokens)
+        """Text tokens as this engine counts them (its tokenizer), for the usage it reports."""
         self._max_wait_s = max_wait_s
         self._queue: list[_Job] = []
         self._seq = itertools.count()
@@ -152,8 +156,10 @@ class BatchingEngine:
             results = self.inner.recognize([job.item for job in jobs])
         except Exception as error:
             self._add_busy(time.monotonic() - started)
-            if len(jobs) == 1:
-                jobs[0].future.set_exception(error)
+            if len(jobs) == 1 or isinstance(error, EngineUnavailableError):
+                # an unreachable engine fails every chunk alike: one by one would wait out the outage again
+                for job in jobs:
+                    job.future.set_exception(error)
                 return
             for job in jobs:
                 self._run([job])

@@ -11,20 +11,32 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from openasr.engines.registry import resolve_model_dir
+from openasr.core.errors import ModelUnavailableError
+from openasr.engines.base import Engine
+from openasr.engines.registry import model_backend, resolve_model_dir, resolve_qwen3_source
+from openasr.engines.remote import RemoteConfig, RemoteEngine
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """CTranslate2 and batching settings (`Settings.engine_config` builds it; the defaults and why are there)."""
+    """CTranslate2, torch and batching settings (`Settings.engine_config` builds it; the defaults and why
+    are there)."""
 
     cpu_threads: int = 0
     workers: int = 2
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_s: float = DEFAULT_MAX_WAIT_S
     timestamp_tokens: bool = True
+    device: str = "auto"
+    dtype: str = "auto"
+    aligner_model: str | None = None
+    max_new_tokens: int = 448
+    """Text tokens a Qwen3-ASR chunk may produce (30 s of fast Chinese is about 250)."""
+    remote: RemoteConfig | None = None
+    remote_model: str | None = None
+    """The model name that the remote engine serves (the default model)."""
 
     @classmethod
     def resolve(
@@ -35,6 +47,11 @@ class EngineConfig:
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
         timestamp_tokens: bool = True,
+        device: str = "auto",
+        dtype: str = "auto",
+        aligner_model: str | None = None,
+        remote: RemoteConfig | None = None,
+        remote_model: str | None = None,
     ) -> EngineConfig:
         """A config for this machine: `cpu_threads` 0 divides the cores among the workers."""
         workers = max(1, workers)
@@ -44,6 +61,11 @@ class EngineConfig:
             max_batch=max(1, max_batch),
             max_wait_s=max_wait_s,
             timestamp_tokens=timestamp_tokens,
+            device=device,
+            dtype=dtype,
+            aligner_model=aligner_model,
+            remote=remote,
+            remote_model=remote_model,
         )
 
 
@@ -64,16 +86,24 @@ class EnginePool:
         with lock:
             if model not in self._engines:
                 config = self._config
-                directory = resolve_model_dir(model, self._cache_dir)
-                whisper = WhisperEngine(
-                    model,
-                    directory,
-                    cpu_threads=config.cpu_threads,
-                    workers=config.workers,
-                    timestamp_tokens=config.timestamp_tokens,
-                )
-                self._engines[model] = BatchingEngine(whisper, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
+                loaded = self._load(model)
+                self._engines[model] = BatchingEngine(loaded, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
             return self._engines[model]
+
+    def _load(self, model: str) -> Engine:
+        """The backend is read from the model itself (registry.model_backend): a name, directory or hub id."""
+        config = self._config
+        if config.remote is not None and model == config.remote_model:
+            return RemoteEngine(model, config.remote)
+        if model_backend(model) == "qwen3":
+            return load_qwen3(model, config, self._cache_dir)
+        return WhisperEngine(
+            model,
+            resolve_model_dir(model, self._cache_dir),
+            cpu_threads=config.cpu_threads,
+            workers=config.workers,
+            timestamp_tokens=config.timestamp_tokens,
+        )
 
     def loaded(self) -> list[str]:
         return list(self._engines)
@@ -87,3 +117,29 @@ class EnginePool:
         is still decoding in a thread (it crashes at interpreter teardown)."""
         for engine in self._engines.values():
             engine.close()
+
+
+def load_qwen3(model: str, config: EngineConfig, cache_dir: Path) -> Engine:
+    """Qwen3-ASR with its forced aligner, when one is configured (imports torch only here)."""
+    from openasr.engines.qwen3 import Qwen3AsrEngine
+    from openasr.engines.qwen3_aligner import ForcedAligner
+    from openasr.engines.qwen3_torch import torch_placement
+
+    placement = torch_placement(config.device, config.dtype)
+    hub_cache = cache_dir / "hub"
+    try:
+        aligner = (
+            ForcedAligner(resolve_qwen3_source(config.aligner_model), placement, hub_cache)
+            if config.aligner_model
+            else None
+        )
+        return Qwen3AsrEngine(
+            model,
+            resolve_qwen3_source(model),
+            placement,
+            aligner=aligner,
+            max_new_tokens=config.max_new_tokens,
+            cache_dir=hub_cache,
+        )
+    except OSError as exc:  # transformers' "not a model / not on the hub / no hub" errors
+        raise ModelUnavailableError(f"could not load Qwen3 model {model!r}: {exc}") from exc

@@ -56,17 +56,21 @@ def offline_app(**kwargs: Any) -> FastAPI:
 
 
 def capability_lines(model: str, caps: EngineCapabilities) -> list[str]:
-    def state(active: bool) -> str:
-        return "active" if active else "**not active**"
+    def state(active: bool, name: str = "") -> str:
+        why = caps.why_not.get(name)
+        return "active" if active else "**not active**" + (f" ({why})" if why else "")
 
     return [
         f"Capabilities of the loaded model `{model}`:",
         "",
-        f"- word timestamps (`enable_words`, `timestamp_granularities[]=word`): {state(caps.word_timestamps)}",
+        "- word timestamps (`enable_words`, `timestamp_granularities[]=word`): "
+        + state(caps.word_timestamps, "word_timestamps"),
         f"- language identification: {state(caps.language_id)}",
-        f"- context biasing (system message, `prompt`): {state(caps.context_biasing)}",
+        f"- context biasing (system message, `prompt`): {state(caps.context_biasing)}"
+        + (f", up to {caps.max_prompt_tokens} tokens" if caps.context_biasing else ""),
         f"- emotion: {state(caps.emotion)}"
         + ("" if caps.emotion else " (responses carry no `emotion` key; no classifier is installed)"),
+        *(f"- note: {note}" for note in caps.notes),
     ]
 
 

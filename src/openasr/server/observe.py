@@ -19,7 +19,7 @@ import anyio
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openasr.core.options import count_audio_tokens, count_context_tokens
+from openasr.core.options import TokenCounter, count_audio_tokens, count_context_tokens
 from openasr.jobs.store import Usage
 
 log = logging.getLogger("openasr.server")
@@ -50,14 +50,20 @@ class Observation:
     first_delta_s: float | None = None
     body_bytes: int = 0
 
-    def bill(self, audio_s: float, *, context: str, text: str, channels: int = 1) -> None:
+    def bill(
+        self,
+        audio_s: float,
+        *,
+        context: str,
+        text: str,
+        channels: int = 1,
+        count: TokenCounter = count_context_tokens,
+    ) -> None:
         """Bill `audio_s` seconds of audio the way responses report it: whole seconds rounded up per
         channel, audio at 25 tokens/s plus the context as input tokens, the text as output tokens."""
         seconds = _ceil(audio_s) * channels
         self.audio_s = audio_s * channels
-        self.usage = Usage(
-            seconds, count_audio_tokens(seconds) + count_context_tokens(context), count_context_tokens(text)
-        )
+        self.usage = Usage(seconds, count_audio_tokens(seconds) + count(context), count(text))
 
     def delta_sent(self) -> None:
         if self.first_delta_s is None:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.errors import InvalidParameterError
-from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.service import LEGACY_MODELS, ModelCatalog
 
 
@@ -98,19 +98,23 @@ def to_options(request: GenerationRequest, catalog: ModelCatalog) -> tuple[str, 
     return audio_of(request.input.messages), options
 
 
-def native_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
+def native_usage(
+    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
     return {
-        "input_tokens_details": {"text_tokens": count_context_tokens(context)},
-        "output_tokens_details": {"text_tokens": count_context_tokens(text)},
+        "input_tokens_details": {"text_tokens": count(context)},
+        "output_tokens_details": {"text_tokens": count(text)},
         "seconds": math.ceil(duration_s),
     }
 
 
-def legacy_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
+def legacy_usage(
+    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
     audio_tokens = count_audio_tokens(duration_s)
     return {
-        "input_tokens": audio_tokens + count_context_tokens(context),
-        "output_tokens": count_context_tokens(text),
+        "input_tokens": audio_tokens + count(context),
+        "output_tokens": count(text),
         "audio_tokens": audio_tokens,
     }
 
@@ -124,6 +128,7 @@ def to_response(
     context: str,
     duration_s: float,
     finish_reason: str = "stop",
+    count: TokenCounter = count_context_tokens,
 ) -> dict[str, Any]:
     """One native response or stream event; `text` is the whole text, or a delta when streaming."""
     message: dict[str, Any] = {"role": "assistant", "content": [{"text": text}]}
@@ -138,11 +143,11 @@ def to_response(
                 "finish_reason": None,
                 "choices": [{"finish_reason": finish_reason, "message": message}],
             },
-            "usage": legacy_usage(context, text, duration_s),
+            "usage": legacy_usage(context, text, duration_s, count),
         }
     message["annotations"] = [{"type": "audio_info", "language": language}]
     return {
         "request_id": request_id,
         "output": {"choices": [{"finish_reason": finish_reason, "message": message}]},
-        "usage": native_usage(context, text, duration_s),
+        "usage": native_usage(context, text, duration_s, count),
     }

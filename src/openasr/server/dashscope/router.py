@@ -37,7 +37,8 @@ async def generate(
     context = context_of(body.input.messages)
     if not header_enabled(x_dashscope_sse):
         t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
-        obs.bill(t.audio.duration_s, context=context, text=t.text)
+        count = ctx.service.token_counter(options.model)
+        obs.bill(t.audio.duration_s, context=context, text=t.text, count=count)
         return JSONResponse(
             to_response(
                 request_id=rid,
@@ -46,16 +47,18 @@ async def generate(
                 language=t.language,
                 context=context,
                 duration_s=t.audio.duration_s,
+                count=count,
             )
         )
     obs.streaming = True
     updates = ctx.service.stream(audio, options)
     first = await first_update(updates)
     incremental = bool(body.parameters.incremental_output)
+    counter = ctx.service.token_counter(options.model)
 
     def frames() -> Iterator[str]:
         for n, step in enumerate(stream_steps(first, updates), start=1):
-            obs.bill(step.recognised_s, context=context, text=step.text)
+            obs.bill(step.recognised_s, context=context, text=step.text, count=counter)
             if not step.final and not step.delta:
                 continue
             if step.delta:
@@ -68,6 +71,7 @@ async def generate(
                 context=context,
                 duration_s=step.update.audio.duration_s,
                 finish_reason="stop" if step.final else "null",
+                count=counter,
             )
             yield dashscope_event(n, payload)
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
-from openasr.core.options import TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
 from openasr.service import LEGACY_MODELS, ModelCatalog
@@ -26,11 +26,26 @@ class InputAudio(BaseModel):
     format: str | None = None
 
 
+class AudioUrl(BaseModel):
+    """vLLM's form of an audio part (`{"type": "audio_url", "audio_url": {"url": …}}`): an http(s) URL or
+    a data URI, so openasr and a vLLM server can stand in for each other."""
+
+    model_config = ConfigDict(extra="allow")
+    url: str
+
+
 class ChatContentItem(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str | None = None
     text: str | None = None
     input_audio: InputAudio | None = None
+    audio_url: AudioUrl | None = None
+
+    @property
+    def audio(self) -> str | None:
+        if self.input_audio is not None:
+            return self.input_audio.data
+        return self.audio_url.url if self.audio_url is not None else None
 
 
 class ChatMessage(BaseModel):
@@ -73,14 +88,12 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
     engine_model = catalog.engine_for_sync(request.model)
     users = [m for m in request.messages if m.role == "user"]
     audios = [
-        item.input_audio.data
-        for m in users
-        if not isinstance(m.content, str)
-        for item in m.content
-        if item.input_audio is not None
+        item.audio for m in users if not isinstance(m.content, str) for item in m.content if item.audio is not None
     ]
     if len(users) != 1 or len(audios) != 1:
-        raise InvalidParameterError("exactly one user message with one input_audio item is required", param="messages")
+        raise InvalidParameterError(
+            "exactly one user message with one input_audio (or audio_url) item is required", param="messages"
+        )
     options = TranscribeOptions(
         model=engine_model,
         language=request.asr_options.language or None,
@@ -91,10 +104,12 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
     return audios[0], options
 
 
-def chat_usage(context: str, text: str, duration_s: float) -> dict[str, Any]:
+def chat_usage(
+    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
     audio_tokens = count_audio_tokens(duration_s)
-    text_tokens = count_context_tokens(context)
-    completion = count_context_tokens(text)
+    text_tokens = count(context)
+    completion = count(text)
     prompt = audio_tokens + text_tokens
     return {
         "prompt_tokens": prompt,
@@ -111,7 +126,9 @@ def audio_annotations(language: str) -> list[dict[str, Any]]:
     return [{"type": "audio_info", "language": language}]
 
 
-def chat_to_response(completion_id: str, model: str, transcript: Transcript, context: str) -> dict[str, Any]:
+def chat_to_response(
+    completion_id: str, model: str, transcript: Transcript, context: str, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -128,7 +145,7 @@ def chat_to_response(completion_id: str, model: str, transcript: Transcript, con
                 },
             }
         ],
-        "usage": chat_usage(context, transcript.text, transcript.audio.duration_s),
+        "usage": chat_usage(context, transcript.text, transcript.audio.duration_s, count),
     }
 
 

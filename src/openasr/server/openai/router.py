@@ -52,12 +52,14 @@ async def chat_completions(
     completion_id = f"chatcmpl-{rid}"
     if not body.stream:
         t = await run_in_threadpool(ctx.service.transcribe_now, audio, options)
-        obs.bill(t.audio.duration_s, context=context, text=t.text)
-        return JSONResponse(chat_to_response(completion_id, body.model, t, context))
+        count = ctx.service.token_counter(options.model)
+        obs.bill(t.audio.duration_s, context=context, text=t.text, count=count)
+        return JSONResponse(chat_to_response(completion_id, body.model, t, context, count))
     obs.streaming = True
     updates = ctx.service.stream(audio, options)
     first = await first_update(updates)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    counter = ctx.service.token_counter(options.model)
 
     def frames() -> Iterator[str]:
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": "assistant", "content": ""}))
@@ -65,14 +67,14 @@ async def chat_completions(
         text = ""
         for step in stream_steps(first, updates):
             last, text = step.update, step.text
-            obs.bill(step.recognised_s, context=context, text=text)
+            obs.bill(step.recognised_s, context=context, text=text, count=counter)
             if step.delta:
                 obs.delta_sent()
                 delta = {"role": None, "content": step.delta, "annotations": audio_annotations(step.language)}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
         if include_usage:
-            usage = chat_usage(context, text, last.audio.duration_s)
+            usage = chat_usage(context, text, last.audio.duration_s, counter)
             yield openai_event(chat_chunk(completion_id, body.model, usage=usage))
         yield OPENAI_DONE
 
@@ -116,7 +118,7 @@ async def transcriptions(
         t = await run_in_threadpool(ctx.service.transcribe_file, path, options, OPENAI_FILE_LIMITS)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    obs.bill(t.audio.duration_s, context=options.context, text=t.text)
+    obs.bill(t.audio.duration_s, context=options.context, text=t.text, count=ctx.service.token_counter(options.model))
     body, content_type = transcription_body(t, response_format)
     if isinstance(body, dict):
         return JSONResponse(body)

@@ -1,0 +1,217 @@
+"""Qwen3-ASR in-process, through transformers' native classes (`pip install "openasr[qwen3]"`).
+
+A batch of chunks, from any callers, is one padded `generate`: each item carries its own system turn
+(the caller's context) and its own assistant prefill (`language <Name><asr_text>` when the language is
+forced, nothing when the model is to detect it). Greedy decoding with left padding and attention masks,
+so an item's text does not depend on its batch. The model's own `language None` verdict means no speech:
+that chunk gets no text. Word and sentence times come from Qwen3-ForcedAligner when one is configured;
+without it a chunk's text spans the VAD's speech in it, and word timestamps are not offered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from openasr.core.errors import InvalidParameterError
+from openasr.core.options import MAX_CONTEXT_TOKENS
+from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
+from openasr.engines.qwen3_aligner import SAMPLE_RATE_HZ, ForcedAligner
+from openasr.engines.qwen3_languages import CODE_TO_NAME, ParsedOutput, language_name, parse_output
+from openasr.engines.qwen3_torch import TorchPlacement
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_S = 30.0
+DEFAULT_MAX_NEW_TOKENS = 448
+"""Text tokens one chunk may produce: 30 s of fast Chinese is about 250; the rest is headroom."""
+_NO_SPEECH_LANGUAGE = "en"
+"""Reported for a chunk without speech whose language nobody named (the pipeline's own fallback)."""
+_PROMPT_RESERVE_TOKENS = 1024
+"""Positions kept free of context for the chat template, 30 s of audio (about 390 tokens) and the text."""
+
+
+class Qwen3AsrEngine:
+    """One loaded Qwen3-ASR model (a directory or a hub id of an `-hf` checkpoint)."""
+
+    def __init__(
+        self,
+        name: str,
+        source: str | Path,
+        placement: TorchPlacement,
+        *,
+        aligner: ForcedAligner | None = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        cache_dir: Path | None = None,
+    ) -> None:
+        from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
+
+        hub = str(cache_dir) if cache_dir is not None else None
+        self.name = name
+        self._processor: Any = AutoProcessor.from_pretrained(str(source), cache_dir=hub)
+        model_class: Any = Qwen3ASRForConditionalGeneration
+        self._model: Any = model_class.from_pretrained(str(source), dtype=placement.dtype, cache_dir=hub)
+        self._model.to(placement.device).eval()
+        self._device = placement.device
+        self._aligner = aligner
+        self._max_new_tokens = max_new_tokens
+        self._tokenizer = self._processor.tokenizer
+        self._marker_id = int(self._tokenizer.convert_tokens_to_ids("<asr_text>"))
+        self._tokenizer_lock = threading.Lock()
+        """Usage counts tokens on request threads while a batch is being padded on the engine's: a Rust
+        tokenizer whose padding is being set raises "Already borrowed" to a concurrent caller."""
+        positions = int(self._model.config.text_config.max_position_embeddings)
+        self.capabilities = EngineCapabilities(
+            languages=frozenset(CODE_TO_NAME),
+            language_id=True,
+            word_timestamps=aligner is not None,
+            context_biasing=True,
+            emotion=False,
+            max_chunk_s=MAX_CHUNK_S,
+            max_prompt_tokens=max(0, min(MAX_CONTEXT_TOKENS, positions - _PROMPT_RESERVE_TOKENS)),
+            concurrent_calls=1,
+            why_not=_why_not(aligner),
+            notes=_notes(aligner),
+        )
+
+    @property
+    def aligner(self) -> ForcedAligner | None:
+        return self._aligner
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` in the model's own tokenizer: what the context costs, and what usage reports."""
+        return len(self._encode(text)) if text else 0
+
+    def _encode(self, text: str) -> list[int]:
+        with self._tokenizer_lock:
+            return list(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def system_prompt(self, context: str) -> str:
+        """The caller's context as the system turn, cut to `max_prompt_tokens` keeping its beginning
+        (glossaries put their key terms first)."""
+        text = context.strip()
+        ids = self._encode(text) if text else []
+        limit = self.capabilities.max_prompt_tokens
+        if len(ids) <= limit:
+            return text
+        with self._tokenizer_lock:
+            return str(self._tokenizer.decode(ids[:limit])).strip()
+
+    def prepare(self, items: Sequence[RecognitionItem]) -> dict[str, object]:
+        """The padded model inputs of a batch (input ids hold each item's system turn and prefill)."""
+        for item in items:
+            if item.request.language is not None and item.request.language not in CODE_TO_NAME:
+                raise InvalidParameterError(
+                    f"model {self.name} cannot transcribe language {item.request.language!r}", param="language"
+                )
+        prompts = [self.system_prompt(item.request.prompt) for item in items]
+        with self._tokenizer_lock:
+            inputs = self._processor.apply_transcription_request(
+                audio=[item.samples for item in items],
+                language=[language_name(i.request.language) if i.request.language else None for i in items],
+                prompt=prompts,
+            )
+        inputs = inputs.to(self._device)
+        inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
+        return dict(inputs)
+
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
+        import torch
+
+        inputs = self.prepare(items)
+        with torch.inference_mode():
+            out = self._model.generate(
+                **inputs,
+                max_new_tokens=self._max_new_tokens,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        prompt_length = int(inputs["input_ids"].shape[1])  # type: ignore[attr-defined]
+        generated = out.sequences[:, prompt_length:]
+        with self._tokenizer_lock:
+            raw = self._tokenizer.batch_decode(generated, skip_special_tokens=False)
+        parsed = [parse_output(text, item.request.language) for text, item in zip(raw, items, strict=True)]
+        confidence = self._header_confidence(generated, out.scores)
+        words = self._align(items, parsed)
+        return [
+            self._recognition(item, output, item_words, conf)
+            for item, output, item_words, conf in zip(items, parsed, words, confidence, strict=True)
+        ]
+
+    def _header_confidence(self, generated: object, scores: tuple) -> list[float]:
+        """How sure the model was of the `language X` line it wrote: the probability of that line's
+        tokens under the scores greedy decoding chose by (the generation config's processors applied);
+        1.0 where it wrote none, i.e. the language was forced."""
+        import torch
+
+        marker = self._marker_id
+        steps = torch.stack(scores, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
+        ids = generated[:, : steps.shape[1]]  # type: ignore[index]
+        chosen = steps.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        out = []
+        for row, row_ids in zip(chosen, ids, strict=True):
+            hits = (row_ids == marker).nonzero()
+            end = int(hits[0, 0]) if len(hits) else 0
+            out.append(float(row[:end].sum().exp()))
+        return out
+
+    def _align(self, items: Sequence[RecognitionItem], parsed: list[ParsedOutput]) -> list[tuple]:
+        """Align, in one batch, the chunks whose caller wants word times in a language the aligner has."""
+        out: list[tuple] = [() for _ in items]
+        if self._aligner is None:
+            return out
+        todo = [
+            i
+            for i, (item, p) in enumerate(zip(items, parsed, strict=True))
+            if item.request.words and p.text and p.language in self._aligner.languages
+        ]
+        if todo:
+            aligned = self._aligner.align(
+                [items[i].samples for i in todo],
+                [parsed[i].text for i in todo],
+                [str(parsed[i].language) for i in todo],
+            )
+            for i, words in zip(todo, aligned, strict=True):
+                out[i] = words
+        return out
+
+    def _recognition(self, item: RecognitionItem, output: ParsedOutput, words: tuple, confidence: float) -> Recognition:
+        """`language None` (or an empty text) gives no segment; a detected language carries the model's
+        confidence in its language line, a forced one none."""
+        language = output.language or item.request.language or _NO_SPEECH_LANGUAGE
+        if not output.text:
+            return Recognition((), language, None)
+        if words:
+            segment = RecognizedSegment(words[0].start_s, words[-1].end_s, output.text, words)
+        else:
+            start_s, end_s = _speech_extent(item)
+            segment = RecognizedSegment(start_s, end_s, output.text)
+        probability = None if item.request.language else (confidence if output.language else 0.0)
+        return Recognition((segment,), language, probability)
+
+
+def _why_not(aligner: ForcedAligner | None) -> dict[str, str]:
+    why = {"emotion": "no emotion classifier for Qwen3-ASR"}
+    if aligner is None:
+        why["word_timestamps"] = (
+            "no forced aligner is configured (set OPENASR_ALIGNER_MODEL to a Qwen3-ForcedAligner directory or hub id)"
+        )
+    return why
+
+
+def _notes(aligner: ForcedAligner | None) -> tuple[str, ...]:
+    if aligner is None:
+        return ("sentence times are those of the VAD chunks (no forced aligner)",)
+    others = sorted(set(CODE_TO_NAME) - aligner.languages)
+    return (f"word times in {', '.join(sorted(aligner.languages))}; chunk-level times in {', '.join(others)}",)
+
+
+def _speech_extent(item: RecognitionItem) -> tuple[float, float]:
+    """Where the chunk's text is said, as far as is known without an aligner: the VAD's speech in it."""
+    if item.speech:
+        return item.speech[0][0], item.speech[-1][1]
+    return 0.0, len(item.samples) / SAMPLE_RATE_HZ

@@ -1,0 +1,110 @@
+"""Word times from Qwen3-ForcedAligner: recognised text + its chunk -> a time for every word.
+
+The aligner is a token classifier over the audio followed by each word and two `<timestamp>` markers;
+the class of each marker is the time (80 ms steps) where the word starts or ends. A whole batch of chunks
+is aligned in one padded forward pass. Words are cut from the recognised text itself (the aligner's word
+list drops punctuation), so each word keeps its leading space and the punctuation after it, as the
+sentence builder expects, and joining the words gives the text back exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openasr.engines.base import RecognizedWord
+from openasr.engines.qwen3_languages import ALIGNER_LANGUAGES, language_name
+from openasr.engines.qwen3_torch import TorchPlacement
+
+SAMPLE_RATE_HZ = 16_000
+
+
+class ForcedAligner:
+    """A loaded Qwen3-ForcedAligner (a local directory or a hub id)."""
+
+    def __init__(self, source: str | Path, placement: TorchPlacement, cache_dir: Path | None = None) -> None:
+        from transformers import AutoModelForTokenClassification, AutoProcessor
+
+        hub = str(cache_dir) if cache_dir is not None else None
+        self.source = str(source)
+        self._processor: Any = AutoProcessor.from_pretrained(str(source), cache_dir=hub)
+        self._model: Any = AutoModelForTokenClassification.from_pretrained(
+            str(source), dtype=placement.dtype, cache_dir=hub
+        )
+        self._model.to(placement.device).eval()
+        self._device = placement.device
+        self.languages = ALIGNER_LANGUAGES - _missing_splitters()
+
+    def align(
+        self, samples: Sequence[np.ndarray], texts: Sequence[str], languages: Sequence[str]
+    ) -> list[tuple[RecognizedWord, ...]]:
+        """Words of each text with chunk-relative times, monotonic and inside the chunk; a text without
+        alignable words gives no words."""
+        import torch
+
+        todo = [i for i, text in enumerate(texts) if self._processor.split_words_for_alignment(text, languages[i])]
+        out: list[tuple[RecognizedWord, ...]] = [() for _ in texts]
+        if not todo:
+            return out
+        inputs, word_lists = self._processor.prepare_forced_aligner_inputs(
+            audio=[samples[i] for i in todo],
+            transcript=[texts[i] for i in todo],
+            language=[language_name(languages[i]) for i in todo],
+        )
+        inputs = inputs.to(self._device)
+        if "input_features" in inputs:
+            inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
+        with torch.inference_mode():
+            logits = self._model(**inputs).logits
+        timed = self._processor.decode_forced_alignment(
+            logits.float(), inputs["input_ids"], word_lists, self._model.config.timestamp_token_id
+        )
+        for i, words in zip(todo, timed, strict=True):
+            duration_s = len(samples[i]) / SAMPLE_RATE_HZ
+            out[i] = _words_in_text(texts[i], words, duration_s)
+        return out
+
+
+def _missing_splitters() -> frozenset[str]:
+    """Japanese and Korean words are split by optional packages; without them those languages get
+    chunk-level times instead of failing at recognition time."""
+    from transformers.utils.import_utils import is_nagisa_available, is_soynlp_available
+
+    return frozenset(
+        ({"ja"} if not is_nagisa_available() else set()) | ({"ko"} if not is_soynlp_available() else set())
+    )
+
+
+def _words_in_text(text: str, timed: list[dict[str, object]], duration_s: float) -> tuple[RecognizedWord, ...]:
+    """Cut `text` at the aligned words: each piece runs from the end of the previous word to the end of
+    its own word plus the punctuation after it; times are clamped into the chunk and made monotonic."""
+    pieces: list[tuple[float, float, int]] = []
+    cursor = 0
+    last_end_s = 0.0
+    for word in timed:
+        token = str(word["text"])
+        found = text.find(token, cursor)
+        if found < 0:
+            continue
+        cursor = found + len(token)
+        start_s = min(max(float(str(word["start_time"])), last_end_s), duration_s)
+        end_s = min(max(float(str(word["end_time"])), start_s), duration_s)
+        last_end_s = end_s
+        pieces.append((start_s, end_s, cursor))
+    words = []
+    begin = 0
+    for n, (start_s, end_s, stop) in enumerate(pieces):
+        stop = _after_punctuation(text, stop) if n + 1 < len(pieces) else len(text)
+        words.append(RecognizedWord(start_s, end_s, text[begin:stop], None))
+        begin = stop
+    return tuple(words)
+
+
+def _after_punctuation(text: str, index: int) -> int:
+    """Move past the punctuation that closes a word (not past the space before the next one)."""
+    while index < len(text) and not text[index].isspace() and not text[index].isalnum() and text[index] != "'":
+        index += 1
+    return index

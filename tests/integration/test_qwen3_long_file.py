@@ -1,0 +1,80 @@
+"""A long recording through the in-process Qwen3-ASR engine (a tiny model on the CPU): peak memory does
+not grow with duration, and chunks reach the model in full batches.
+
+The model is scripted to write a long sentence for every chunk, so that recognising a chunk takes longer
+than cutting the next one, as with a real model (a model faster than VAD never has company in a batch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from corpus import build_recording
+
+_MEASURE = """
+import json, sys
+from pathlib import Path
+from openasr import pipeline
+from openasr.core.options import TranscribeOptions
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
+
+def peak_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+model, warm_up, target, cache = sys.argv[1:5]
+engine = EnginePool(Path(cache), EngineConfig(device="cpu", max_new_tokens=64)).get(model)
+options = TranscribeOptions(model=model)
+pipeline.run(Path(warm_up), options, engine)  # full batches set the peak first
+transcript = pipeline.run(Path(target), options, engine)
+stats = engine.stats
+print(json.dumps({"peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s, "mean_batch": stats.mean_batch,
+                  "sentences": len(transcript.channels[0].sentences)}))
+"""
+
+READING = (
+    "language English<asr_text>The quick brown fox jumps over a lazy dog while seven bright violet "
+    "zebras quietly munch green apples beside the old stone bridge, and distant thunder rolls across "
+    "empty fields toward our sleepy village."
+)
+
+MEMORY_GROWTH_LIMIT_MB = 60
+"""8 more minutes are 31 MB as 16 kHz float32: holding the recording, or anything per second, shows up."""
+
+
+def _measure(model: Path, warm_up: Path, target: Path, cache: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(model), str(warm_up), str(target), str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
+
+
+@pytest.mark.slow
+def test_ten_minutes_in_flat_memory_and_full_batches(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_qwen3.scripted(READING)
+    short, long = tmp_path / "two.flac", tmp_path / "ten.flac"
+    build_recording(short, 120.0)
+    build_recording(long, 600.0)
+    two = _measure(model, short, short, tmp_path)
+    ten = _measure(model, short, long, tmp_path)
+    assert two["duration_s"] <= 125 and ten["duration_s"] >= 595
+    assert ten["sentences"] > two["sentences"] > 0
+    growth_mb = (ten["peak_kb"] - two["peak_kb"]) / 1024
+    assert growth_mb <= MEMORY_GROWTH_LIMIT_MB, f"peak RSS {two['peak_kb'] // 1024} -> {ten['peak_kb'] // 1024} MB"
+    assert ten["mean_batch"] > 2, ten
