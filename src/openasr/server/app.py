@@ -26,15 +26,18 @@ from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
+from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EngineConfig, EnginePool
 from openasr.server.auth import Gate, KeyRing, RateLimiter
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.tasks import results_router
 from openasr.server.dashscope.tasks import router as tasks_router
+from openasr.server.dashscope.uploads import UPLOAD_PATH
 from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
 from openasr.server.docs import DashScopeError, OpenAIError, error_responses, install_openapi, offline_app
 from openasr.server.errors import RequestIdMiddleware, install_error_handlers
+from openasr.server.intake import IntakeMiddleware
 from openasr.server.logs import log_request
 from openasr.server.metrics import Metrics
 from openasr.server.observe import Observation, ObservationMiddleware
@@ -63,6 +66,7 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
         uploads=uploads,
+        admission=Admission(settings.max_queued_audio_s),
     )
     tasks = TaskQueue(
         TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
@@ -166,6 +170,13 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         description="Self-hosted Qwen3-ASR (DashScope) and OpenAI-compatible speech recognition.",
     )
     app.state.ctx = ctx
+    app.add_middleware(
+        IntakeMiddleware,
+        gate=ctx.gate,
+        admission=ctx.service.admission,
+        default_model=settings.default_model,
+        upload_path=UPLOAD_PATH,
+    )
     app.add_middleware(
         ObservationMiddleware,
         observe=lambda obs, status, elapsed_s: observe_request(ctx, obs, status, elapsed_s),
