@@ -68,6 +68,7 @@ async def generate(
                 context=context,
                 duration_s=step.update.audio.duration_s,
                 finish_reason="stop" if step.final else "null",
+                billed_text=step.text,
             )
             yield dashscope_event(n, payload)
 
