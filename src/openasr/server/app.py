@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         admission=ctx.service.admission,
         default_model=settings.default_model,
         upload_path=UPLOAD_PATH,
+        body_timeout_s=settings.request_body_timeout_s,
     )
     app.add_middleware(
         ObservationMiddleware,

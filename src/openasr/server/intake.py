@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -85,8 +86,17 @@ def route_rule(method: str, path: str, upload_path: str) -> RouteRule:
 class IntakeMiddleware:
     """Sits inside `ObservationMiddleware`, so every refusal here is counted and logged like any answer."""
 
-    def __init__(self, app: ASGIApp, gate: Gate, admission: Admission, default_model: str, upload_path: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: Gate,
+        admission: Admission,
+        default_model: str,
+        upload_path: str,
+        body_timeout_s: float,
+    ) -> None:
         self.app = app
+        self._body_timeout_s = body_timeout_s
         self._gate = gate
         self._admission = admission
         self._model = default_model
@@ -103,21 +113,28 @@ class IntakeMiddleware:
             await error_response(Request(scope), exc)(scope, _no_body, send)
             return
         cap = rule.max_body_bytes
-        if cap is None:
-            await self.app(scope, receive, send)
-            return
         received = 0
+        body_done = False
 
-        async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def guarded_receive() -> Message:
+            """The body with its running cap and a timeout between reads; once the body is complete,
+            receive waits untimed (a streaming response listens on it for the client leaving)."""
+            nonlocal received, body_done
+            if body_done:
+                return await receive()
+            try:
+                with anyio.fail_after(self._body_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(408, f"no body data arrived for {self._body_timeout_s:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > cap:
+                if cap is not None and received > cap:
                     raise _Overflow(cap)
+                body_done = not message.get("more_body", False)
             return message
 
-        await self.app(scope, capped_receive, send)
+        await self.app(scope, guarded_receive, send)
 
     def _admit(self, scope: Scope, rule: RouteRule) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
