@@ -14,6 +14,7 @@ import numpy as np
 import openai
 import pytest
 import requests
+from dashscope.audio.qwen_asr import QwenTranscription
 
 from audio_files import write_long_flac
 from live_server import KEY, live_server, server_settings
@@ -224,3 +225,26 @@ def test_the_rate_limit_counts_invocations_only(tmp_path: Path) -> None:
         statuses = [requests.post(f"{base}{GENERATION}", headers=AUTH, json=bad, timeout=10) for _ in range(3)]
         assert [s.status_code for s in statuses] == [400, 400, 429]
         assert int(statuses[-1].headers["Retry-After"]) >= 1
+
+
+def test_sdk_waits_and_local_files_fit_in_the_rate_limit(tmp_path: Path) -> None:
+    """Three invocations allowed: two tasks waited on with the SDK's polling, and one local file (which
+    the SDK uploads with E2 + E3 first) all succeed; only a fourth invocation is refused."""
+    with live_server(server_settings(tmp_path, rate_limit_per_minute=3, file_roots=(DATA,))) as base:
+        dashscope.base_http_api_url = f"{base}/api/v1"
+        dashscope.api_key = KEY
+        tasks = [
+            QwenTranscription.async_call(model="qwen3-asr-flash-filetrans", file_url=str(BECKETT)) for _ in range(2)
+        ]
+        assert all(t.status_code == 200 for t in tasks), tasks
+        done = [QwenTranscription.wait(task=t, wait_timeout=120) for t in tasks]
+        assert [d.output.task_status for d in done] == ["SUCCEEDED", "SUCCEEDED"], done
+        local = dashscope.MultiModalConversation.call(
+            model="qwen3-asr-flash", messages=[{"role": "user", "content": [{"audio": f"file://{BECKETT}"}]}]
+        )
+        assert local.status_code == 200, local
+        assert "fail better" in words(local.output.choices[0].message.content[0]["text"])
+        over = dashscope.MultiModalConversation.call(
+            model="qwen3-asr-flash", messages=[{"role": "user", "content": [{"audio": f"file://{BECKETT}"}]}]
+        )
+        assert over.status_code == 429 and over.code == "Throttling.RateQuota"
