@@ -54,12 +54,13 @@ class Settings(BaseSettings):
     """`/ready` answers 503 while more chunks than this wait for the engine (about 2 h of speech queued):
     a load balancer then sends new work elsewhere."""
 
-    max_queued_audio_s: float = 600.0
+    max_queued_audio_s: float = 300.0
     """Back-pressure: sync requests (DashScope sync and stream, chat, OpenAI transcription) are refused
     with 503 (DashScope) or 429 (OpenAI) and a `Retry-After` while more seconds of audio than this wait
-    for one engine; an empty queue always admits. 600 s is about a minute of work for whisper-base on
-    one CPU core, so an accepted request waits at most about that. 0 turns admission control off; async
-    tasks are never refused (they wait in the task store)."""
+    for one engine; an empty queue always admits. 300 s (one longest sync request) is under a minute of
+    work for whisper-base on a one-CPU machine (6–8 s of audio per second), so an accepted request
+    finishes within about that; raise it with the cores. 0 turns admission control off; async tasks are
+    never refused (they wait in the task store)."""
 
     request_header_timeout_s: float = 10.0
     """A connection must send its request line and headers within this; else it is closed."""

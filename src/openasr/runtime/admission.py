@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from openasr.core.errors import ServerBusyError
@@ -29,8 +29,11 @@ CPU core with batching (README, performance)."""
 class Admission:
     """Reserved sync audio seconds per engine model; `max_queued_s` 0 admits everything."""
 
-    def __init__(self, max_queued_s: float) -> None:
+    def __init__(self, max_queued_s: float, on_idle: Callable[[], None] | None = None) -> None:
+        """`on_idle` runs (outside the lock, on the finishing thread) whenever the last sync request of
+        every model has ended: the moment to give a burst's memory back."""
         self.max_queued_s = max_queued_s
+        self._on_idle = on_idle
         self._queued: dict[str, float] = {}
         self._finished: deque[tuple[float, float]] = deque()  # (when, audio seconds)
         self._lock = threading.Lock()
@@ -65,6 +68,9 @@ class Admission:
                 else:
                     self._queued[model] = left
                 self._finished.append((time.monotonic(), seconds))
+                idle = not self._queued
+            if idle and self._on_idle is not None:
+                self._on_idle()
 
     def _busy(self, queued: float, over_s: float) -> ServerBusyError:
         retry = max(1, math.ceil(over_s / self._rate()))

@@ -28,6 +28,7 @@ from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
 from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.memory import release_free_memory
 from openasr.server.auth import Gate, KeyRing, RateLimiter
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.tasks import results_router
@@ -68,7 +69,7 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
         uploads=uploads,
-        admission=Admission(settings.max_queued_audio_s),
+        admission=Admission(settings.max_queued_audio_s, on_idle=release_free_memory),
     )
     tasks = TaskQueue(
         TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
