@@ -59,8 +59,9 @@ class GuardedH11Protocol(H11Protocol):
             self._cancel_header_timer()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():  # the next request: idle time plus the header time
+        super().on_response_complete()  # may already start a pipelined request
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and not self.transport.is_closing():  # the next request: idle time plus the header time
             self._arm_header_timer(self.timeout_keep_alive + self.header_timeout_s)
 
     def send_400_response(self, msg: str) -> None:
