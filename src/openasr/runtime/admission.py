@@ -3,9 +3,11 @@
 A sync request (DashScope sync and stream, chat, OpenAI transcription) reserves its audio seconds on its
 engine model once its duration is known, and releases them when it ends. While the reserved seconds of a
 model are over `max_queued_s`, new sync requests are refused with `ServerBusyError` and a `Retry-After`
-computed from the queue: the seconds over the bound divided by the rate at which this server has been
-finishing audio lately. A request is always admitted onto an empty queue, so one 5-minute file is never
-refused. Async tasks are not counted: they wait durably in the task store, at a lower priority.
+computed from the queue: the audio waiting now divided by the rate at which this server has been
+finishing audio lately, i.e. when what waits now will have been recognised. (The moment just enough has
+drained for this one request would be sooner, but every refused client would come back then at once.)
+A request is always admitted onto an empty queue, so one 5-minute file is never refused. Async tasks
+are not counted: they wait durably in the task store, at a lower priority.
 """
 
 from __future__ import annotations
@@ -47,16 +49,15 @@ class Admission:
         with self._lock:
             queued = self._queued.get(model, 0.0)
             if self.max_queued_s > 0 and queued > self.max_queued_s:
-                raise self._busy(queued, queued - self.max_queued_s)
+                raise self._busy(queued)
 
     @contextmanager
     def reserve(self, model: str, seconds: float) -> Iterator[None]:
         """Hold `seconds` of `model`'s queue while the caller recognises them."""
         with self._lock:
             queued = self._queued.get(model, 0.0)
-            over = queued + seconds - self.max_queued_s
-            if self.max_queued_s > 0 and queued > 0 and over > 0:
-                raise self._busy(queued, over)
+            if self.max_queued_s > 0 and queued > 0 and queued + seconds > self.max_queued_s:
+                raise self._busy(queued)
             self._queued[model] = queued + seconds
         try:
             yield
@@ -72,8 +73,8 @@ class Admission:
             if idle and self._on_idle is not None:
                 self._on_idle()
 
-    def _busy(self, queued: float, over_s: float) -> ServerBusyError:
-        retry = max(1, math.ceil(over_s / self._rate()))
+    def _busy(self, queued: float) -> ServerBusyError:
+        retry = max(1, math.ceil(queued / self._rate()))
         return ServerBusyError(
             f"the server is busy: {queued:.0f} s of audio wait for recognition; retry after {retry} s",
             retry_after_s=retry,

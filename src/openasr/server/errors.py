@@ -101,7 +101,7 @@ def error_response(request: Request, error: AsrError) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AsrError)
     async def _asr(request: Request, exc: AsrError) -> JSONResponse:
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and not isinstance(exc, ServerBusyError):  # busy is load, not a failure
             log.error("request %s failed: %s: %s", request_id(request), exc.code, exc.message)
         return error_response(request, exc)
 

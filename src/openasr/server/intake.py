@@ -137,21 +137,23 @@ class IntakeMiddleware:
         await self.app(scope, guarded_receive, send)
 
     def _admit(self, scope: Scope, rule: RouteRule) -> None:
+        """Key, size, queue, then the rate: a request refused as too large or busy costs no rate slot."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         observation = scope.get("state", {}).get("observation")
         if observation is not None:
             observation.surface = rule.surface
+        api_key = None
         if rule.needs_key:
             api_key = self._gate.keys.check(headers.get("authorization"))
             if observation is not None:
                 observation.api_key_id = key_id(api_key)
-            if rule.invocation:
-                self._gate.limiter.hit(key_id(api_key))
         declared = headers.get("content-length", "").strip()
         if rule.max_body_bytes is not None and declared.isdigit() and int(declared) > rule.max_body_bytes:
             raise _too_large(rule.max_body_bytes)
         if rule.sync:
             self._admission.check(self._model)
+        if rule.invocation:
+            self._gate.limiter.hit(key_id(api_key))
 
 
 class _Overflow(HTTPException):

@@ -21,7 +21,7 @@ def test_over_the_bound_is_refused_with_a_retry_after_from_the_queue() -> None:
         with admission.reserve("m", 20):  # exactly at the bound: admitted
             with pytest.raises(ServerBusyError) as refused, admission.reserve("m", 80):
                 pass
-            assert refused.value.retry_after_s == -(-80 // DEFAULT_RATE)  # 80 s over, at the assumed rate
+            assert refused.value.retry_after_s == -(-60 // DEFAULT_RATE)  # 60 s waiting, at the assumed rate
             assert refused.value.http_status == 503 and refused.value.code == "Throttling"
             with admission.reserve("other-model", 80):  # each engine model has its own queue
                 pass
