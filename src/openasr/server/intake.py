@@ -13,6 +13,7 @@ service's RPM does (spec §11); polls, lists, usage and uploads are not counted.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import anyio
@@ -107,18 +108,21 @@ class IntakeMiddleware:
             await self.app(scope, receive, send)
             return
         rule = route_rule(scope["method"], scope["path"], self._upload_path)
-        try:
-            self._admit(scope, rule)
-        except AsrError as exc:
-            await error_response(Request(scope), exc)(scope, _no_body, send)
-            return
-        cap = rule.max_body_bytes
+        with ExitStack() as admitted:  # a sync request counts in the engine's queue until it is answered
+            try:
+                self._admit(scope, rule, admitted)
+            except AsrError as exc:
+                await error_response(Request(scope), exc)(scope, _no_body, send)
+                return
+            await self.app(scope, self._guarded(receive, rule.max_body_bytes), send)
+
+    def _guarded(self, receive: Receive, cap: int | None) -> Receive:
+        """The body with its running cap and a timeout between reads; once the body is complete, receive
+        waits untimed (a streaming response listens on it for the client leaving)."""
         received = 0
         body_done = False
 
         async def guarded_receive() -> Message:
-            """The body with its running cap and a timeout between reads; once the body is complete,
-            receive waits untimed (a streaming response listens on it for the client leaving)."""
             nonlocal received, body_done
             if body_done:
                 return await receive()
@@ -134,9 +138,9 @@ class IntakeMiddleware:
                 body_done = not message.get("more_body", False)
             return message
 
-        await self.app(scope, guarded_receive, send)
+        return guarded_receive
 
-    def _admit(self, scope: Scope, rule: RouteRule) -> None:
+    def _admit(self, scope: Scope, rule: RouteRule, admitted: ExitStack) -> None:
         """Key, size, queue, then the rate: a request refused as too large or busy costs no rate slot."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         observation = scope.get("state", {}).get("observation")
@@ -151,7 +155,7 @@ class IntakeMiddleware:
         if rule.max_body_bytes is not None and declared.isdigit() and int(declared) > rule.max_body_bytes:
             raise _too_large(rule.max_body_bytes)
         if rule.sync:
-            self._admission.check(self._model)
+            admitted.enter_context(self._admission.enter(self._model))
         if rule.invocation:
             self._gate.limiter.hit(key_id(api_key))
 
