@@ -20,6 +20,7 @@ import uvicorn
 
 from openasr.runtime.engine_pool import EnginePool
 from openasr.server.app import create_app
+from openasr.server.http_limits import uvicorn_options
 from openasr.settings import Settings
 
 KEY = "sk-local-test"
@@ -47,7 +48,8 @@ def live_server(settings: Settings, engines: EnginePool | None = None, port: int
     server where it was."""
     port = port or free_port()
     app = create_app(settings, engines=engines or shared_engines(settings.cache_dir))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings))
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

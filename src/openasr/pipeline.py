@@ -13,8 +13,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from openasr.audio.decode import decode_blocks, probe_audio
-from openasr.core.errors import AudioTooLongError, InvalidParameterError
+from openasr.audio.decode import check_duration, decode_blocks, measured_info
+from openasr.core.errors import InvalidParameterError
 from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
 from openasr.engines.base import Engine, Recognition, RecognitionItem, RecognitionRequest, RecognizedSegment
@@ -55,12 +55,9 @@ def join_texts(parts: list[str], language: str) -> str:
 
 
 def check_limits(info: AudioInfo, options: TranscribeOptions) -> None:
-    """Refuse over-long input from the probe, before any decoding (spec §11: 5 min sync, 12 h async)."""
-    if options.max_duration_s is not None and info.duration_s > options.max_duration_s:
-        raise AudioTooLongError(
-            f"audio is {info.duration_s:.0f} s long; the limit is {options.max_duration_s:.0f} s",
-            param="audio",
-        )
+    """Refuse over-long input before recognising it (spec §11: 5 min sync, 12 h async); decoding checks
+    the limit again as it goes, so a header that understates the length cannot get past it."""
+    check_duration(info.duration_s, options.max_duration_s)
 
 
 def resolve_channels(info: AudioInfo, options: TranscribeOptions) -> tuple[int | None, ...]:
@@ -142,7 +139,8 @@ def stream_channel(
         language = language or settled_language(done)
         return result
 
-    chunks = speech_chunks(decode_blocks(path, channel=channel), vad or shared_vad(), vad_options)
+    blocks = decode_blocks(path, channel=channel, max_s=options.max_duration_s)
+    chunks = speech_chunks(blocks, vad or shared_vad(), vad_options)
     try:
         while True:
             try:
@@ -268,7 +266,7 @@ def run(
     """Transcribe a file completely: every requested channel, each into its own `ChannelTranscript`."""
     options = validate_options(options)
     check_engine(engine, options)
-    info = probe_audio(path)
+    info = measured_info(path, options.max_duration_s)
     check_limits(info, options)
     channels = resolve_channels(info, options)
     total_s = info.duration_s * len(channels)

@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from openasr import pipeline
-from openasr.audio.decode import probe_audio
+from openasr.audio.decode import measured_info
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AudioTooLargeError, InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TokenCounter, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, Transcript
 from openasr.engines.registry import BUNDLED
+from openasr.runtime.admission import Admission
 from openasr.runtime.batcher import BatchingEngine, Priority
 from openasr.runtime.engine_pool import EnginePool
 
@@ -110,8 +111,10 @@ class TranscriptionService:
         policy: SourcePolicy,
         workdir: Path,
         uploads: UploadResolver | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.engines = engines
+        self.admission = admission or Admission(0)
         self.catalog = catalog
         self._policy = policy
         self._workdir = workdir
@@ -128,8 +131,9 @@ class TranscriptionService:
 
     def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
-        options, engine = self._prepare(path, options, limits)
-        return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE)
+        options, engine, info = self._prepare(path, options, limits)
+        with self.admission.reserve(options.model, info.duration_s):
+            return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE)
 
     def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
         """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
@@ -138,21 +142,28 @@ class TranscriptionService:
         caller can still answer with a plain error status.
         """
         with self._fetched(audio) as path:
-            options, engine = self._prepare(path, options, SYNC_LIMITS)
-            info = probe_audio(path)
-            results = []
+            yield from self.stream_file(path, options, SYNC_LIMITS)
+
+    def stream_file(
+        self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS
+    ) -> Iterator[StreamUpdate]:
+        """`stream` of a file already on disk (OpenAI multipart uploads with `stream=true`)."""
+        options, engine, info = self._prepare(path, options, limits)
+        results = []
+        with self.admission.reserve(options.model, info.duration_s):
             for chunk in pipeline.stream_channel(path, options, engine, priority=Priority.INTERACTIVE):
                 results.append(chunk)
                 yield StreamUpdate(chunk, None, info)
-            channel = pipeline.assemble_channel(0, results, options, engine)
-            yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
+        channel = pipeline.assemble_channel(0, results, options, engine)
+        yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
 
     def _prepare(
         self, path: Path, options: TranscribeOptions, limits: Limits
-    ) -> tuple[TranscribeOptions, BatchingEngine]:
-        """Limits come from the probe, before any decoding; then the engine's capabilities."""
+    ) -> tuple[TranscribeOptions, BatchingEngine, AudioInfo]:
+        """Limits come from the probe (or, for a header without a length, a bounded decode); then the
+        engine's capabilities."""
         options = validate_options(replace(options, max_duration_s=limits.max_seconds))
-        info = probe_audio(path)
+        info = measured_info(path, limits.max_seconds)
         if info.size_bytes is not None and info.size_bytes > limits.max_bytes:
             raise AudioTooLargeError(
                 f"audio is {info.size_bytes / MB:.1f} MB; the limit is {limits.max_bytes // MB} MB",
@@ -161,7 +172,7 @@ class TranscriptionService:
         pipeline.check_limits(info, options)
         engine = self.engines.get(options.model)
         pipeline.check_engine(engine, options)
-        return options, engine
+        return options, engine, info
 
     @contextmanager
     def _fetched(self, audio: AudioRequest) -> Iterator[Path]:

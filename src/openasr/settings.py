@@ -85,6 +85,26 @@ class Settings(BaseSettings):
     """`/ready` answers 503 while more chunks than this wait for the engine (about 2 h of speech queued):
     a load balancer then sends new work elsewhere."""
 
+    max_queued_audio_s: float = 300.0
+    """Back-pressure: sync requests (DashScope sync and stream, chat, OpenAI transcription) are refused
+    with 503 (DashScope) or 429 (OpenAI) and a `Retry-After` while more seconds of audio than this wait
+    for one engine; an empty queue always admits. 300 s (one longest sync request) is under a minute of
+    work for whisper-base on a one-CPU machine (6–8 s of audio per second), so an accepted request
+    finishes within about that; raise it with the cores. 0 turns admission control off; async tasks are
+    never refused (they wait in the task store)."""
+
+    request_header_timeout_s: float = 10.0
+    """A connection must send its request line and headers within this; else it is closed."""
+
+    request_body_timeout_s: float = 30.0
+    """A body may pause at most this long between two reads; else 408 (or closed)."""
+
+    keep_alive_timeout_s: float = 15.0
+    """An idle keep-alive connection is closed after this."""
+
+    max_connections: int = 1000
+    """Open connections beyond this are answered 503 at once (uvicorn's `limit_concurrency`)."""
+
     shutdown_timeout_s: float = 30.0
     """On SIGTERM: how long open requests may take to finish, and then how long running tasks may take to
     checkpoint their current chunk and release their lease. The process ends within about twice this."""

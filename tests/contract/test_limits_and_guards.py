@@ -111,7 +111,7 @@ def test_twelve_megabyte_input_is_refused_by_its_size(lenient: str, tmp_path: Pa
     big = write_audio(tmp_path / "big.wav", noise, Encoding(".wav", "wav", "pcm_s16le", rate_hz=48_000))
     assert big.stat().st_size > 12 * 1000 * 1000
     r = requests.post(f"{lenient}{GENERATION}", headers=AUTH, json=body(data_uri(big)))
-    assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
+    assert r.status_code == 413 and r.json()["code"] == "BadRequest.TooLarge"  # its body passes the cap
     assert "MB" in r.json()["message"]
     oa = requests.post(
         f"{lenient}/compatible-mode/v1/chat/completions",
@@ -123,7 +123,7 @@ def test_twelve_megabyte_input_is_refused_by_its_size(lenient: str, tmp_path: Pa
             ],
         },
     )
-    assert oa.status_code == 400 and oa.json()["error"]["code"] == "invalid_parameter_error"
+    assert oa.status_code == 413 and oa.json()["error"]["code"] == "request_too_large"
 
 
 def test_rate_limit_answers_429_and_lifts_after_the_window(tmp_path: Path) -> None:

@@ -155,9 +155,11 @@ def test_rate_limit_refusals_and_readiness_name_what_is_wrong(tmp_path: Path) ->
         assert ready.json()["not_ready"] == ["queue"]  # the limit is below any queue; all else is fine
         assert ready.json()["checks"]["model"]["ok"] and ready.json()["checks"]["store"]["ok"]
 
-        first = requests.get(f"{base}/api/v1/tasks", headers=auth(KEY), timeout=10)
-        refused = requests.get(f"{base}/api/v1/tasks", headers=auth(KEY), timeout=10)
-        assert (first.status_code, refused.status_code) == (200, 429)
+        submit = {"model": "qwen3-asr-flash-filetrans", "input": {"file_url": "ftp://x"}}
+        headers = {**auth(KEY), "X-DashScope-Async": "enable"}
+        first = requests.post(f"{base}/api/v1/services/audio/asr/transcription", headers=headers, json=submit)
+        refused = requests.post(f"{base}/api/v1/services/audio/asr/transcription", headers=headers, json=submit)
+        assert (first.status_code, refused.status_code) == (400, 429)  # invocations count, even refused ones
         metrics = scrape(base)
     assert value(metrics, "openasr_rate_limited_requests_total", surface="task") == 1
 

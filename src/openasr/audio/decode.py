@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import numpy as np
 
-from openasr.core.errors import AudioDecodeError, InvalidChannelError
+from openasr.core.errors import AudioDecodeError, AudioTooLongError, InvalidChannelError
 from openasr.core.types import SAMPLE_RATE_HZ, Audio, AudioInfo
 
 RAW_PCM_SUFFIXES = frozenset({".pcm", ".raw"})
@@ -108,14 +109,55 @@ def probe_audio(path: Path) -> AudioInfo:
         )
 
 
+def measured_info(path: Path, max_s: float | None = None) -> AudioInfo:
+    """The probe, with the duration counted by decoding when the header declares none.
+
+    A header may legally leave the length out (a FLAC STREAMINFO with 0 total samples, a stream
+    without a duration): its duration is then counted by decoding, stopping with `AudioTooLongError`
+    as soon as it passes `max_s`, so such a file can neither slip past a duration limit nor be billed 0 s.
+    """
+    info = probe_audio(path)
+    if info.duration_s > 0:
+        return info
+    samples = 0
+    with _open(path) as container:
+        for samples_now in _frame_lengths(container):
+            samples += samples_now
+            check_duration(samples / info.sample_rate_hz, max_s, decoding=True)
+    return replace(info, duration_s=samples / info.sample_rate_hz)
+
+
+def check_duration(duration_s: float, max_s: float | None, *, decoding: bool = False) -> None:
+    """The one duration check, for declared and decoded lengths alike (spec §11: 5 min sync, 12 h async)."""
+    if max_s is None or duration_s <= max_s:
+        return
+    if decoding:
+        raise AudioTooLongError(f"audio runs past the limit of {max_s:.0f} s", param="audio")
+    raise AudioTooLongError(f"audio is {duration_s:.0f} s long; the limit is {max_s:.0f} s", param="audio")
+
+
+def _frame_lengths(container: av.container.InputContainer) -> Iterator[int]:
+    try:
+        for frame in container.decode(container.streams.audio[0]):
+            yield frame.samples
+    except (av.FFmpegError, ValueError) as exc:
+        raise AudioDecodeError(f"the audio could not be decoded: {_reason(exc)}") from exc
+
+
 def decode_blocks(
-    path: Path, *, channel: int | None = None, start_s: float = 0.0, block_s: float = 30.0
+    path: Path,
+    *,
+    channel: int | None = None,
+    start_s: float = 0.0,
+    block_s: float = 30.0,
+    max_s: float | None = None,
 ) -> Iterator[Audio]:
     """Yield consecutive 16 kHz mono blocks of about `block_s` seconds, starting at `start_s`.
 
     `channel` None mixes all channels to mono (the average, so no channel is favoured); an index picks
     one channel. Blocks carry their start time in the original audio. Raises `AudioDecodeError` when
-    nothing at all decodes or the stream ends well before its declared duration.
+    nothing at all decodes or the stream ends well before its declared duration, and `AudioTooLongError`
+    as soon as the decoded audio passes `max_s`, whatever the header declared.
     """
     info = probe_audio(path)
     if channel is not None and not 0 <= channel < info.channels:
@@ -135,6 +177,7 @@ def decode_blocks(
             if position < skip:
                 samples = samples[skip - position :]
                 position = skip
+            check_duration((position + pending_len + len(samples)) / SAMPLE_RATE_HZ, max_s, decoding=True)
             pending.append(samples)
             pending_len += len(samples)
             while pending_len >= block_len:

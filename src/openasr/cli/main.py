@@ -203,6 +203,7 @@ def serve(
     import uvicorn
 
     from openasr.server.app import create_app
+    from openasr.server.http_limits import uvicorn_options
     from openasr.server.logs import configure_logging
 
     settings = Settings()
@@ -217,7 +218,7 @@ def serve(
         log_level=log_level,
         log_config=configure_logging(settings.log_format, log_level),
         access_log=False,  # openasr.access logs each request without its query string (signed links)
-        timeout_keep_alive=75,
+        **uvicorn_options(settings),  # header/keep-alive timeouts, 431, the connection cap
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
     )
 

@@ -123,6 +123,16 @@ class ThrottledError(AsrError):
         self.retry_after_s = retry_after_s
 
 
+class ServerBusyError(ThrottledError):
+    """More audio waits for the engine than the server's bound: a sync request would not finish in time.
+
+    DashScope answers 503 `Throttling` (the SDK's `wait` retries 503); the OpenAI surfaces answer 429,
+    which the OpenAI SDKs retry after `Retry-After`."""
+
+    code = "Throttling"
+    http_status = 503
+
+
 class UnsupportedOperationError(AsrError):
     """The operation is not allowed in the object's state (e.g. cancelling a task that is not PENDING)."""
 

@@ -20,6 +20,8 @@ from openasr.pipeline import check_engine
 from openasr.runtime.engine_pool import EnginePool
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE_NO = 10**9
+"""Far past any real page, and small enough that its offset fits a 64-bit SQL integer."""
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -127,8 +129,8 @@ class TaskQueue:
 
     def list(self, filters: TaskFilter, *, page_no: int = 1, page_size: int = 10) -> TaskPage:
         """One page of tasks, newest first; the caller puts its own `api_key_id` into `filters`."""
-        if page_no < 1:
-            raise InvalidParameterError("page_no starts at 1", param="page_no")
+        if not 1 <= page_no <= MAX_PAGE_NO:
+            raise InvalidParameterError(f"page_no must be 1–{MAX_PAGE_NO}", param="page_no")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidParameterError(f"page_size must be 1–{MAX_PAGE_SIZE}", param="page_size")
         if filters.start_ms is not None and filters.end_ms is not None and filters.start_ms > filters.end_ms:

@@ -196,10 +196,12 @@ class UploadStore:
         data, meta = self._paths(digest)
         if meta.exists():
             raise _exists()
-        try:
-            fd = os.open(data, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError as exc:  # a finished upload, or one still streaming
-            raise _exists() from exc
+        # Written under a private temporary name and linked into place only when complete, so an upload
+        # the client abandons or a crash interrupts leaves no file under the key: the key can be uploaded
+        # again, and `remove_partials` clears the leftovers at start-up. The link is the atomic claim:
+        # of two uploads racing for one key, the second to finish gets `UploadExistsError`.
+        partial = data.with_name(f"{data.name}.{secrets.token_hex(8)}{_PARTIAL}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
                 size = _copy_capped(stream, out, claims.max_bytes)
@@ -213,10 +215,17 @@ class UploadStore:
                 filename=filename,
                 path=data,
             )
-            self._write_meta(meta, upload)
-        except BaseException:
-            data.unlink(missing_ok=True)
-            raise
+            try:
+                os.link(partial, data)
+            except FileExistsError as exc:
+                raise _exists() from exc
+            try:
+                self._write_meta(meta, upload)
+            except BaseException:
+                data.unlink(missing_ok=True)
+                raise
+        finally:
+            partial.unlink(missing_ok=True)
         return upload
 
     # ---------------------------------------------------------------------------------------- oss://
@@ -279,6 +288,18 @@ class UploadStore:
                     if self._expired(entry.stat().st_mtime, now):
                         path.unlink(missing_ok=True)
                         removed += 1
+        return removed
+
+    def remove_partials(self) -> int:
+        """At start-up: delete what interrupted uploads left (temporary files, data never committed by its
+        metadata), so no key stays blocked by an upload that did not complete. Returns how many went."""
+        removed = 0
+        for entry in list(os.scandir(self.directory)):
+            path = Path(entry.path)
+            orphan = entry.name.endswith(_DATA) and not path.with_suffix(_META).exists()
+            if entry.name.endswith(_PARTIAL) or orphan:
+                path.unlink(missing_ok=True)
+                removed += 1
         return removed
 
     def purge_if_due(self, now: float | None = None) -> int:

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from openasr.audio.decode import probe_audio
+from openasr.audio.decode import measured_info
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
 from openasr.core.errors import AsrError, EngineUnavailableError
 from openasr.core.options import TranscribeOptions, count_audio_tokens
@@ -322,7 +322,7 @@ class TaskWorker:
         engine = self.engines.get(task.engine_model)
         check_engine(engine, options)
         path = self._local_audio(task, work_dir)  # fetch_audio enforces the size limit
-        info = probe_audio(path)
+        info = measured_info(path, options.max_duration_s)  # a header without a length is counted
         check_limits(info, options)
         channels = tuple(c or 0 for c in resolve_channels(info, options))
         total_s = info.duration_s * len(channels)

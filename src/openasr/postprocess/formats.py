@@ -109,8 +109,10 @@ def render_vtt(t: Transcript) -> str:
 def render_verbose_json(t: Transcript, *, task: str = "transcribe") -> dict[str, Any]:
     """OpenAI's `verbose_json`: times in seconds, one segment per sentence, `words` only when asked for.
 
-    The decoder statistics OpenAI reports per segment (tokens, avg_logprob, …) are not kept by the
-    pipeline; they are present with neutral values so strict clients still parse the response.
+    The decoder statistics OpenAI reports per segment (`tokens`, `temperature`, `avg_logprob`,
+    `compression_ratio`, `no_speech_prob`) are left out: a segment here is a sentence, cut from words
+    across decoder windows, so no window's statistics describe it, and a placeholder value would be a
+    fake one. The OpenAI SDKs parse segments without them.
     """
     result: dict[str, Any] = {
         "task": task,
@@ -124,11 +126,6 @@ def render_verbose_json(t: Transcript, *, task: str = "transcribe") -> dict[str,
                 "start": _seconds(c.begin_ms),
                 "end": _seconds(c.end_ms),
                 "text": c.text,
-                "tokens": [],
-                "temperature": 0.0,
-                "avg_logprob": 0.0,
-                "compression_ratio": 0.0,
-                "no_speech_prob": 0.0,
             }
             for i, c in enumerate(_cues(t, label_channels=False))
         ],

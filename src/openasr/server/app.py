@@ -26,15 +26,19 @@ from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
+from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EnginePool
+from openasr.runtime.memory import release_free_memory
 from openasr.server.auth import Gate, KeyRing, RateLimiter
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.tasks import results_router
 from openasr.server.dashscope.tasks import router as tasks_router
+from openasr.server.dashscope.uploads import UPLOAD_PATH
 from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
 from openasr.server.docs import DashScopeError, OpenAIError, error_responses, install_openapi, offline_app
 from openasr.server.errors import RequestIdMiddleware, install_error_handlers
+from openasr.server.intake import IntakeMiddleware
 from openasr.server.logs import log_request
 from openasr.server.metrics import Metrics
 from openasr.server.observe import Observation, ObservationMiddleware
@@ -57,12 +61,15 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
         settings.data_dir / "uploads", secret, retention_s=settings.upload_retention_hours * 3600
     )
+    if removed := uploads.remove_partials():
+        log.info("removed %d file(s) of interrupted uploads", removed)
     service = TranscriptionService(
         engines,
         ModelCatalog(settings.default_model),
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
         uploads=uploads,
+        admission=Admission(settings.max_queued_audio_s, on_idle=release_free_memory),
     )
     tasks = TaskQueue(
         TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
@@ -166,6 +173,14 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         description="Self-hosted Qwen3-ASR (DashScope) and OpenAI-compatible speech recognition.",
     )
     app.state.ctx = ctx
+    app.add_middleware(
+        IntakeMiddleware,
+        gate=ctx.gate,
+        admission=ctx.service.admission,
+        default_model=settings.default_model,
+        upload_path=UPLOAD_PATH,
+        body_timeout_s=settings.request_body_timeout_s,
+    )
     app.add_middleware(
         ObservationMiddleware,
         observe=lambda obs, status, elapsed_s: observe_request(ctx, obs, status, elapsed_s),

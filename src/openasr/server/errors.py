@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openasr.core.errors import AsrError, InternalError, InvalidParameterError, ThrottledError
+from openasr.core.errors import AsrError, InternalError, InvalidParameterError, ServerBusyError, ThrottledError
 
 log = logging.getLogger("openasr.server")
 
@@ -29,7 +29,13 @@ _OPENAI_CODES = {
     "ModelNotFound": "model_not_found",
     "InternalError": "internal_error",
     "ModelUnavailable": "model_unavailable",
+    "BadRequest.TooLarge": "request_too_large",
+    "Throttling": "server_busy",
 }
+
+
+_HTTP_CODES = {404: "NotFound", 405: "InvalidParameter", 408: "RequestTimeOut", 413: "BadRequest.TooLarge"}
+"""Starlette's own refusals, in DashScope's codes (spec §10)."""
 
 
 def request_id(request: Request) -> str:
@@ -82,17 +88,20 @@ def error_response(request: Request, error: AsrError) -> JSONResponse:
     openai = is_openai_path(request.url.path)
     body = openai_body(error, rid) if openai else dashscope_body(error, rid)
     headers = {}
+    status = error.http_status
     if isinstance(error, ThrottledError):
         headers["Retry-After"] = str(error.retry_after_s)
-    if openai and error.http_status >= 500:
+    if openai and isinstance(error, ServerBusyError):
+        status = 429  # what OpenAI answers when overloaded; its SDKs wait Retry-After and retry
+    elif openai and status >= 500:
         headers["x-should-retry"] = "false"
-    return JSONResponse(body, status_code=error.http_status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AsrError)
     async def _asr(request: Request, exc: AsrError) -> JSONResponse:
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and not isinstance(exc, ServerBusyError):  # busy is load, not a failure
             log.error("request %s failed: %s: %s", request_id(request), exc.code, exc.message)
         return error_response(request, exc)
 
@@ -104,7 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         error = InvalidParameterError(str(exc.detail))
         error.http_status = exc.status_code
-        error.code = "NotFound" if exc.status_code == 404 else "InvalidParameter"
+        error.code = _HTTP_CODES.get(exc.status_code, "InvalidParameter")
         return error_response(request, error)
 
     @app.exception_handler(Exception)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from audio_files import ENCODINGS, load_clip, room_tone, write_audio, write_long_flac, write_pcm, write_video_only
-from openasr.audio.decode import decode_audio, decode_blocks, probe_audio
-from openasr.core.errors import AudioDecodeError, InvalidChannelError
+from openasr.audio.decode import decode_audio, decode_blocks, measured_info, probe_audio
+from openasr.core.errors import AudioDecodeError, AudioTooLongError, InvalidChannelError
 from speech_clips import clip
 
 RATE = 16_000
@@ -159,3 +159,29 @@ def test_broken_input_is_an_audio_decode_error(make, message: str, tmp_path: Pat
 def _bytes(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def _without_length(flac: Path) -> Path:
+    """STREAMINFO's total samples set to 0 ("unknown", which FLAC allows)."""
+    data = bytearray(flac.read_bytes())
+    data[21] &= 0xF0
+    data[22:26] = bytes(4)
+    flac.write_bytes(bytes(data))
+    return flac
+
+
+def test_a_header_without_a_length_is_measured_by_decoding(tmp_path: Path) -> None:
+    flac = _without_length(write_long_flac(tmp_path / "a.flac", [np.zeros(16000, np.float32)] * 12))
+    assert probe_audio(flac).duration_s == 0.0
+    assert measured_info(flac).duration_s == pytest.approx(12.0)
+    with pytest.raises(AudioTooLongError, match="10 s"):
+        measured_info(flac, max_s=10)
+
+
+def test_decoding_stops_at_the_limit_whatever_the_header_says(tmp_path: Path) -> None:
+    flac = _without_length(write_long_flac(tmp_path / "a.flac", [np.zeros(16000, np.float32)] * 12))
+    decoded = []
+    with pytest.raises(AudioTooLongError):
+        for block in decode_blocks(flac, block_s=1.0, max_s=5):
+            decoded.append(block.duration_s)
+    assert sum(decoded) <= 5.0

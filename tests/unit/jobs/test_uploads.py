@@ -6,6 +6,9 @@ import base64
 import io
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -426,3 +429,56 @@ def test_purge_if_due_runs_at_most_once_per_interval(tmp_path: Path) -> None:
 def test_store_rejects_a_weak_secret(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="secret"):
         UploadStore(tmp_path / "u", b"short")
+
+
+class _BrokenStream(io.RawIOBase):
+    """A client that goes away after a few blocks."""
+
+    def __init__(self, blocks: int) -> None:
+        self.blocks = blocks
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        if self.blocks == 0:
+            raise ConnectionResetError("the client went away")
+        self.blocks -= 1
+        buffer[:] = b"\0" * len(buffer)
+        return len(buffer)
+
+
+def test_an_interrupted_upload_leaves_nothing_and_its_key_can_be_uploaded_again(store: UploadStore) -> None:
+    cert = store.issue_policy(KEY, "m", HOST, now=T0)
+    fields = form(cert)
+    with pytest.raises(ConnectionResetError):
+        store.accept(fields, "a.wav", io.BufferedReader(_BrokenStream(3)), now=T0 + 1)
+    assert files_in(store.directory) == []
+    store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 2)
+    assert store.open_upload(fields["key"], KEY, now=T0 + 3).read_bytes() == AUDIO
+
+
+def test_an_upload_killed_mid_way_is_removed_at_start_up(store: UploadStore, tmp_path: Path) -> None:
+    """kill -9 while the form is being stored: the key is not blocked, the leftover goes at start-up."""
+    cert = store.issue_policy(KEY, "m", HOST, now=T0)
+    fields = form(cert)
+    script = (
+        "import sys, time, json; from pathlib import Path; from openasr.jobs.uploads import UploadStore\n"
+        f"store = UploadStore(Path({str(store.directory)!r}), {SECRET!r}, retention_s=48 * 3600)\n"
+        f"store.accept(json.loads({json.dumps(json.dumps(fields))}), 'a.wav', sys.stdin.buffer, now={T0 + 1})\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE)
+    assert child.stdin is not None
+    child.stdin.write(AUDIO * 64)
+    child.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not any(name.endswith(".part") for name in files_in(store.directory)):
+        assert time.monotonic() < deadline and child.poll() is None, "the child never started writing"
+        time.sleep(0.05)
+    child.kill()
+    child.wait()
+    assert [n for n in files_in(store.directory) if not n.endswith(".part")] == []  # nothing under the key
+    store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 2)  # the key is free at once
+    assert store.remove_partials() == 1
+    assert store.open_upload(fields["key"], KEY, now=T0 + 3).read_bytes() == AUDIO
+    assert len(files_in(store.directory)) == 2

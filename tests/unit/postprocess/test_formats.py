@@ -151,9 +151,9 @@ def test_verbose_json_with_words() -> None:
     assert result["language"] == "english"
     assert result["duration"] == 3.5
     assert result["text"] == "Good morning everyone. Let's begin."
+    # no placeholder decoder statistics (tokens, avg_logprob …): a sentence has none of its own
     assert result["segments"][1] == {
-        "id": 1, "seek": 0, "start": 2.05, "end": 2.98, "text": "Let's begin.", "tokens": [],
-        "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0,
+        "id": 1, "seek": 0, "start": 2.05, "end": 2.98, "text": "Let's begin.",
     }  # fmt: skip
     assert result["words"] == [
         {"word": "Good", "start": 0.32, "end": 0.7},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
@@ -25,9 +25,12 @@ class ContentItem(BaseModel):
 
 
 class Message(BaseModel):
+    """`content` may be absent or null: the Java SDK sends `{"role": "system"}` for an empty system
+    message, which is an empty context."""
+
     model_config = ConfigDict(extra="allow")
     role: str
-    content: list[ContentItem] | str
+    content: list[ContentItem] | str | None = None
 
 
 class GenerationInput(BaseModel):
@@ -40,8 +43,8 @@ class AsrOptions(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     language: str | None = None
-    enable_itn: bool = False
-    enable_lid: bool | None = None
+    enable_itn: StrictBool = False
+    enable_lid: StrictBool | None = None
 
 
 class GenerationParameters(BaseModel):
@@ -49,7 +52,7 @@ class GenerationParameters(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     asr_options: AsrOptions = Field(default_factory=AsrOptions)
-    incremental_output: bool | None = None
+    incremental_output: StrictBool | None = None
     result_format: str | None = None
 
 
@@ -68,7 +71,7 @@ def context_of(messages: list[Message]) -> str:
             continue
         if isinstance(m.content, str):
             texts.append(m.content)
-        else:
+        elif m.content is not None:
             texts.extend(item.text for item in m.content if item.text)
     return "\n".join(texts)
 
@@ -77,7 +80,7 @@ def audio_of(messages: list[Message]) -> str:
     users = [m for m in messages if m.role == "user"]
     if len(users) != 1:
         raise InvalidParameterError("exactly one user message is required", param="input.messages")
-    content = users[0].content
+    content = users[0].content or []
     audios = [content] if isinstance(content, str) else [i.audio for i in content if i.audio]
     if len(audios) != 1 or not audios[0]:
         raise InvalidParameterError("the user message must hold exactly one audio item", param="input.messages")
@@ -129,8 +132,13 @@ def to_response(
     duration_s: float,
     finish_reason: str = "stop",
     count: TokenCounter = count_context_tokens,
+    billed_text: str | None = None,
 ) -> dict[str, Any]:
-    """One native response or stream event; `text` is the whole text, or a delta when streaming."""
+    """One native response or stream event; `text` is the whole text, or a delta when streaming.
+
+    Usage always counts the whole text so far (`billed_text`, default `text`), so an incremental
+    stream's last event reports every output token, not those of its (often empty) last delta."""
+    billed = text if billed_text is None else billed_text
     message: dict[str, Any] = {"role": "assistant", "content": [{"text": text}]}
     if model in LEGACY_MODELS:
         return {
@@ -143,11 +151,11 @@ def to_response(
                 "finish_reason": None,
                 "choices": [{"finish_reason": finish_reason, "message": message}],
             },
-            "usage": legacy_usage(context, text, duration_s, count),
+            "usage": legacy_usage(context, billed, duration_s, count),
         }
     message["annotations"] = [{"type": "audio_info", "language": language}]
     return {
         "request_id": request_id,
         "output": {"choices": [{"finish_reason": finish_reason, "message": message}]},
-        "usage": native_usage(context, text, duration_s, count),
+        "usage": native_usage(context, billed, duration_s, count),
     }

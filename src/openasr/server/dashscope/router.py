@@ -72,6 +72,7 @@ async def generate(
                 duration_s=step.update.audio.duration_s,
                 finish_reason="stop" if step.final else "null",
                 count=counter,
+                billed_text=step.text,
             )
             yield dashscope_event(n, payload)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError
 from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus
@@ -31,8 +31,8 @@ class TranscriptionParameters(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     language: str | None = None
-    enable_itn: bool = False
-    enable_words: bool = False
+    enable_itn: StrictBool = False
+    enable_words: StrictBool = False
     text: str | None = None
     corpus: Corpus | None = None
     channel_id: list[int] = Field(default_factory=lambda: [0])

@@ -11,7 +11,7 @@ import math
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
@@ -49,27 +49,29 @@ class ChatContentItem(BaseModel):
 
 
 class ChatMessage(BaseModel):
+    """`content` may be absent or null for a system message: an empty context."""
+
     model_config = ConfigDict(extra="allow")
     role: str
-    content: list[ChatContentItem] | str
+    content: list[ChatContentItem] | str | None = None
 
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatAsrOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
     language: str | None = None
-    enable_itn: bool = False
+    enable_itn: StrictBool = False
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     asr_options: ChatAsrOptions = Field(default_factory=ChatAsrOptions)
 
@@ -77,7 +79,7 @@ class ChatRequest(BaseModel):
 def chat_context(messages: list[ChatMessage]) -> str:
     texts: list[str] = []
     for m in messages:
-        if m.role == "system":
+        if m.role == "system" and m.content is not None:
             texts += [m.content] if isinstance(m.content, str) else [i.text for i in m.content if i.text]
     return "\n".join(texts)
 
@@ -88,7 +90,7 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
     engine_model = catalog.engine_for_sync(request.model)
     users = [m for m in request.messages if m.role == "user"]
     audios = [
-        item.audio for m in users if not isinstance(m.content, str) for item in m.content if item.audio is not None
+        item.audio for m in users if isinstance(m.content, list) for item in m.content if item.audio is not None
     ]
     if len(users) != 1 or len(audios) != 1:
         raise InvalidParameterError(
@@ -169,6 +171,38 @@ def chat_chunk(
 
 
 TRANSCRIPTION_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+STREAMED_FORMATS = ("json", "text")
+"""OpenAI streams transcriptions as text events only; subtitles and verbose_json need the whole file."""
+
+
+def strict_flag(value: str | None, param: str) -> bool:
+    """A form field's boolean: only `true` or `false` (multipart carries text, so no JSON booleans)."""
+    if value is None or value.strip().lower() == "false":
+        return False
+    if value.strip().lower() == "true":
+        return True
+    raise InvalidParameterError(f"{param} must be true or false, not {value!r}", param=param)
+
+
+def transcript_delta_event(delta: str) -> dict[str, Any]:
+    return {"type": "transcript.text.delta", "delta": delta}
+
+
+def transcript_done_event(
+    text: str, context: str, duration_s: float, count: TokenCounter = count_context_tokens
+) -> dict[str, Any]:
+    """The last event of a streamed transcription, with its usage in OpenAI's token shape."""
+    audio_tokens = count_audio_tokens(duration_s)
+    text_tokens = count(context)
+    output = count(text)
+    usage = {
+        "type": "tokens",
+        "input_tokens": audio_tokens + text_tokens,
+        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": text_tokens},
+        "output_tokens": output,
+        "total_tokens": audio_tokens + text_tokens + output,
+    }
+    return {"type": "transcript.text.done", "text": text, "usage": usage}
 
 
 def transcription_options(
@@ -180,11 +214,17 @@ def transcription_options(
     response_format: str,
     granularities: list[str],
     temperature: float | None = None,
+    stream: bool = False,
 ) -> TranscribeOptions:
     """`temperature` is checked, not applied: decoding is deterministic beam search, which is what
     temperature 0 asks for (a resumed task must give the identical text), and `verbose_json` says 0.0."""
     if temperature is not None and not 0.0 <= temperature <= 1.0:
         raise InvalidParameterError("temperature must be between 0 and 1", param="temperature")
+    if stream and response_format not in STREAMED_FORMATS:
+        raise InvalidParameterError(
+            f"stream=true answers text events; response_format must be {' or '.join(STREAMED_FORMATS)}",
+            param="response_format",
+        )
     if response_format not in TRANSCRIPTION_FORMATS:
         raise InvalidParameterError(
             f"response_format must be one of {', '.join(TRANSCRIPTION_FORMATS)}", param="response_format"

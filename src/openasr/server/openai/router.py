@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError, AudioTooLargeError
-from openasr.server.deps import ApiKey, Context, RequestId
+from openasr.core.options import TranscribeOptions
+from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
-from openasr.server.observe import Observed
+from openasr.server.observe import Observation, Observed
 from openasr.server.openai.protocol import (
     ChatRequest,
     audio_annotations,
@@ -28,6 +29,9 @@ from openasr.server.openai.protocol import (
     chat_to_options,
     chat_to_response,
     chat_usage,
+    strict_flag,
+    transcript_delta_event,
+    transcript_done_event,
     transcription_body,
     transcription_options,
 )
@@ -90,6 +94,7 @@ async def transcriptions(
     ctx: Context,
     api_key: ApiKey,
     obs: Observed,
+    rid: RequestId,
     file: Annotated[UploadFile, File(description="Audio or video, up to 25 MB / 30 min.")],
     model: Annotated[str, Form()] = "whisper-1",
     language: Annotated[str | None, Form()] = None,
@@ -99,8 +104,10 @@ async def transcriptions(
         float | None, Form(description="0–1; decoding is always deterministic beam search (temperature 0).")
     ] = None,
     timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
+    stream: Annotated[str | None, Form(description="true: OpenAI's transcript.text.delta … done events")] = None,
 ) -> Response:
     """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
+    streaming = strict_flag(stream, "stream")
     options = transcription_options(
         ctx.service.catalog,
         model=model,
@@ -109,20 +116,64 @@ async def transcriptions(
         response_format=response_format,
         granularities=timestamp_granularities or [],
         temperature=temperature,
+        stream=streaming,
     )
     obs.model = model
     workdir = Path(tempfile.mkdtemp(dir=ctx.settings.data_dir / "tmp"))
     try:
-        path = workdir / Path(file.filename or "audio").name
+        path = workdir / upload_name(file.filename)
         await run_in_threadpool(_save_upload, file, path, OPENAI_FILE_LIMITS.max_bytes)
+        if streaming:
+            return await _stream_transcription(ctx, obs, rid, path, options, workdir)
         t = await run_in_threadpool(ctx.service.transcribe_file, path, options, OPENAI_FILE_LIMITS)
-    finally:
+    except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
     obs.bill(t.audio.duration_s, context=options.context, text=t.text, count=ctx.service.token_counter(options.model))
     body, content_type = transcription_body(t, response_format)
     if isinstance(body, dict):
         return JSONResponse(body)
     return Response(body, media_type=content_type)
+
+
+async def _stream_transcription(
+    ctx: AppContext, obs: Observation, rid: str, path: Path, options: TranscribeOptions, workdir: Path
+) -> StreamingResponse:
+    """`stream=true`: a `transcript.text.delta` per recognised chunk, then `transcript.text.done` with
+    the text and usage, for every model (chunks are recognised one after another whatever the engine)."""
+    obs.streaming = True
+    updates = ctx.service.stream_file(path, options, OPENAI_FILE_LIMITS)
+    first = await first_update(updates)
+    count = ctx.service.token_counter(options.model)
+
+    def frames() -> Iterator[str]:
+        try:
+            text, duration_s = "", first.audio.duration_s
+            for step in stream_steps(first, updates):
+                text, duration_s = step.text, step.update.audio.duration_s
+                obs.bill(step.recognised_s, context=options.context, text=text, count=count)
+                if step.delta:
+                    obs.delta_sent()
+                    yield openai_event(transcript_delta_event(step.delta))
+            yield openai_event(transcript_done_event(text, options.context, duration_s, count))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def on_error(exc: AsrError) -> str:
+        return openai_event(openai_body(exc, rid))
+
+    return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
+
+
+def upload_name(filename: str | None) -> str:
+    """A safe local name for the uploaded file: only its extension is kept (the decoder reads `.pcm`/`.raw`
+    by it, and names the format by it); the client's name, which may be `..`, `/`, very long or hold a
+    NUL, never reaches the file system."""
+    suffix = Path((filename or "").replace("\0", "")).suffix.lower()
+    if not (1 < len(suffix) <= 10 and suffix[1:].isalnum() and suffix.isascii()):
+        suffix = ""
+    return f"audio{suffix}"
 
 
 def _save_upload(upload: UploadFile, target: Path, max_bytes: int) -> None:
