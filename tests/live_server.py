@@ -41,10 +41,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) once GET /health answers 200."""
+def live_server(settings: Settings, engines: EnginePool | None = None) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) once GET /health answers 200; `engines` replaces the
+    shared pool (a pool with an emotion classifier)."""
     port = free_port()
-    app = create_app(settings, engines=shared_engines(settings.cache_dir))
+    app = create_app(settings, engines=engines or shared_engines(settings.cache_dir))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

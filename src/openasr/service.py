@@ -126,7 +126,8 @@ class TranscriptionService:
     def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
         options, engine = self._prepare(path, options, limits)
-        return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE)
+        emotion = self.engines.emotion()
+        return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE, emotion=emotion)
 
     def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
         """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
@@ -138,7 +139,8 @@ class TranscriptionService:
             options, engine = self._prepare(path, options, SYNC_LIMITS)
             info = probe_audio(path)
             results = []
-            for chunk in pipeline.stream_channel(path, options, engine, priority=Priority.INTERACTIVE):
+            emotion = self.engines.emotion()
+            for chunk in pipeline.stream_channel(path, options, engine, priority=Priority.INTERACTIVE, emotion=emotion):
                 results.append(chunk)
                 yield StreamUpdate(chunk, None, info)
             channel = pipeline.assemble_channel(0, results, options, engine)

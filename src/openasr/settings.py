@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     False decodes without them, as `BatchedInferencePipeline` does: about 1.3× the throughput on a CPU,
     at a small cost in accuracy on short clips (README, performance)."""
 
+    emotion_model: str | None = None
+    """An emotion classifier: a directory or hub id of a `transformers` audio-classification checkpoint
+    (`openasr[emotion]`) or of emotion2vec+ (`openasr[emotion2vec]`). Unset: responses carry no `emotion`."""
+
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
 

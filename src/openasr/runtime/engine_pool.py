@@ -1,16 +1,20 @@
 """Loads each engine once per process and hands every caller the same batching front of it.
 
 Loading is guarded per model, so two first requests do not load the weights twice. Recognition is
-shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`.
+shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`. The emotion
+classifier, when configured, is loaded once too and batched the same way; the engines served then
+declare the `emotion` capability.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from openasr.emotion.batching import EmotionBatcher, emotion_batcher
+from openasr.emotion.loading import load_emotion_classifier
 from openasr.engines.registry import resolve_model_dir
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
@@ -26,6 +30,7 @@ class EngineConfig:
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_s: float = DEFAULT_MAX_WAIT_S
     timestamp_tokens: bool = True
+    emotion_model: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
@@ -36,6 +41,7 @@ class EngineConfig:
             max_batch=max(1, settings.batch_size),
             max_wait_s=settings.batch_wait_ms / 1000,
             timestamp_tokens=settings.timestamp_tokens,
+            emotion_model=settings.emotion_model,
         )
 
 
@@ -46,6 +52,8 @@ class EnginePool:
         self._engines: dict[str, BatchingEngine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._emotion: EmotionBatcher | None = None
+        self._emotion_lock = threading.Lock()
 
     def get(self, model: str) -> BatchingEngine:
         engine = self._engines.get(model)
@@ -64,8 +72,24 @@ class EnginePool:
                     workers=config.workers,
                     timestamp_tokens=config.timestamp_tokens,
                 )
-                self._engines[model] = BatchingEngine(whisper, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
+                engine = BatchingEngine(whisper, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
+                if config.emotion_model:
+                    engine.capabilities = replace(engine.capabilities, emotion=True)
+                self._engines[model] = engine
             return self._engines[model]
+
+    def emotion(self) -> EmotionBatcher | None:
+        """The configured emotion classifier behind its batcher, loaded on first use; None if not configured.
+        A model that cannot be loaded or whose classes do not map raises `ModelUnavailableError`."""
+        if self._config.emotion_model is None or self._emotion is not None:
+            return self._emotion
+        with self._emotion_lock:
+            if self._emotion is None:
+                classifier = load_emotion_classifier(self._config.emotion_model, self._cache_dir)
+                self._emotion = emotion_batcher(
+                    classifier, max_batch=self._config.max_batch, max_wait_s=self._config.max_wait_s
+                )
+            return self._emotion
 
     def loaded(self) -> list[str]:
         return list(self._engines)
@@ -79,3 +103,5 @@ class EnginePool:
         is still decoding in a thread (it crashes at interpreter teardown)."""
         for engine in self._engines.values():
             engine.close()
+        if self._emotion is not None:
+            self._emotion.close()

@@ -44,6 +44,7 @@ async def generate(
                 model=body.model,
                 text=t.text,
                 language=t.language,
+                emotion=t.emotion,
                 context=context,
                 duration_s=t.audio.duration_s,
             )
@@ -65,6 +66,7 @@ async def generate(
                 model=body.model,
                 text=step.delta if incremental else step.text,
                 language=step.language,
+                emotion=step.emotion,
                 context=context,
                 duration_s=step.update.audio.duration_s,
                 finish_reason="stop" if step.final else "null",
