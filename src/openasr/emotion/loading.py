@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openasr.core.errors import ModelNotFoundError
+from openasr.core.errors import ModelNotFoundError, ModelUnavailableError
 from openasr.emotion.classifier import EmotionClassifier
 
 
@@ -21,7 +21,7 @@ def load_emotion_classifier(ref: str, cache_dir: Path) -> EmotionClassifier:
             return _emotion2vec(str(path), cache_dir)
         if (path / "config.json").exists():
             return _transformers(str(path), cache_dir)
-        raise ModelNotFoundError(
+        raise ModelUnavailableError(
             f"{path} is not an emotion model directory (a transformers checkpoint's config.json, "
             "or FunASR's config.yaml for emotion2vec)"
         )
