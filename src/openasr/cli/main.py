@@ -165,7 +165,7 @@ def models() -> None:
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     console = Console(width=400 if piped else None)  # piped output is neither cut nor wrapped at 80 columns
     table = Table("model", "status", "size", "languages", "capabilities", "not available")
-    for s in model_statuses(settings.cache_dir):
+    for s in model_statuses(settings.cache_dir, settings.emotion_model):
         status = s.status if not s.detail else f"{s.status}: {s.detail}"
         table.add_row(
             s.name,
