@@ -20,14 +20,17 @@ from openasr.emotion.labels import map_labels, to_seven
 
 
 class Emotion2vecClassifier:
-    def __init__(self, ref: str, *, cache_dir: Path | None = None) -> None:
+    """`ref`: a directory, or a hub id fetched by FunASR into its hub's own cache: ModelScope for `iic/…`
+    and `damo/…` ids (where emotion2vec was first published), Hugging Face otherwise."""
+
+    def __init__(self, ref: str) -> None:
         try:
             from funasr import AutoModel
         except ImportError as exc:
             raise ModelUnavailableError(
                 f"emotion model {ref}: FunASR is not installed; run: pip install 'openasr[emotion2vec]'"
             ) from exc
-        hub = {} if Path(ref).is_dir() else {"hub": "hf"}  # a repo id: emotion2vec/emotion2vec_plus_base
+        hub = {} if Path(ref).is_dir() else {"hub": "ms" if ref.startswith(("iic/", "damo/")) else "hf"}
         try:
             self._model: Any = AutoModel(
                 model=ref, device="cpu", disable_update=True, disable_pbar=True, log_level="ERROR", **hub

@@ -18,7 +18,7 @@ def load_emotion_classifier(ref: str, cache_dir: Path) -> EmotionClassifier:
     path = Path(ref).expanduser()
     if path.is_dir():
         if (path / "config.yaml").exists():
-            return _emotion2vec(str(path), cache_dir)
+            return _emotion2vec(str(path))
         if (path / "config.json").exists():
             return _transformers(str(path), cache_dir)
         raise ModelUnavailableError(
@@ -26,7 +26,7 @@ def load_emotion_classifier(ref: str, cache_dir: Path) -> EmotionClassifier:
             "or FunASR's config.yaml for emotion2vec)"
         )
     if "/" in ref and not ref.startswith((".", "/", "~")):
-        return _emotion2vec(ref, cache_dir) if "emotion2vec" in ref.lower() else _transformers(ref, cache_dir)
+        return _emotion2vec(ref) if "emotion2vec" in ref.lower() else _transformers(ref, cache_dir)
     raise ModelNotFoundError(f"emotion model {ref!r} is neither a directory nor a hub repo id (owner/name)")
 
 
@@ -36,7 +36,7 @@ def _transformers(ref: str, cache_dir: Path) -> EmotionClassifier:
     return TransformersEmotionClassifier(ref, cache_dir=cache_dir)
 
 
-def _emotion2vec(ref: str, cache_dir: Path) -> EmotionClassifier:
+def _emotion2vec(ref: str) -> EmotionClassifier:
     from openasr.emotion.emotion2vec import Emotion2vecClassifier
 
-    return Emotion2vecClassifier(ref, cache_dir=cache_dir)
+    return Emotion2vecClassifier(ref)
