@@ -14,6 +14,10 @@ from openasr.core.types import SAMPLE_RATE_HZ
 from openasr.emotion.classifier import EmotionScores
 from openasr.emotion.labels import map_labels, to_seven
 
+MAX_CLIPS_PER_CALL = 16
+"""Clips per forward pass (each at most one 28 s chunk): a batch of four chunks of short sentences holds
+up to ~75 clips, which padded into one tensor would cost memory for nothing."""
+
 
 class TransformersEmotionClassifier:
     """Batches clips when the checkpoint was trained with an attention mask; otherwise classifies each
@@ -43,8 +47,16 @@ class TransformersEmotionClassifier:
         self._masked = bool(getattr(self._extractor, "return_attention_mask", False))
 
     def classify(self, clips: Sequence[np.ndarray]) -> list[EmotionScores]:
-        batches = [list(clips)] if self._masked else [[clip] for clip in clips]
-        return [scores for batch in batches if batch for scores in self._classify_batch(batch)]
+        """Masked models: clips of similar length together, `MAX_CLIPS_PER_CALL` at a time, so padding and
+        memory stay bounded however many callers' chunks a batch holds."""
+        if not self._masked:
+            return [self._classify_batch([clip])[0] for clip in clips]
+        order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+        out: dict[int, EmotionScores] = {}
+        for start in range(0, len(order), MAX_CLIPS_PER_CALL):
+            group = order[start : start + MAX_CLIPS_PER_CALL]
+            out.update(zip(group, self._classify_batch([clips[i] for i in group]), strict=True))
+        return [out[i] for i in range(len(clips))]
 
     def _classify_batch(self, clips: list[np.ndarray]) -> list[EmotionScores]:
         inputs = self._extractor(
