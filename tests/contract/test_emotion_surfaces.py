@@ -142,3 +142,12 @@ def test_cli_json_has_an_emotion_per_sentence_and_models_lists_it(emotion_model:
     env = dict(os.environ, OPENASR_EMOTION_MODEL=str(emotion_model), COLUMNS="400")
     models = subprocess.run(["openasr", "models"], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert models.returncode == 0 and f"emotion ({emotion_model})" in models.stdout, models.stdout
+
+
+def test_cli_refuses_a_checkpoint_whose_classes_are_not_emotions_in_one_line(tmp_path: Path) -> None:
+    commands = tiny_transformers_model(tmp_path / "commands", labels=("yes", "no", "up", "down"))
+    args = ["--model", ENGINE, "--emotion-model", str(commands), str(BECKETT.path)]
+    run = subprocess.run(["openasr", "transcribe", *args], capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.startswith("error: MODEL_UNAVAILABLE") and "['yes', 'no', 'up', 'down']" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr

@@ -72,10 +72,10 @@ def map_labels(model: str, labels: Sequence[str]) -> tuple[str | None, ...]:
     unknown = [label for label in labels if normalise_label(label) not in LABEL_TABLE]
     mapped = tuple(LABEL_TABLE.get(normalise_label(label)) for label in labels)
     if unknown or len({m for m in mapped if m is not None}) < 2:
-        reason = f"classes {unknown} are not emotions openasr knows" if unknown else "too few of them are emotions"
+        reason = f"{unknown} are not emotions openasr knows" if unknown else "too few of them are emotions"
         raise EmotionLabelsError(
-            f"emotion model {model} has the classes {list(labels)}: {reason}. Its classes must map onto "
-            f"{', '.join(EMOTIONS)} (see openasr.emotion.labels.LABEL_TABLE for the accepted names)"
+            f"emotion model {model} has the classes {list(labels)}; {reason}. A classifier's classes must map "
+            f"onto {', '.join(EMOTIONS)} (accepted names: openasr.emotion.labels.LABEL_TABLE)"
         )
     return mapped
 

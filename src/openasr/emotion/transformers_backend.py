@@ -28,10 +28,12 @@ class TransformersEmotionClassifier:
         try:
             import torch
             from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+            from transformers.utils import logging as transformers_logging
         except ImportError as exc:
             raise ModelUnavailableError(
                 f"emotion model {ref}: transformers is not installed; run: pip install 'openasr[emotion]'"
             ) from exc
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars on stderr, around the CLI's output
         hub_cache = str(cache_dir / "hub") if cache_dir is not None else None
         try:
             self._extractor: Any = AutoFeatureExtractor.from_pretrained(ref, cache_dir=hub_cache)

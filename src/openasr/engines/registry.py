@@ -214,7 +214,7 @@ class ModelStatus:
 
 
 _CAPABILITIES = ("transcription", "punctuation", "word timestamps", "context biasing", "VAD")
-_EMOTION_OFF = "emotion (no bundled classifier; set OPENASR_EMOTION_MODEL or --emotion-model to one)"
+_EMOTION_OFF = "emotion (set OPENASR_EMOTION_MODEL)"
 
 
 def model_statuses(cache_dir: Path, emotion_model: str | None = None) -> list[ModelStatus]:
