@@ -44,7 +44,7 @@ def free_port() -> int:
 @contextmanager
 def live_server(settings: Settings, engines: EnginePool | None = None, port: int | None = None) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) once GET /health answers 200; `engines` replaces the
-    shared pool (a server whose engines need other settings, e.g. a Qwen3 aligner); `port` restarts a
+    shared pool (a server whose engines need other settings: a Qwen3 aligner, an emotion classifier); `port` restarts a
     server where it was."""
     port = port or free_port()
     app = create_app(settings, engines=engines or shared_engines(settings.cache_dir))

@@ -65,7 +65,7 @@ def transcribe(
     settings, pool = _engines()
     options = file_options(settings, model=model, language=language, itn=itn, context=context, words=words)
     with _local_file(audio) as path:
-        return pipeline.run(path, options, pool.get(options.model))
+        return pipeline.run(path, options, pool.get(options.model), emotion=pool.emotion())
 
 
 def transcribe_stream(
@@ -83,8 +83,8 @@ def transcribe_stream(
     engine = pool.get(options.model)
     with _local_file(audio) as path:
         pipeline.check_engine(engine, options)
-        for chunk in pipeline.stream_channel(path, options, engine):
-            yield from chunk.sentences
+        for chunk in pipeline.stream_channel(path, options, engine, emotion=pool.emotion()):
+            yield from chunk.resolved().sentences
 
 
 def close() -> None:

@@ -1,8 +1,12 @@
-"""The only orchestrator: probe -> decode -> VAD -> chunks -> engine -> timeline -> postprocess.
+"""The only orchestrator: probe -> decode -> VAD -> chunks -> engine -> timeline -> postprocess -> emotion.
 
 `stream_channel` yields one `ChunkResult` per recognised chunk as soon as it is ready (SSE streaming,
 async checkpoints, progress bars all hang off it); `run` collects them into a `Transcript`. Chunks go to
 the engine's batcher at most two batches ahead, so memory is bounded and duration only costs time.
+
+With an emotion classifier, each recognised chunk's sentences go to it as the chunk is yielded; the chunk
+carries the pending result (`ChunkResult.resolved()` waits for it), so a streamed first delta never
+waits for emotion.
 """
 
 from __future__ import annotations
@@ -10,18 +14,23 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from openasr.audio.decode import check_duration, decode_blocks, measured_info
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_options
-from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
+from openasr.core.types import SAMPLE_RATE_HZ, AudioInfo, ChannelTranscript, EmotionEstimate, Sentence, Transcript, Word
+from openasr.emotion.classifier import EmotionScores
+from openasr.emotion.spans import EmotionSpan, emotion_spans, overall_emotion
 from openasr.engines.base import Engine, Recognition, RecognitionItem, RecognitionRequest, RecognizedSegment
 from openasr.postprocess.chinese import is_cjk, remove_cjk_spaces, to_simplified
 from openasr.postprocess.itn import apply_itn
 from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
 from openasr.runtime.batcher import BatchingEngine, Priority
+from openasr.runtime.emotion_batcher import EmotionBatcher
 from openasr.vad.silero import SileroVad, shared_vad
 from openasr.vad.timeline import SpeechChunk, VadOptions, fit_words_to_speech, speech_chunks
 
@@ -34,8 +43,18 @@ Progress = Callable[[float, float], None]
 
 
 @dataclass(frozen=True)
+class PendingEmotion:
+    """A chunk's sentences grouped for the classifier, and the classifier's answer for each group."""
+
+    spans: tuple[EmotionSpan, ...]
+    future: Future[tuple[EmotionScores, ...]]
+
+
+@dataclass(frozen=True)
 class ChunkResult:
-    """What one recognised chunk adds to a channel; `end_s` is where a resumed run may restart."""
+    """What one recognised chunk adds to a channel; `end_s` is where a resumed run may restart.
+
+    `emotions` holds the chunk's emotion estimates once known; until then `pending_emotion` does."""
 
     channel_id: int
     start_s: float
@@ -43,10 +62,32 @@ class ChunkResult:
     language: str
     language_probability: float | None
     sentences: tuple[Sentence, ...]
+    emotions: tuple[EmotionEstimate, ...] = ()
+    pending_emotion: PendingEmotion | None = field(default=None, compare=False, repr=False)
 
     @property
     def text(self) -> str:
         return join_texts([s.text for s in self.sentences], self.language)
+
+    @property
+    def emotion_ready(self) -> bool:
+        return self.pending_emotion is None or self.pending_emotion.future.done()
+
+    def resolved(self) -> ChunkResult:
+        """This chunk with each sentence's emotion, waiting for the classifier if it is still at work."""
+        if self.pending_emotion is None:
+            return self
+        spans, scores = self.pending_emotion.spans, self.pending_emotion.future.result()
+        label = {i: score.label for span, score in zip(spans, scores, strict=True) for i in span.sentence_ids}
+        return replace(
+            self,
+            sentences=tuple(replace(s, emotion=label.get(s.sentence_id)) for s in self.sentences),
+            emotions=tuple(
+                EmotionEstimate(span.begin_ms, span.end_ms, score.label, score.probabilities)
+                for span, score in zip(spans, scores, strict=True)
+            ),
+            pending_emotion=None,
+        )
 
 
 def join_texts(parts: list[str], language: str) -> str:
@@ -100,6 +141,7 @@ def stream_channel(
     priority: Priority = Priority.BULK,
     vad: SileroVad | None = None,
     vad_options: VadOptions | None = None,
+    emotion: EmotionBatcher | None = None,
 ) -> Iterator[ChunkResult]:
     """Recognise one channel (None: the mono mix) chunk by chunk, in order.
 
@@ -133,7 +175,13 @@ def stream_channel(
         sentences = _sentences(chunk, recognition.segments, options, recognition.language, next_id)
         next_id += len(sentences)
         result = ChunkResult(
-            channel or 0, chunk.start_s, chunk.end_s, recognition.language, recognition.language_probability, sentences
+            channel or 0,
+            chunk.start_s,
+            chunk.end_s,
+            recognition.language,
+            recognition.language_probability,
+            sentences,
+            pending_emotion=classify_emotion(chunk, sentences, emotion, priority) if emotion else None,
         )
         done.append(result)
         language = language or settled_language(done)
@@ -166,6 +214,34 @@ def stream_channel(
     finally:
         for _, future in pending:
             future.cancel()
+
+
+def classify_emotion(
+    chunk: SpeechChunk, sentences: tuple[Sentence, ...], emotion: EmotionBatcher, priority: Priority
+) -> PendingEmotion | None:
+    """Send each sentence's audio (short ones merged, `emotion_spans`) to the classifier; None when the
+    chunk has no sentences."""
+    spans = tuple(emotion_spans(sentences))
+    if not spans:
+        return None
+    clips = tuple(_clip(chunk, span) for span in spans)
+    return PendingEmotion(spans, emotion.submit(clips, priority))
+
+
+_MIN_CLIP_SAMPLES = SAMPLE_RATE_HZ // 2
+"""A sentence Whisper timed at (nearly) zero length is widened to half a second of its chunk: classifiers
+need some audio, and a convolutional front end refuses clips shorter than its receptive field."""
+
+
+def _clip(chunk: SpeechChunk, span: EmotionSpan) -> np.ndarray:
+    samples = chunk.audio.samples
+    begin = max(0, round((span.begin_ms / 1000 - chunk.start_s) * SAMPLE_RATE_HZ))
+    end = min(len(samples), round((span.end_ms / 1000 - chunk.start_s) * SAMPLE_RATE_HZ))
+    if end - begin < _MIN_CLIP_SAMPLES:
+        middle = (begin + end) // 2
+        begin = max(0, min(middle - _MIN_CLIP_SAMPLES // 2, len(samples) - _MIN_CLIP_SAMPLES))
+        end = min(len(samples), begin + _MIN_CLIP_SAMPLES)
+    return samples[begin:end]
 
 
 LANGUAGE_SETTLED = 0.8
@@ -262,6 +338,7 @@ def run(
     priority: Priority = Priority.BULK,
     progress: Progress | None = None,
     vad_options: VadOptions | None = None,
+    emotion: EmotionBatcher | None = None,
 ) -> Transcript:
     """Transcribe a file completely: every requested channel, each into its own `ChannelTranscript`."""
     options = validate_options(options)
@@ -275,7 +352,7 @@ def run(
     for channel in channels:
         results = []
         for result in stream_channel(
-            path, options, engine, channel=channel, priority=priority, vad_options=vad_options
+            path, options, engine, channel=channel, priority=priority, vad_options=vad_options, emotion=emotion
         ):
             results.append(result)
             if progress is not None:
@@ -293,7 +370,9 @@ def assemble_channel(
     """Join chunk results; a channel with no speech gets an empty text in the forced or default language.
 
     Its language is the one detected with the highest confidence (the settled one, once a chunk settled
-    it), else the forced one."""
+    it), else the forced one. Its emotion is all chunks' estimates weighted by duration (waiting for
+    those still being classified)."""
+    results = [r.resolved() for r in results]
     sentences = tuple(s for r in results for s in r.sentences)
     detected = [r for r in results if r.language_probability is not None]
     best = max(detected, key=lambda r: r.language_probability or 0.0, default=None)
@@ -303,7 +382,8 @@ def assemble_channel(
         language = results[0].language if results else options.language or _fallback_language(engine)
         probability = None
     text = join_texts([s.text for s in sentences], language)
-    return ChannelTranscript(channel_id, text, language, sentences, probability)
+    emotion = overall_emotion([e for r in results for e in r.emotions])
+    return ChannelTranscript(channel_id, text, language, sentences, probability, emotion)
 
 
 def _fallback_language(engine: Engine) -> str:

@@ -133,7 +133,7 @@ class TranscriptionService:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
         options, engine, info = self._prepare(path, options, limits)
         with self.admission.reserve(options.model, info.duration_s):
-            return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE)
+            return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE, emotion=self.engines.emotion())
 
     def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
         """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
@@ -151,7 +151,10 @@ class TranscriptionService:
         options, engine, info = self._prepare(path, options, limits)
         results = []
         with self.admission.reserve(options.model, info.duration_s):
-            for chunk in pipeline.stream_channel(path, options, engine, priority=Priority.INTERACTIVE):
+            emotion = self.engines.emotion()
+            for chunk in pipeline.stream_channel(
+                path, options, engine, priority=Priority.INTERACTIVE, emotion=emotion
+            ):
                 results.append(chunk)
                 yield StreamUpdate(chunk, None, info)
         channel = pipeline.assemble_channel(0, results, options, engine)

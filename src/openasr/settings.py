@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     engine_retries: int = 4
     """Retries of a chunk after a 429, a 5xx or a connection failure, with backoff 0.5, 1, 2, 4 s."""
 
+    emotion_model: str | None = None
+    """An emotion classifier: a directory or hub id of a `transformers` audio-classification checkpoint
+    (`openasr[emotion]`) or of emotion2vec+ (`openasr[emotion2vec]`). Unset: responses carry no `emotion`."""
+
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     """Comma-separated keys, or `@/path/to/file` with one key per line. Empty: any key, loopback only."""
 
@@ -192,4 +196,5 @@ class Settings(BaseSettings):
             aligner_model=self.aligner_model,
             remote=remote,
             remote_model=self.default_model if self.engine_url else None,
+            emotion_model=self.emotion_model,
         )

@@ -29,6 +29,7 @@ from openasr.core.types import Transcript
 from openasr.engines.registry import ModelStatus, model_backend, model_statuses, qwen3_status, remote_status
 from openasr.postprocess.formats import render
 from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.emotion_batcher import EmotionBatcher
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
@@ -43,6 +44,12 @@ PROGRESS_MIN_S = 30.0
 """Files shorter than this finish too fast for a progress bar to help."""
 
 _SUFFIXES = {"text": "txt", "json": "json", "srt": "srt", "vtt": "vtt", "verbose_json": "verbose.json"}
+
+
+_EMOTION_HELP = (
+    "Emotion classifier (per sentence in --format json): a transformers audio-classification or emotion2vec+ "
+    "directory or hub id; default OPENASR_EMOTION_MODEL, else none."
+)
 
 
 def fail(error: AsrError | str) -> typer.Exit:
@@ -92,9 +99,10 @@ def transcribe(
     channel: Annotated[list[int] | None, typer.Option(help="Transcribe this channel on its own (repeatable).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
     output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
+    emotion_model: Annotated[str | None, typer.Option(help=_EMOTION_HELP)] = None,
 ) -> None:
     """Transcribe files offline (the bundled Whisper model unless --model names another)."""
-    settings = Settings()
+    settings = _with_emotion_model(Settings(), emotion_model)
     if fmt not in _SUFFIXES:
         raise fail(f"unknown format {fmt!r}: use one of {', '.join(_SUFFIXES)}")
     try:
@@ -110,9 +118,9 @@ def transcribe(
         )
         engines = EnginePool(settings.cache_dir, settings.engine_config())
         try:
-            engine = engines.get(options.model)
+            engine, emotion = engines.get(options.model), engines.emotion()
             for path in files:
-                transcript = _transcribe_one(path, options, engine)
+                transcript = _transcribe_one(path, options, engine, emotion)
                 _write(transcript, path, fmt, output_dir, many=len(files) > 1)
         finally:
             engines.close()
@@ -120,10 +128,16 @@ def transcribe(
         raise fail(exc) from None
 
 
-def _transcribe_one(path: Path, options: TranscribeOptions, engine: BatchingEngine) -> Transcript:
+def _with_emotion_model(settings: Settings, emotion_model: str | None) -> Settings:
+    return settings.model_copy(update={"emotion_model": emotion_model}) if emotion_model else settings
+
+
+def _transcribe_one(
+    path: Path, options: TranscribeOptions, engine: BatchingEngine, emotion: EmotionBatcher | None
+) -> Transcript:
     long_enough = path.is_file() and _duration_or_zero(path) > PROGRESS_MIN_S
     with _progress_bar(path, long_enough) as progress:
-        return pipeline.run(path, options, engine, progress=progress)
+        return pipeline.run(path, options, engine, progress=progress, emotion=emotion)
 
 
 def _duration_or_zero(path: Path) -> float:
@@ -154,7 +168,7 @@ def models() -> None:
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     console = Console(width=400 if piped else None)  # piped output is neither cut nor wrapped at 80 columns
     table = Table("model", "status", "size", "languages", "capabilities", "not available")
-    for s in model_statuses(settings.cache_dir) + configured_statuses(settings):
+    for s in model_statuses(settings.cache_dir, settings.emotion_model) + configured_statuses(settings):
         status = s.status if not s.detail else f"{s.status}: {s.detail}"
         table.add_row(
             s.name,
@@ -198,6 +212,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow a public interface with no API keys.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    emotion_model: Annotated[str | None, typer.Option(help=_EMOTION_HELP)] = None,
 ) -> None:
     """Serve the DashScope (/api/v1) and OpenAI (/compatible-mode/v1, /v1) APIs; docs at /docs."""
     import uvicorn
@@ -206,7 +221,7 @@ def serve(
     from openasr.server.http_limits import uvicorn_options
     from openasr.server.logs import configure_logging
 
-    settings = Settings()
+    settings = _with_emotion_model(Settings(), emotion_model)
     if not settings.api_keys and not _is_loopback(host) and not insecure:
         raise fail(
             f"refusing to serve on {host} without API keys: set OPENASR_API_KEYS, bind to 127.0.0.1, or pass --insecure"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,14 +70,28 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class EmotionEstimate:
+    """The emotion heard in one stretch of a channel (a sentence, or short sentences merged): the most
+    probable of the service's seven classes and the probability of each."""
+
+    begin_ms: int
+    end_ms: int
+    label: str
+    probabilities: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class ChannelTranscript:
-    """Everything recognised on one channel (or on the mono mix, reported as channel 0)."""
+    """Everything recognised on one channel (or on the mono mix, reported as channel 0).
+
+    `emotion` is the whole channel's, from its estimates weighted by duration; None without a classifier."""
 
     channel_id: int
     text: str
     language: str
     sentences: tuple[Sentence, ...]
     language_probability: float | None = None
+    emotion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,11 @@ class Transcript:
     @property
     def language(self) -> str:
         return self.channels[0].language if self.channels else ""
+
+    @property
+    def emotion(self) -> str | None:
+        """The first channel's emotion, as `language` is its language (sync requests have one channel)."""
+        return self.channels[0].emotion if self.channels else None
 
     @property
     def billed_seconds(self) -> int:

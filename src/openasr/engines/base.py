@@ -18,7 +18,8 @@ class EngineCapabilities:
     """Lets a surface reject an unsupported request early with a 400 naming the parameter.
 
     `languages` is the set of service language codes the engine can transcribe; `language_id` says
-    whether it can detect the language itself; `emotion` is False until an emotion classifier exists.
+    whether it can detect the language itself; `emotion` whether an emotion classifier runs beside it
+    (engines declare False; the engine pool turns it on when `OPENASR_EMOTION_MODEL` is configured).
     `why_not` says, for a capability that is off (by its field name), why and how to turn it on; `notes`
     are limits of an active one (e.g. languages that get only chunk-level times).
     """

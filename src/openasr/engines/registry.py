@@ -255,21 +255,25 @@ class ModelStatus:
 
 
 _CAPABILITIES = ("transcription", "punctuation", "word timestamps", "context biasing", "VAD")
-_MISSING = ("emotion (no bundled classifier)",)
+_EMOTION_OFF = "emotion (set OPENASR_EMOTION_MODEL)"
 
 
-def model_statuses(cache_dir: Path) -> list[ModelStatus]:
-    """Status of each bundled model without loading it (cheap: no hashing unless not yet verified)."""
+def model_statuses(cache_dir: Path, emotion_model: str | None = None) -> list[ModelStatus]:
+    """Status of each bundled model without loading it (cheap: no hashing unless not yet verified).
+    `emotion_model` is the configured emotion classifier, listed as a capability (not loaded here)."""
     out = []
+    emotion = (f"emotion ({emotion_model})",) if emotion_model else ()
+    missing = () if emotion_model else (_EMOTION_OFF,)
     for name, model in BUNDLED.items():
         caps = _CAPABILITIES + (("language identification", "ITN zh/en") if model.multilingual else ("ITN en",))
+        caps += emotion
         size = sum(f.size_bytes for f in model.files)
         try:
             bundled_model_dir(name, cache_dir)
             status, detail = "ready", ""
         except ModelUnavailableError as exc:
             status, detail = "unavailable", exc.message
-        out.append(ModelStatus(name, status, size, model.languages, caps, _MISSING, detail))
+        out.append(ModelStatus(name, status, size, model.languages, caps, missing, detail))
     return out
 
 

@@ -340,9 +340,11 @@ class TaskWorker:
             job.engine,
             channel=channel,
             earlier=prior,
+            emotion=self.engines.emotion(),
         )
         offset_s = index * job.info.duration_s
-        for chunk_index, chunk in enumerate(chunks, start=len(prior)):
+        for chunk_index, pending in enumerate(chunks, start=len(prior)):
+            chunk = pending.resolved()  # a checkpoint holds each sentence's emotion
             self.store.add_checkpoint(task.task_id, lease, chunk_index, chunk, done_s=offset_s + chunk.end_s)
             heartbeat.check()
             if self._stop.is_set():

@@ -1,4 +1,4 @@
-"""Gathers chunks from every caller of an engine into batches, and hands each caller its own results.
+"""Gathers items from every caller of a model into batches, and hands each caller its own results.
 
 Batching is what makes Whisper fast on any device: one encoder pass and one beam search over eight
 chunks cost far less than eight separate ones. Callers (a sync request, an async task, a CLI run) each
@@ -8,6 +8,9 @@ take up to `max_batch` queued chunks once that many are waiting or the oldest ha
 Interactive work (sync requests, streaming) goes before bulk work (async tasks) and is never batched
 with it: a streaming caller waits at most for batches already running, not for everyone else's queue.
 An engine error fails only the chunks it belongs to: a failed batch is retried chunk by chunk.
+
+`Batcher` is the mechanism, for any model that takes a batch of items and returns one result per item
+(the emotion classifier uses it too); `BatchingEngine` is a recognition engine behind one.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Generic, TypeVar
 
 from openasr.core.errors import EngineUnavailableError
 from openasr.core.options import TokenCounter, count_context_tokens
@@ -30,6 +34,9 @@ class Priority(IntEnum):
     INTERACTIVE = 0
     BULK = 1
 
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 DEFAULT_MAX_BATCH = 4
 DEFAULT_MAX_WAIT_S = 0.02
@@ -56,28 +63,31 @@ class BatchStats:
 
 
 @dataclass(order=True)
-class _Job:
+class _Job(Generic[ItemT, ResultT]):
     priority: int
     seq: int
     queued_at: float = field(compare=False)
-    item: RecognitionItem = field(compare=False)
-    future: Future[Recognition] = field(compare=False)
+    item: ItemT = field(compare=False)
+    future: Future[ResultT] = field(compare=False)
 
 
-class BatchingEngine:
-    """An `Engine` whose chunks from all callers are recognised together."""
+class Batcher(Generic[ItemT, ResultT]):
+    """Items from all callers, run together by `run_batch` (one result per item, in order) on
+    `threads` dispatcher threads."""
 
     def __init__(
-        self, engine: Engine, *, max_batch: int = DEFAULT_MAX_BATCH, max_wait_s: float = DEFAULT_MAX_WAIT_S
+        self,
+        name: str,
+        run_batch: Callable[[list[ItemT]], list[ResultT]],
+        *,
+        threads: int = 1,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
     ) -> None:
-        self.name = engine.name
-        self.capabilities = engine.capabilities
         self.max_batch = max_batch
-        self.inner = engine
-        self.count_tokens: TokenCounter = getattr(engine, "count_tokens", count_context_tokens)
-        """Text tokens as this engine counts them (its tokenizer), for the usage it reports."""
+        self._run_batch = run_batch
         self._max_wait_s = max_wait_s
-        self._queue: list[_Job] = []
+        self._queue: list[_Job[ItemT, ResultT]] = []
         self._seq = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
@@ -86,24 +96,20 @@ class BatchingEngine:
         self._batch_sizes: dict[int, int] = {}
         self._busy_s = 0.0
         self._threads = [
-            threading.Thread(target=self._dispatch, name=f"batcher-{engine.name}-{i}", daemon=True)
-            for i in range(max(1, engine.capabilities.concurrent_calls))
+            threading.Thread(target=self._dispatch, name=f"batcher-{name}-{i}", daemon=True)
+            for i in range(max(1, threads))
         ]
         for thread in self._threads:
             thread.start()
 
-    def submit(self, item: RecognitionItem, priority: Priority = Priority.BULK) -> Future[Recognition]:
-        future: Future[Recognition] = Future()
+    def submit(self, item: ItemT, priority: Priority = Priority.BULK) -> Future[ResultT]:
+        future: Future[ResultT] = Future()
         with self._ready:
             if self._closed:
                 raise RuntimeError("engine is closed")
             heapq.heappush(self._queue, _Job(priority, next(self._seq), time.monotonic(), item, future))
             self._ready.notify()
         return future
-
-    def recognize(self, items: Sequence[RecognitionItem], priority: Priority = Priority.BULK) -> list[Recognition]:
-        futures = [self.submit(item, priority) for item in items]
-        return [f.result() for f in futures]
 
     @property
     def stats(self) -> BatchStats:
@@ -126,7 +132,7 @@ class BatchingEngine:
             if jobs:
                 self._run(jobs)
 
-    def _next_batch(self) -> list[_Job] | None:
+    def _next_batch(self) -> list[_Job[ItemT, ResultT]] | None:
         """Wait for work, then for a full batch or the oldest job's deadline; take jobs of the most
         urgent priority only, oldest first."""
         with self._ready:
@@ -142,7 +148,7 @@ class BatchingEngine:
                 if ready or wait_s <= 0:
                     break
                 self._ready.wait(wait_s)
-            batch: list[_Job] = []
+            batch: list[_Job[ItemT, ResultT]] = []
             while self._queue and len(batch) < self.max_batch and self._queue[0].priority == head.priority:
                 batch.append(heapq.heappop(self._queue))
             self._batches += 1
@@ -150,10 +156,10 @@ class BatchingEngine:
             self._batch_sizes[len(batch)] = self._batch_sizes.get(len(batch), 0) + 1
             return batch
 
-    def _run(self, jobs: list[_Job]) -> None:
+    def _run(self, jobs: list[_Job[ItemT, ResultT]]) -> None:
         started = time.monotonic()
         try:
-            results = self.inner.recognize([job.item for job in jobs])
+            results = self._run_batch([job.item for job in jobs])
         except Exception as error:
             self._add_busy(time.monotonic() - started)
             if len(jobs) == 1 or isinstance(error, EngineUnavailableError):
@@ -171,3 +177,27 @@ class BatchingEngine:
     def _add_busy(self, seconds: float) -> None:
         with self._ready:
             self._busy_s += seconds
+
+
+class BatchingEngine(Batcher[RecognitionItem, Recognition]):
+    """An `Engine` whose chunks from all callers are recognised together."""
+
+    def __init__(
+        self, engine: Engine, *, max_batch: int = DEFAULT_MAX_BATCH, max_wait_s: float = DEFAULT_MAX_WAIT_S
+    ) -> None:
+        self.name = engine.name
+        self.capabilities = engine.capabilities
+        self.inner = engine
+        self.count_tokens: TokenCounter = getattr(engine, "count_tokens", count_context_tokens)
+        """Text tokens as this engine counts them (its tokenizer), for the usage it reports."""
+        super().__init__(
+            engine.name,
+            engine.recognize,
+            threads=engine.capabilities.concurrent_calls,
+            max_batch=max_batch,
+            max_wait_s=max_wait_s,
+        )
+
+    def recognize(self, items: Sequence[RecognitionItem], priority: Priority = Priority.BULK) -> list[Recognition]:
+        futures = [self.submit(item, priority) for item in items]
+        return [f.result() for f in futures]

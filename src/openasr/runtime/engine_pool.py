@@ -1,22 +1,26 @@
 """Loads each engine once per process and hands every caller the same batching front of it.
 
 Loading is guarded per model, so two first requests do not load the weights twice. Recognition is
-shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`.
+shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`. The emotion
+classifier, when configured, is loaded once too and batched the same way; the engines served then
+declare the `emotion` capability.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from openasr.core.errors import ModelUnavailableError
+from openasr.emotion.loading import load_emotion_classifier
 from openasr.engines.base import Engine
 from openasr.engines.registry import model_backend, resolve_model_dir, resolve_qwen3_source
 from openasr.engines.remote import RemoteConfig, RemoteEngine
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
+from openasr.runtime.emotion_batcher import EmotionBatcher, emotion_batcher
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class EngineConfig:
     remote: RemoteConfig | None = None
     remote_model: str | None = None
     """The model name that the remote engine serves (the default model)."""
+    emotion_model: str | None = None
 
     @classmethod
     def resolve(
@@ -52,6 +57,7 @@ class EngineConfig:
         aligner_model: str | None = None,
         remote: RemoteConfig | None = None,
         remote_model: str | None = None,
+        emotion_model: str | None = None,
     ) -> EngineConfig:
         """A config for this machine: `cpu_threads` 0 divides the cores among the workers."""
         workers = max(1, workers)
@@ -66,6 +72,7 @@ class EngineConfig:
             aligner_model=aligner_model,
             remote=remote,
             remote_model=remote_model,
+            emotion_model=emotion_model,
         )
 
 
@@ -76,6 +83,8 @@ class EnginePool:
         self._engines: dict[str, BatchingEngine] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._emotion: EmotionBatcher | None = None
+        self._emotion_lock = threading.Lock()
 
     def get(self, model: str) -> BatchingEngine:
         engine = self._engines.get(model)
@@ -86,8 +95,10 @@ class EnginePool:
         with lock:
             if model not in self._engines:
                 config = self._config
-                loaded = self._load(model)
-                self._engines[model] = BatchingEngine(loaded, max_batch=config.max_batch, max_wait_s=config.max_wait_s)
+                engine = BatchingEngine(self._load(model), max_batch=config.max_batch, max_wait_s=config.max_wait_s)
+                if config.emotion_model:
+                    engine.capabilities = replace(engine.capabilities, emotion=True)
+                self._engines[model] = engine
             return self._engines[model]
 
     def _load(self, model: str) -> Engine:
@@ -105,6 +116,19 @@ class EnginePool:
             timestamp_tokens=config.timestamp_tokens,
         )
 
+    def emotion(self) -> EmotionBatcher | None:
+        """The configured emotion classifier behind its batcher, loaded on first use; None if not configured.
+        A model that cannot be loaded or whose classes do not map raises `ModelUnavailableError`."""
+        if self._config.emotion_model is None or self._emotion is not None:
+            return self._emotion
+        with self._emotion_lock:
+            if self._emotion is None:
+                classifier = load_emotion_classifier(self._config.emotion_model, self._cache_dir)
+                self._emotion = emotion_batcher(
+                    classifier, max_batch=self._config.max_batch, max_wait_s=self._config.max_wait_s
+                )
+            return self._emotion
+
     def loaded(self) -> list[str]:
         return list(self._engines)
 
@@ -117,6 +141,8 @@ class EnginePool:
         is still decoding in a thread (it crashes at interpreter teardown)."""
         for engine in self._engines.values():
             engine.close()
+        if self._emotion is not None:
+            self._emotion.close()
 
 
 def load_qwen3(model: str, config: EngineConfig, cache_dir: Path) -> Engine:

@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ctx.service.engines.get, settings.default_model)
+        await run_in_threadpool(ctx.service.engines.emotion)  # a bad OPENASR_EMOTION_MODEL fails the start
         await run_in_threadpool(start_workers, ctx)
         ctx.ready, ctx.stopping = True, False
         log.info("openasr %s ready with %s, %d worker(s)", __version__, settings.default_model, len(ctx.workers))

@@ -69,7 +69,12 @@ def capability_lines(model: str, caps: EngineCapabilities) -> list[str]:
         f"- context biasing (system message, `prompt`): {state(caps.context_biasing)}"
         + (f", up to {caps.max_prompt_tokens} tokens" if caps.context_biasing else ""),
         f"- emotion: {state(caps.emotion)}"
-        + ("" if caps.emotion else " (responses carry no `emotion` key; no classifier is installed)"),
+        + (
+            " (`annotations[].emotion`: the whole audio's, weighted by duration; per sentence in async results)"
+            if caps.emotion
+            else " (responses carry no `emotion` key: no classifier is configured; set OPENASR_EMOTION_MODEL to"
+            " a transformers audio-classification checkpoint or emotion2vec+, see the README)"
+        ),
         *(f"- note: {note}" for note in caps.notes),
     ]
 

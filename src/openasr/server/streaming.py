@@ -3,6 +3,10 @@
 The first update is pulled before the HTTP response starts, so failures found while probing, fetching
 or recognising the first chunk still get a plain error status; later failures become an in-stream
 error event rendered by the surface.
+
+Each step carries the emotion known so far: that of the chunks the classifier has finished with, never
+waited for, so the first delta goes out as soon as its text is ready (the final step has the whole
+audio's, spec §5: the service's events all carry one).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError, InternalError
-from openasr.pipeline import join_texts
+from openasr.emotion.spans import overall_emotion
+from openasr.pipeline import ChunkResult, join_texts
 from openasr.service import StreamUpdate
 
 log = logging.getLogger("openasr.server")
@@ -27,6 +32,7 @@ class StreamStep:
     delta: str
     text: str
     update: StreamUpdate
+    emotion: str | None = None
 
     @property
     def final(self) -> bool:
@@ -52,17 +58,25 @@ async def first_update(updates: Iterator[StreamUpdate]) -> StreamUpdate:
 
 def stream_steps(first: StreamUpdate, rest: Iterator[StreamUpdate]) -> Iterator[StreamStep]:
     parts: list[str] = []
+    chunks: list[ChunkResult] = []
     text = ""
     update: StreamUpdate | None = first
     while update is not None:
+        if update.chunk is not None:
+            chunks.append(update.chunk)
         if update.chunk is not None and update.chunk.text:
             parts.append(update.chunk.text)
             new_text = join_texts(parts, update.chunk.language)
-            yield StreamStep(new_text[len(text) :], new_text, update)
+            yield StreamStep(new_text[len(text) :], new_text, update, emotion_so_far(chunks))
             text = new_text
         elif update.transcript is not None:
-            yield StreamStep("", update.transcript.text, update)
+            yield StreamStep("", update.transcript.text, update, update.transcript.emotion)
         update = next(rest, None)
+
+
+def emotion_so_far(chunks: list[ChunkResult]) -> str | None:
+    """The emotion of the chunks already classified, weighted by duration; None before the first."""
+    return overall_emotion([e for c in chunks if c.emotion_ready for e in c.resolved().emotions])
 
 
 def guarded(frames: Iterator[str], on_error: Callable[[AsrError], str], request_id: str) -> Iterator[str]:

@@ -2,8 +2,8 @@
 
 `to_options` reads a sync generation request into an audio reference and `TranscribeOptions`, refusing
 what cannot be honoured with the parameter named; `to_response` renders a transcript (or a streamed step)
-in the native shape. Emotion is omitted from `annotations` because no emotion classifier is active:
-an absent key, never a constant "neutral" (see README, "Emotion").
+in the native shape. `annotations[].emotion` is there only when an emotion classifier is active and has
+classified the audio: otherwise an absent key, never a constant "neutral" (see README, "Emotion").
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.server.annotations import audio_annotations
 from openasr.service import LEGACY_MODELS, ModelCatalog
 
 
@@ -133,6 +134,7 @@ def to_response(
     finish_reason: str = "stop",
     count: TokenCounter = count_context_tokens,
     billed_text: str | None = None,
+    emotion: str | None = None,
 ) -> dict[str, Any]:
     """One native response or stream event; `text` is the whole text, or a delta when streaming.
 
@@ -153,7 +155,7 @@ def to_response(
             },
             "usage": legacy_usage(context, billed, duration_s, count),
         }
-    message["annotations"] = [{"type": "audio_info", "language": language}]
+    message["annotations"] = audio_annotations(language, emotion)
     return {
         "request_id": request_id,
         "output": {"choices": [{"finish_reason": finish_reason, "message": message}]},

@@ -17,6 +17,7 @@ from openasr.core.errors import InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
+from openasr.server.annotations import audio_annotations
 from openasr.service import LEGACY_MODELS, ModelCatalog
 
 
@@ -123,11 +124,6 @@ def chat_usage(
     }
 
 
-def audio_annotations(language: str) -> list[dict[str, Any]]:
-    """No `emotion` key: no emotion classifier is active (an absent key, never a constant)."""
-    return [{"type": "audio_info", "language": language}]
-
-
 def chat_to_response(
     completion_id: str, model: str, transcript: Transcript, context: str, count: TokenCounter = count_context_tokens
 ) -> dict[str, Any]:
@@ -143,7 +139,7 @@ def chat_to_response(
                 "message": {
                     "role": "assistant",
                     "content": transcript.text,
-                    "annotations": audio_annotations(transcript.language),
+                    "annotations": audio_annotations(transcript.language, transcript.emotion),
                 },
             }
         ],

@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.core.options import TranscribeOptions
+from openasr.server.annotations import audio_annotations
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
 from openasr.server.observe import Observation, Observed
 from openasr.server.openai.protocol import (
     ChatRequest,
-    audio_annotations,
     chat_chunk,
     chat_context,
     chat_to_options,
@@ -74,7 +74,8 @@ async def chat_completions(
             obs.bill(step.recognised_s, context=context, text=text, count=counter)
             if step.delta:
                 obs.delta_sent()
-                delta = {"role": None, "content": step.delta, "annotations": audio_annotations(step.language)}
+                annotations = audio_annotations(step.language, step.emotion)
+                delta = {"role": None, "content": step.delta, "annotations": annotations}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
         if include_usage:
