@@ -25,7 +25,7 @@ from static_server import static_server
 from emotion_models import tiny_transformers_model
 from live_server import KEY, live_server, server_settings
 from openasr.emotion.labels import EMOTIONS
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from speech_clips import clip
 
 BECKETT = clip("beckett")
@@ -43,7 +43,7 @@ def emotion_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory, emotion_model: Path) -> Iterator[str]:
     settings = server_settings(tmp_path_factory.mktemp("srv"), emotion_model=str(emotion_model), default_model=ENGINE)
-    engines = EnginePool(settings.cache_dir, EngineConfig.from_settings(settings))
+    engines = EnginePool(settings.cache_dir, settings.engine_config())
     try:
         with live_server(settings, engines) as url:
             dashscope.base_http_api_url = f"{url}/api/v1"
