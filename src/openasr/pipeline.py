@@ -183,8 +183,9 @@ def stream_channel(
             sentences,
             pending_emotion=classify_emotion(chunk, sentences, emotion, priority) if emotion else None,
         )
-        done.append(result)
-        language = language or settled_language(done)
+        if language is None:  # once settled, later results cannot change it: nothing more to keep
+            done.append(result)
+            language = settled_language(done)
         return result
 
     blocks = decode_blocks(path, channel=channel, max_s=options.max_duration_s)
