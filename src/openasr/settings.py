@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     workers: int = 1
     """Async transcription workers inside the server process."""
 
+    task_heartbeat_s: float = 5.0
+    """How often a running task's worker proves it is alive (one UPDATE of the task row)."""
+
+    task_stale_after_s: float = 60.0
+    """A RUNNING task whose heartbeat is older than this is taken over by another worker (or node) and
+    resumed from its checkpoints: a dozen heartbeats, so a busy machine is not mistaken for a dead one.
+    With several nodes on one database this is how long the tasks of a node that died wait."""
+
+    task_recover_every_s: float = 30.0
+    """How often each worker looks for stale tasks; a dead node's task resumes within about
+    `task_stale_after_s` plus this."""
+
     @field_validator("log_format")
     @classmethod
     def _check_log_format(cls, value: str) -> str:

@@ -83,6 +83,16 @@ usage = sa.Table(
 """One row per billable call (sync, stream, OpenAI, task), written when the call ends. `day` is the UTC
 date (YYYY-MM-DD) of `time_ms`, stored so that totals per day are a plain GROUP BY on every backend."""
 
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("slot_ms", sa.BigInteger, primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+"""Requests per API key (its id) per slot of the rate-limit window, shared by every API node
+(`jobs/rate_limits.py` explains the design). `slot_ms` is the slot's start, epoch milliseconds."""
+
 
 def upgrade(connection: sa.Connection) -> str:
     """Apply every revision the database lacks, inside the caller's transaction; returns the head."""

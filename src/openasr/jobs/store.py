@@ -230,6 +230,11 @@ class TaskStore:
     def dialect(self) -> str:
         return self._engine.dialect.name
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The connection pool, for other tables of the same database (shared rate limits)."""
+        return self._engine
+
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (the head once this store has opened it)."""
         with self._reader.connect() as conn:

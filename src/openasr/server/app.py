@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr import __version__
 from openasr.engines.base import EngineCapabilities
+from openasr.jobs.rate_limits import SharedRateLimiter
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret
 from openasr.jobs.store import TaskStore, sqlite_url
@@ -29,7 +30,7 @@ from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
 from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EnginePool
 from openasr.runtime.memory import release_free_memory
-from openasr.server.auth import Gate, KeyRing, RateLimiter
+from openasr.server.auth import Gate, KeyRing, Limiter, RateLimiter
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.tasks import results_router
 from openasr.server.dashscope.tasks import router as tasks_router
@@ -78,9 +79,18 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         result_retention_s=settings.result_retention_hours * 3600,
     )
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
-    gate = Gate(KeyRing(keys), RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_window_s))
+    gate = Gate(KeyRing(keys), rate_limiter(settings, tasks.store))
     metrics = Metrics(engines, tasks.store)
     return AppContext(settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics)
+
+
+def rate_limiter(settings: Settings, store: TaskStore) -> Limiter:
+    """In the shared database when one is configured (several API nodes limit a key as one), else in
+    memory: the default SQLite database belongs to this one server."""
+    limit, window_s = settings.rate_limit_per_minute, settings.rate_limit_window_s
+    if settings.database_url:
+        return SharedRateLimiter(store.engine, limit, window_s)
+    return RateLimiter(limit, window_s)
 
 
 def start_workers(ctx: AppContext) -> None:
@@ -96,6 +106,9 @@ def start_workers(ctx: AppContext) -> None:
         policy=async_source_policy(allow_private_urls=settings.allow_private_urls, file_roots=settings.file_roots),
         result_retention_s=settings.result_retention_hours * 3600,
         task_retention_s=settings.task_retention_hours * 3600,
+        heartbeat_s=settings.task_heartbeat_s,
+        stale_after_s=settings.task_stale_after_s,
+        recover_every_s=settings.task_recover_every_s,
     )
     recovery = store.recover_orphans(0.0 if store.dialect == "sqlite" else config.stale_after_s)
     if recovery.requeued or recovery.failed:

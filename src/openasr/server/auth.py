@@ -1,7 +1,9 @@
 """API keys and per-key rate limits, as one dependency that every authenticated route declares.
 
 With no keys configured any key (or none) is accepted — `openasr serve` then binds to loopback only.
-The limiter is a sliding window per key, in memory: limits are per server process.
+`RateLimiter` is a sliding window per key in memory, for one server on its own database; with a
+shared database (`OPENASR_DATABASE_URL`, several API nodes) the server uses
+`jobs.rate_limits.SharedRateLimiter` instead, so a key's limit holds across nodes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import threading
 import time
 from collections import deque
+from typing import Protocol
 
 from fastapi import Request
 
@@ -36,6 +39,12 @@ class KeyRing:
         if key and any(hmac.compare_digest(key.encode(), known.encode()) for known in self._keys):
             return key
         raise InvalidApiKeyError("Invalid API-key provided.")
+
+
+class Limiter(Protocol):
+    def hit(self, key: str) -> None:
+        """Count one request of `key`, or raise `ThrottledError`. May block on a database: call it off
+        the event loop."""
 
 
 class RateLimiter:
@@ -65,7 +74,7 @@ class Gate:
     """The key ring and the rate limiter. `IntakeMiddleware` applies both before a body is read (the
     limiter to model invocations only); as a route dependency the gate only names the caller's key."""
 
-    def __init__(self, keys: KeyRing, limiter: RateLimiter) -> None:
+    def __init__(self, keys: KeyRing, limiter: Limiter) -> None:
         self.keys = keys
         self.limiter = limiter
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import anyio
 from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -110,7 +111,9 @@ class IntakeMiddleware:
         rule = route_rule(scope["method"], scope["path"], self._upload_path)
         with ExitStack() as admitted:  # a sync request counts in the engine's queue until it is answered
             try:
-                self._admit(scope, rule, admitted)
+                counted = self._admit(scope, rule, admitted)
+                if counted is not None:  # the shared limiter is a database round trip
+                    await run_in_threadpool(self._gate.limiter.hit, counted)
             except AsrError as exc:
                 await error_response(Request(scope), exc)(scope, _no_body, send)
                 return
@@ -140,8 +143,9 @@ class IntakeMiddleware:
 
         return guarded_receive
 
-    def _admit(self, scope: Scope, rule: RouteRule, admitted: ExitStack) -> None:
-        """Key, size, queue, then the rate: a request refused as too large or busy costs no rate slot."""
+    def _admit(self, scope: Scope, rule: RouteRule, admitted: ExitStack) -> str | None:
+        """Key, size and queue; returns the key id to count against its rate when the route is an
+        invocation (counted last: a request refused as too large or busy costs no rate slot)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         observation = scope.get("state", {}).get("observation")
         if observation is not None:
@@ -156,8 +160,7 @@ class IntakeMiddleware:
             raise _too_large(rule.max_body_bytes)
         if rule.sync:
             admitted.enter_context(self._admission.enter(self._model))
-        if rule.invocation:
-            self._gate.limiter.hit(key_id(api_key))
+        return key_id(api_key) if rule.invocation else None
 
 
 class _Overflow(HTTPException):

@@ -24,13 +24,13 @@ def _tables(url: str) -> set[str]:
 
 
 def test_a_new_database_is_made_at_the_head_revision(store: TaskStore, store_url: str) -> None:
-    assert store.schema_revision() == head_revision() == "0002"
-    assert {"tasks", "checkpoints", "usage", "alembic_version"} <= _tables(store_url)
+    assert store.schema_revision() == head_revision() == "0004"
+    assert {"tasks", "checkpoints", "usage", "rate_limits", "alembic_version"} <= _tables(store_url)
 
 
 def test_a_database_from_before_migrations_is_adopted_with_its_tasks(store_url: str) -> None:
     """An early release made `tasks` and `checkpoints` straight from the metadata, with no version table
-    and no `usage`: opening it adds what is missing and keeps every task."""
+    and no `usage` or `rate_limits`: opening it adds what is missing and keeps every task."""
     first = TaskStore(store_url, clock=Clock(T0))
     task = first.create(
         file_url="https://example.org/a.wav",
@@ -43,6 +43,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_tasks(store_url: 
     engine = sa.create_engine(store_url)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE usage"))
+        conn.execute(sa.text("DROP TABLE rate_limits"))
         conn.execute(sa.text("DROP TABLE alembic_version"))
     engine.dispose()
     assert _tables(store_url) == {"tasks", "checkpoints"}
@@ -50,7 +51,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_tasks(store_url: 
     reopened = TaskStore(store_url, clock=Clock(T0))
     try:
         assert reopened.schema_revision() == head_revision()
-        assert "usage" in _tables(store_url)
+        assert {"usage", "rate_limits"} <= _tables(store_url)
         again = reopened.get(task.task_id)
         assert again is not None and again.file_url == task.file_url
     finally:
