@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     resumed from its checkpoints: a dozen heartbeats, so a busy machine is not mistaken for a dead one.
     With several nodes on one database this is how long the tasks of a node that died wait."""
 
+    task_poll_s: float = 0.5
+    """How often an idle worker asks the task store for a pending task (two statements each time)."""
+
     task_recover_every_s: float = 30.0
     """How often each worker looks for stale tasks; a dead node's task resumes within about
     `task_stale_after_s` plus this."""

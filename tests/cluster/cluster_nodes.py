@@ -54,6 +54,7 @@ class ClusterEnv:
             OPENASR_TASK_HEARTBEAT_S="0.5",
             OPENASR_TASK_STALE_AFTER_S="5",
             OPENASR_TASK_RECOVER_EVERY_S="1",
+            OPENASR_TASK_POLL_S="0.2",
             PYTHONUNBUFFERED="1",
             **self.extra,
         )

@@ -109,6 +109,7 @@ def start_workers(ctx: AppContext) -> None:
         heartbeat_s=settings.task_heartbeat_s,
         stale_after_s=settings.task_stale_after_s,
         recover_every_s=settings.task_recover_every_s,
+        idle_sleep_s=settings.task_poll_s,
     )
     recovery = store.recover_orphans(0.0 if store.dialect == "sqlite" else config.stale_after_s)
     if recovery.requeued or recovery.failed:
