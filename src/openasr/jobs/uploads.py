@@ -290,16 +290,23 @@ class UploadStore:
                         removed += 1
         return removed
 
-    def remove_partials(self) -> int:
+    def remove_partials(self, idle_for_s: float = 0.0) -> int:
         """At start-up: delete what interrupted uploads left (temporary files, data never committed by its
-        metadata), so no key stays blocked by an upload that did not complete. Returns how many went."""
+        metadata), so no key stays blocked by an upload that did not complete. Returns how many went.
+
+        Only files untouched for `idle_for_s` go: where several servers share the directory, an upload
+        another server is still receiving writes its file at least once per body timeout, and must not
+        lose it because this one (re)started."""
+        cutoff = time.time() - idle_for_s
         removed = 0
         for entry in list(os.scandir(self.directory)):
             path = Path(entry.path)
             orphan = entry.name.endswith(_DATA) and not path.with_suffix(_META).exists()
             if entry.name.endswith(_PARTIAL) or orphan:
-                path.unlink(missing_ok=True)
-                removed += 1
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime <= cutoff:
+                        path.unlink(missing_ok=True)
+                        removed += 1
         return removed
 
     def purge_if_due(self, now: float | None = None) -> int:

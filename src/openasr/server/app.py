@@ -62,7 +62,8 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
         settings.data_dir / "uploads", secret, retention_s=settings.upload_retention_hours * 3600
     )
-    if removed := uploads.remove_partials():
+    # An upload another node is receiving in a shared directory writes at least once per body timeout.
+    if removed := uploads.remove_partials(idle_for_s=2 * settings.request_body_timeout_s):
         log.info("removed %d file(s) of interrupted uploads", removed)
     service = TranscriptionService(
         engines,

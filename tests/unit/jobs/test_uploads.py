@@ -482,3 +482,34 @@ def test_an_upload_killed_mid_way_is_removed_at_start_up(store: UploadStore, tmp
     assert store.remove_partials() == 1
     assert store.open_upload(fields["key"], KEY, now=T0 + 3).read_bytes() == AUDIO
     assert len(files_in(store.directory)) == 2
+
+
+def test_a_restart_spares_an_upload_another_server_is_still_receiving(store: UploadStore) -> None:
+    """Servers sharing the directory: one (re)starts while another streams a form into it. The live
+    upload's file is recent, so it stays and completes; a leftover idle for longer goes."""
+    cert = store.issue_policy(KEY, "m", HOST, now=T0)
+    fields = form(cert)
+    script = (
+        "import sys, json; from pathlib import Path; from openasr.jobs.uploads import UploadStore\n"
+        f"store = UploadStore(Path({str(store.directory)!r}), {SECRET!r}, retention_s=48 * 3600)\n"
+        f"store.accept(json.loads({json.dumps(json.dumps(fields))}), 'a.wav', sys.stdin.buffer, now={T0 + 1})\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE)
+    assert child.stdin is not None
+    child.stdin.write(AUDIO * 64)
+    child.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not any(name.endswith(".part") for name in files_in(store.directory)):
+        assert time.monotonic() < deadline and child.poll() is None, "the child never started writing"
+        time.sleep(0.05)
+    assert store.remove_partials(idle_for_s=60) == 0  # this server's start-up, mid-upload elsewhere
+    child.stdin.write(AUDIO)
+    child.stdin.close()
+    assert child.wait(timeout=30) == 0
+    assert store.open_upload(fields["key"], KEY, now=T0 + 3).read_bytes() == AUDIO * 65
+
+    leftover = store.directory / "abandoned.bin.0123456789abcdef.part"
+    leftover.write_bytes(AUDIO)
+    os.utime(leftover, (time.time() - 120, time.time() - 120))
+    assert store.remove_partials(idle_for_s=60) == 1
+    assert not leftover.exists()
