@@ -134,8 +134,9 @@ def test_thirty_tasks_round_robin_run_once_each_as_on_one_node(cluster: Cluster)
         other = (b, a)[i % 2]  # the node it was not submitted to answers for it
         assert result_transcripts(other.fetch(KEY_TASKS, task_id)) == single[file], file
     assert runners == {a.pid, b.pid}  # both nodes took tasks from the shared queue
-    usage = cluster.usage_rows(KEY_TASKS)
-    assert usage.requests == 36  # one usage row per task: none billed twice
+    for node in (a, b):  # one usage row per task, none billed twice, and every node sees them all
+        r = requests.get(f"{node.url}/api/v1/usage", headers={"Authorization": f"Bearer {KEY_TASKS}"}, timeout=30)
+        assert r.status_code == 200 and r.json()["total"]["requests"] == 36, r.text
 
 
 def test_an_upload_to_node_a_is_recognised_through_node_b(
