@@ -163,6 +163,15 @@ class Settings(BaseSettings):
     result_retention_hours: float = 24.0
 
     @model_validator(mode="after")
+    def _check_task_lease(self) -> Settings:
+        if self.task_heartbeat_s <= 0 or self.task_stale_after_s < 2 * self.task_heartbeat_s:
+            raise ValueError(
+                "OPENASR_TASK_STALE_AFTER_S must be at least twice OPENASR_TASK_HEARTBEAT_S (> 0): "
+                "else a running task's lease lapses between two heartbeats and another worker takes it over"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _name_the_remote_model(self) -> Settings:
         if self.engine_url and "default_model" not in self.model_fields_set:
             self.default_model = self.engine_model
