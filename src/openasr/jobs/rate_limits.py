@@ -20,12 +20,17 @@ slides in steps of `window_s / SLOTS_PER_WINDOW`: a hit is forgotten between (n-
 it was made, so a burst right after a slot boundary may see up to 1/n of a window more than the exact
 sliding window of `server.auth.RateLimiter` would give.
 
+When the database cannot be reached the request is admitted and the failure logged (at most once a
+window): the limit protects capacity, and refusing everything while the counters are unreachable would
+turn a database outage into an outage of sync recognition, which does not need the database.
+
 Times are this node's wall clock (epoch ms), as everywhere in the task store; nodes are assumed to run
 NTP, and a skew of a few milliseconds only moves a hit between neighbouring slots.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -36,6 +41,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from openasr.core.errors import ThrottledError
 from openasr.jobs.schema import rate_limits
+
+log = logging.getLogger("openasr.rate_limits")
 
 SLOTS_PER_WINDOW = 6
 """Slots per window: 10 s steps for the 60 s window of the spec's RPM."""
@@ -57,6 +64,7 @@ class SharedRateLimiter:
         self._slot_ms = max(1, round(window_s * 1000 / SLOTS_PER_WINDOW))
         self._clock = clock
         self._next_purge_ms = 0
+        self._next_complaint_ms = 0
         self._purge_lock = threading.Lock()
 
     def hit(self, key: str) -> None:
@@ -64,6 +72,14 @@ class SharedRateLimiter:
         if self._limit <= 0:
             return
         now_ms = round(self._clock() * 1000)
+        try:
+            self._hit(key, now_ms)
+        except sa.exc.DBAPIError:
+            if now_ms >= self._next_complaint_ms:
+                self._next_complaint_ms = now_ms + SLOTS_PER_WINDOW * self._slot_ms
+                log.exception("rate limits: the database failed; requests are admitted uncounted meanwhile")
+
+    def _hit(self, key: str, now_ms: int) -> None:
         current = now_ms - now_ms % self._slot_ms
         first = current - (SLOTS_PER_WINDOW - 1) * self._slot_ms
         with self._engine.begin() as conn:

@@ -3,7 +3,9 @@ API nodes) limit a key as one, the window slides by slots, and concurrent hits n
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -92,3 +94,20 @@ def test_concurrent_hits_from_many_threads_never_overshoot(store: TaskStore, sto
         assert sum(admitted) == 10
     finally:
         other.close()
+
+
+def test_an_unreachable_database_admits_and_complains_once_a_window(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The counters are protection, not a dependency of recognition: while they cannot be reached,
+    requests pass (uncounted), and the log says so without a line per request."""
+    pytest.importorskip("psycopg")
+    gone = sa.create_engine(f"postgresql+psycopg://postgres@/openasr?host={tmp_path}&port=1")  # no server there
+    limiter = SharedRateLimiter(gone, 1, WINDOW_S, clock=clock)
+    with caplog.at_level(logging.ERROR, logger="openasr.rate_limits"):
+        assert _hits(limiter, "k", 3) == 3
+        clock.advance(WINDOW_S)
+        assert _hits(limiter, "k", 2) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "rate limits: the database failed; requests are admitted uncounted meanwhile"
+    ] * 2
