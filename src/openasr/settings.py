@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     file_roots: Annotated[tuple[Path, ...], NoDecode] = ()
     """Directories whose files may be named as local paths in requests (colon- or comma-separated)."""
 
+    signing_secret: SecretStr | None = None
+    """Hex (at least 32 digits) of the secret that signs upload policies and result links; unset, a random
+    one is kept in the data directory. Nodes that do not share a data directory (blobs in S3) must share
+    this, or a link or upload policy one node hands out is refused by the others."""
+
     public_url: str | None = None
     """Base URL clients reach this server at (for upload hosts and result links); else the request's Host."""
 
@@ -161,6 +166,19 @@ class Settings(BaseSettings):
 
     upload_retention_hours: float = 48.0
     result_retention_hours: float = 24.0
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _check_signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            raw = bytes.fromhex(value.get_secret_value().strip())
+        except ValueError:
+            raise ValueError("OPENASR_SIGNING_SECRET must be hex digits (e.g. `openssl rand -hex 32`)") from None
+        if len(raw) < 16:
+            raise ValueError("OPENASR_SIGNING_SECRET must hold at least 16 bytes (32 hex digits)")
+        return SecretStr(raw.hex())
 
     @model_validator(mode="after")
     def _check_task_lease(self) -> Settings:

@@ -14,7 +14,13 @@ from openasr.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 AWS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
-SECRET = {"OPENASR_DATABASE_URL", "OPENASR_API_KEYS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+SECRET = {
+    "OPENASR_DATABASE_URL",
+    "OPENASR_API_KEYS",
+    "OPENASR_SIGNING_SECRET",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+}
 ELSEWHERE = {"storage_url", "ray_address"}
 """Settings of the S3 storage layer and the Ray engine pool (their own branches of issue 16); once those
 are merged every name here is a `Settings` field and this set can go."""
@@ -50,6 +56,7 @@ def test_compose_nodes_share_one_database_store_and_ray_cluster(compose: dict[st
     env = services["api"]["environment"]
     assert env == services["migrate"]["environment"]  # one environment, built once (a YAML anchor)
     _check_names(set(env))
+    assert "OPENASR_SIGNING_SECRET" in env  # no shared data directory: the nodes share the secret
     assert "@postgres:5432/" in env["OPENASR_DATABASE_URL"]
     assert env["OPENASR_DATABASE_URL"].startswith("postgresql://")
     assert env["OPENASR_STORAGE_URL"].startswith("s3://")
@@ -91,6 +98,7 @@ def test_kuberay_has_a_ray_cluster_and_the_api_as_its_own_deployment_and_service
     api = pod["containers"][0]
     env = {e["name"]: e for e in api["env"]}
     _check_names(set(env))
+    assert set(env) >= SECRET
     assert env["OPENASR_RAY_ADDRESS"]["value"] == f"ray://{ray['metadata']['name']}-head-svc:10001"
 
 

@@ -58,7 +58,11 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
-    secret = load_or_create_secret(settings.data_dir)
+    secret = (  # one secret for every node: their links and upload policies are interchangeable
+        bytes.fromhex(settings.signing_secret.get_secret_value())
+        if settings.signing_secret is not None
+        else load_or_create_secret(settings.data_dir)
+    )
     uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
         settings.data_dir / "uploads", secret, retention_s=settings.upload_retention_hours * 3600
     )
