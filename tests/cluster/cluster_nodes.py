@@ -4,7 +4,7 @@ database and one data directory, as several API nodes behind a load balancer wou
 `ClusterEnv.node_env` is the one place a node's environment is built: the shared stores (today the
 database URL and the data directory; an S3 storage URL with its AWS variables, or a Ray address, go into
 `extra`) and the test timings (heartbeats every 0.5 s, a task taken over after 5 s of silence, instead
-of 5 s and 60 s), so every node of a test runs with exactly the same configuration.
+of 5 s and 60 s; a 5 s shutdown), so every node of a test runs with exactly the same configuration.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class ClusterEnv:
             OPENASR_TASK_STALE_AFTER_S="5",
             OPENASR_TASK_RECOVER_EVERY_S="1",
             OPENASR_TASK_POLL_S="0.2",
+            OPENASR_SHUTDOWN_TIMEOUT_S="5",
             PYTHONUNBUFFERED="1",
             **self.extra,
         )
@@ -113,10 +114,15 @@ class ApiNode:
         os.kill(self.proc.pid, signal.SIGKILL)
         assert self.proc.wait(timeout=30) == -signal.SIGKILL
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (nodes stop side by side); `stop` waits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
-        self.proc.terminate()
+        self.terminate()
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
