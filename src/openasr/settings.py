@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from openasr.runtime.engine_pool import EngineConfig
+    from openasr.storage import StorageConfig
 
 
 class Settings(BaseSettings):
@@ -147,6 +148,15 @@ class Settings(BaseSettings):
     upload_retention_hours: float = 48.0
     result_retention_hours: float = 24.0
 
+    storage_url: str | None = None
+    """Where uploads, task audio and results live: unset, the data directory; `s3://bucket/prefix` for an
+    S3-compatible store shared by several servers (`openasr[cluster]`; credentials and endpoint from the
+    standard `AWS_*` settings, e.g. `AWS_ENDPOINT_URL` for MinIO)."""
+
+    storage_presigned_links: bool = False
+    """On S3: result links (`transcription_url`) are presigned bucket URLs, fetched from the bucket
+    directly. Off: openasr's own signed links to `/results/…`, served by any node from the bucket."""
+
     @model_validator(mode="after")
     def _name_the_remote_model(self) -> Settings:
         if self.engine_url and "default_model" not in self.model_fields_set:
@@ -169,6 +179,14 @@ class Settings(BaseSettings):
             parts = value.replace(",", os.pathsep).split(os.pathsep)
             return tuple(Path(p).expanduser().resolve() for p in parts if p.strip())
         return tuple(value)  # type: ignore[arg-type]
+
+    def storage_config(self) -> StorageConfig:
+        """The blob store's plain config (read here, handed down like `engine_config`)."""
+        from openasr.storage import StorageConfig
+
+        return StorageConfig(
+            data_dir=self.data_dir, url=self.storage_url or None, presigned_links=self.storage_presigned_links
+        )
 
     def engine_config(self) -> EngineConfig:
         """The engine pool's plain config: settings are read here, at the top, and handed down."""
