@@ -48,6 +48,7 @@ from openasr.server.usage import router as usage_router
 from openasr.server.web.router import router as web_router
 from openasr.service import ModelCatalog, TranscriptionService, sync_policy
 from openasr.settings import Settings
+from openasr.storage import open_store
 
 log = logging.getLogger("openasr.server")
 
@@ -58,8 +59,10 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
     secret = load_or_create_secret(settings.data_dir)
+    blobs = open_store(settings.storage_config())  # uploads/, results/, work/: local or S3
+    log.info("blob storage: %s", blobs.location)
     uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
-        settings.data_dir / "uploads", secret, retention_s=settings.upload_retention_hours * 3600
+        blobs.child("uploads"), secret, retention_s=settings.upload_retention_hours * 3600
     )
     if removed := uploads.remove_partials():
         log.info("removed %d file(s) of interrupted uploads", removed)
@@ -73,14 +76,16 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     )
     tasks = TaskQueue(
         TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
-        ResultStore(settings.data_dir / "results", secret),
+        ResultStore(blobs.child("results"), secret),
         engines=engines,
         result_retention_s=settings.result_retention_hours * 3600,
     )
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
     gate = Gate(KeyRing(keys), RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_window_s))
     metrics = Metrics(engines, tasks.store)
-    return AppContext(settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics)
+    return AppContext(
+        settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics, blobs=blobs
+    )
 
 
 def start_workers(ctx: AppContext) -> None:
@@ -103,7 +108,13 @@ def start_workers(ctx: AppContext) -> None:
     on_finished = ctx.metrics.observe_task if ctx.metrics is not None else None
     for _ in range(max(0, settings.workers)):
         worker = TaskWorker(
-            store, ctx.tasks.results, ctx.service.engines, config, uploads=ctx.uploads, on_finished=on_finished
+            store,
+            ctx.tasks.results,
+            ctx.service.engines,
+            config,
+            uploads=ctx.uploads,
+            work_blobs=ctx.blobs.child("work") if ctx.blobs is not None else None,
+            on_finished=on_finished,
         )
         worker.start()
         ctx.workers.append(worker)

@@ -142,8 +142,8 @@ def test_limits_fail_with_size_and_duration_codes(job_env: JobEnv) -> None:
 
 def test_worker_thread_survives_an_unexpected_failure(job_env: JobEnv, caplog: pytest.LogCaptureFixture) -> None:
     # A real failure nobody planned for: the result directory's path is taken by a plain file.
-    job_env.results.directory.parent.mkdir(parents=True, exist_ok=True)
-    job_env.results.directory.write_text("in the way")
+    (job_env.config.data_dir / "results").parent.mkdir(parents=True, exist_ok=True)
+    (job_env.config.data_dir / "results").write_text("in the way")
     worker = job_env.worker()
     worker.start()
     try:
@@ -160,7 +160,7 @@ def test_worker_thread_survives_an_unexpected_failure(job_env: JobEnv, caplog: p
         assert any("unexpected failure" in r.message and r.exc_info for r in caplog.records)
         assert worker.running
 
-        job_env.results.directory.unlink()
+        (job_env.config.data_dir / "results").unlink()
         second = job_env.submit(str(DATA / CARDS))
         _wait(lambda: job_env.store.get(second).finished)  # type: ignore[union-attr]
         ok = job_env.store.get(second)
@@ -221,8 +221,9 @@ def test_cleanup_drops_expired_results_records_and_work_dirs(job_env: JobEnv) ->
     done_id = job_env.submit(str(DATA / CARDS))
     job_env.run_one()
     pending_id = job_env.submit(str(DATA / CARDS))
-    (job_env.config.work_dir / pending_id).mkdir(parents=True)  # a released task's kept download
-    (job_env.config.work_dir / "gone-task").mkdir()
+    for task_id in (pending_id, "gone-task"):  # a released task's kept download, and an orphan's
+        (job_env.config.work_dir / task_id).mkdir(parents=True)
+        (job_env.config.work_dir / task_id / "source.wav").write_bytes(b"RIFF")
     config: WorkerConfig = replace(job_env.config, result_retention_s=3600, task_retention_s=7200)
     report = cleanup(job_env.store, job_env.results, config)
     assert (report.results, report.tasks, report.work_dirs) == (0, 0, 1)  # only the orphan directory
@@ -257,14 +258,15 @@ def test_oss_upload_is_read_as_the_task_owner(job_env: JobEnv) -> None:
 
     from openasr.core.keys import key_id
     from openasr.jobs.uploads import ACCESS_KEY_ID, UploadStore
+    from openasr.storage import LocalBlobStore
 
-    uploads = UploadStore(job_env.root / "uploads", b"u" * 32)
-    policy = uploads.issue_policy("sk-owner", "qwen3-asr-flash-filetrans", "http://127.0.0.1")
-    key = f"{policy['upload_dir']}/meeting notes.wav"
+    uploads = UploadStore(LocalBlobStore(job_env.root / "uploads"), b"u" * 32)
+    policy = uploads.issue_policy("sk-owner", "qwen3-asr-flash-filetrans")
+    key = f"{policy.upload_dir}/meeting notes.wav"
     fields = {
         "key": key,
-        "policy": policy["policy"],
-        "Signature": policy["signature"],
+        "policy": policy.policy,
+        "Signature": policy.signature,
         "OSSAccessKeyId": ACCESS_KEY_ID,
     }
     uploads.accept(fields, "meeting notes.wav", io.BytesIO((DATA / CARDS).read_bytes()))
