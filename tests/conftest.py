@@ -24,6 +24,7 @@ from openasr.core.types import Transcript
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
+from s3_server import s3_server
 from speech_clips import load_clips
 
 
@@ -52,6 +53,15 @@ def engine(engine_pool: EnginePool) -> BatchingEngine:
 def english_transcripts(engine: BatchingEngine) -> dict[str, Transcript]:
     """Every English clip run once through the full pipeline with default options (sentence timing on)."""
     return {c.name: pipeline.run(c.path, TranscribeOptions(), engine) for c in load_clips("en")}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():  # type: ignore[no-untyped-def]
+    """A real S3 server (moto's, on loopback) for the session; skipped without the `moto[server]` extra."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("boto3")
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")
