@@ -157,6 +157,16 @@ class Settings(BaseSettings):
     """On S3: result links (`transcription_url`) are presigned bucket URLs, fetched from the bucket
     directly. Off: openasr's own signed links to `/results/…`, served by any node from the bucket."""
 
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        url = (value or "").strip()
+        if not url:
+            return None
+        if not url.startswith("s3://") or not url.removeprefix("s3://").split("/")[0]:
+            raise ValueError("OPENASR_STORAGE_URL must be s3://bucket[/prefix], or unset for the data directory")
+        return url
+
     @model_validator(mode="after")
     def _name_the_remote_model(self) -> Settings:
         if self.engine_url and "default_model" not in self.model_fields_set:
@@ -184,9 +194,7 @@ class Settings(BaseSettings):
         """The blob store's plain config (read here, handed down like `engine_config`)."""
         from openasr.storage import StorageConfig
 
-        return StorageConfig(
-            data_dir=self.data_dir, url=self.storage_url or None, presigned_links=self.storage_presigned_links
-        )
+        return StorageConfig(data_dir=self.data_dir, url=self.storage_url, presigned_links=self.storage_presigned_links)
 
     def engine_config(self) -> EngineConfig:
         """The engine pool's plain config: settings are read here, at the top, and handed down."""

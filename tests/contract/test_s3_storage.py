@@ -5,8 +5,10 @@ kinds, an upload accepted by one node and recognised by another, and task audio 
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from static_server import static_server
 from live_server import KEY, live_server, server_settings
 from openasr.audio.sources import SourcePolicy
 from openasr.core.errors import SourceError
+from openasr.jobs.results import ResultStore
+from openasr.jobs.uploads import ACCESS_KEY_ID, UploadStore
 from openasr.jobs.work_files import WorkFiles
 from openasr.storage import StorageConfig, open_store
 from s3_server import bucket_env, object_keys
@@ -130,4 +134,26 @@ def test_task_audio_is_fetched_once_and_found_by_a_resuming_node(
             assert resumed.suffix == ".wav" and resumed.read_bytes() == BECKETT.read_bytes()
     assert list((tmp_path / "scratch-2").iterdir()) == []  # the local copy was temporary
     node_2.drop("t1")
+    assert object_keys(s3_endpoint, bucket) == []
+
+
+def test_expiry_purges_uploads_and_results_in_the_bucket(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = bucket_env(monkeypatch, s3_endpoint)
+    blobs = open_store(StorageConfig(data_dir=tmp_path, url=f"s3://{bucket}/openasr"))
+    secret = b"s" * 32
+    uploads = UploadStore(blobs.child("uploads"), secret, retention_s=3600)
+    results = ResultStore(blobs.child("results"), secret)
+    now = time.time()
+    policy = uploads.issue_policy(KEY, MODEL, now=now)
+    form = {"key": f"{policy.upload_dir}/a.wav", "policy": policy.policy, "Signature": policy.signature}
+    uploads.accept({**form, "OSSAccessKeyId": ACCESS_KEY_ID}, "a.wav", io.BytesIO(BECKETT.read_bytes()), now=now)
+    results.write("task-1", {"transcripts": []})
+    assert len(object_keys(s3_endpoint, bucket)) == 3
+
+    assert uploads.purge(now=now + 3599) == 0 and results.purge(now - 60) == 0  # both still in retention
+    assert len(object_keys(s3_endpoint, bucket)) == 3
+    assert uploads.purge(now=now + 3600) == 1
+    assert results.purge(now + 60) == 1
     assert object_keys(s3_endpoint, bucket) == []

@@ -427,4 +427,3 @@ class _Heartbeat:
                 return
             except Exception:
                 log.exception("task %s: heartbeat failed; retrying", self._task_id)
-

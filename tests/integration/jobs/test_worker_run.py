@@ -290,3 +290,35 @@ def test_oss_upload_is_read_as_the_task_owner(job_env: JobEnv) -> None:
     assert job_env.results.read(mine.result_key or "")["file_url"] == f"oss://{key}"
     theirs = run(key_id("sk-someone-else"))
     assert (theirs.status, theirs.code) == (TaskStatus.FAILED, "FILE_404_NOT_FOUND")
+
+
+def test_a_node_resumes_from_the_audio_another_node_kept_in_s3(
+    job_env: JobEnv, file_server: FileServer, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node 1 fetched the task's audio into the shared S3 work files and died before its first checkpoint;
+    the worker of node 2 (another data directory) finishes the task from the kept copy, fetching nothing."""
+    from openasr.jobs.work_files import WorkFiles
+    from openasr.storage import StorageConfig, open_store
+    from s3_server import bucket_env, object_keys
+
+    bucket = bucket_env(monkeypatch, s3_endpoint)
+    work = open_store(StorageConfig(data_dir=job_env.root / "node-1", url=f"s3://{bucket}/openasr")).child("work")
+    file_server.extra["/once.wav"] = DATA / CARDS
+    url = f"{file_server.url}/once.wav"
+    task_id = job_env.submit(url, language="en")
+    with WorkFiles(work, job_env.root / "node-1" / "tmp").audio(
+        task_id, url, job_env.config.policy, uploads=None, oss_resolve=False
+    ):
+        pass
+    assert object_keys(s3_endpoint, bucket) == [f"openasr/work/{task_id}/source.wav"]
+    del file_server.extra["/once.wav"]  # gone from the web: only the kept copy can finish the task
+
+    done = job_env.worker(work_blobs=work).run_once()
+    assert done is not None and done.status is TaskStatus.SUCCEEDED, (done and done.code, done and done.message)
+    assert file_server.hits.count("/once.wav") == 1
+    assert object_keys(s3_endpoint, bucket) == []  # the work files went with the task
+    direct = job_env.submit(str(DATA / CARDS), language="en")  # the same file, read in place
+    assert job_env.run_one().task_id == direct
+    resumed, reference_doc = job_env.results.read(task_id), job_env.results.read(direct)
+    assert "spades" in resumed["transcripts"][0]["text"]
+    assert resumed["transcripts"] == reference_doc["transcripts"]

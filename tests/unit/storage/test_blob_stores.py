@@ -192,6 +192,20 @@ def test_s3_aborts_unfinished_multipart_uploads_under_its_prefix(
     assert [u["Key"] for u in left] == ["theirs/uploads/other.bin"]
 
 
+def test_settings_name_the_store(tmp_path: Path) -> None:
+    """Read at the top (`Settings`), handed down as a plain `StorageConfig`; a bad URL stops the start."""
+    from pydantic import ValidationError
+
+    from openasr.settings import Settings
+
+    config = Settings(data_dir=tmp_path, storage_url=" s3://bucket/deploy ").storage_config()
+    assert config == StorageConfig(data_dir=tmp_path, url="s3://bucket/deploy", presigned_links=False)
+    assert Settings(data_dir=tmp_path, storage_url="").storage_config().url is None
+    for bad in ("/srv/blobs", "s3://", "gs://bucket"):
+        with pytest.raises(ValidationError, match="OPENASR_STORAGE_URL must be s3://bucket"):
+            Settings(data_dir=tmp_path, storage_url=bad)
+
+
 def test_unknown_storage_urls_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported storage URL"):
         open_store(StorageConfig(data_dir=tmp_path, url="ftp://host/dir"))
