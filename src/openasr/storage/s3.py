@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -124,7 +125,7 @@ class S3BlobStore:
     def remove_partials(self, older_than_s: float) -> int:
         """Abort multipart uploads under the prefix started before `older_than_s`, and at least
         `PARTIAL_MIN_AGE_S` ago (another node may be writing a younger one)."""
-        cutoff = min(older_than_s, datetime.now().timestamp() - PARTIAL_MIN_AGE_S)
+        cutoff = min(older_than_s, time.time() - PARTIAL_MIN_AGE_S)
         base = f"{self.prefix}/" if self.prefix else ""
         removed = 0
         pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=base)
