@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -165,6 +166,8 @@ class Settings(BaseSettings):
             return None
         if not url.startswith("s3://") or not url.removeprefix("s3://").split("/")[0]:
             raise ValueError("OPENASR_STORAGE_URL must be s3://bucket[/prefix], or unset for the data directory")
+        if importlib.util.find_spec("boto3") is None:
+            raise ValueError('OPENASR_STORAGE_URL=s3://… needs boto3: pip install "openasr[cluster]"')
         return url
 
     @model_validator(mode="after")
