@@ -129,7 +129,7 @@ class LocalBlobStore:
     @contextlib.contextmanager
     def _partial(self, target: Path) -> Iterator[Path]:
         """A fresh private temporary file beside `target`, removed on exit (committed or not)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # blob names stay private too
         partial = target.with_name(f"{target.name}.{secrets.token_hex(8)}{PARTIAL_SUFFIX}")
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self._file_mode))
         try:
