@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openasr.jobs.results import ResultStore
-from openasr.jobs.secrets import load_or_create_secret
+from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
 from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.storage_url:
         settings = settings.model_copy(update={"storage_url": args.storage_url})
     blobs = open_store(settings.storage_config())
-    secret = load_or_create_secret(data_dir)
+    secret = load_or_create_store_secret(blobs) if settings.storage_url else load_or_create_secret(data_dir)
     results = ResultStore(blobs.child("results"), secret)
     uploads = UploadStore(blobs.child("uploads"), secret, retention_s=settings.upload_retention_hours * 3600)
     engines = EnginePool(args.cache_dir, settings.engine_config())

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from openasr import __version__
 from openasr.engines.base import EngineCapabilities
 from openasr.jobs.results import ResultStore
-from openasr.jobs.secrets import load_or_create_secret
+from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
 from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
@@ -58,9 +58,10 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
-    secret = load_or_create_secret(settings.data_dir)
     blobs = open_store(settings.storage_config())  # uploads/, results/, work/: local or S3
     log.info("blob storage: %s", blobs.location)
+    # shared by every node on one S3 store, so any node verifies another's upload policies and result links
+    secret = load_or_create_store_secret(blobs) if settings.storage_url else load_or_create_secret(settings.data_dir)
     uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
         blobs.child("uploads"), secret, retention_s=settings.upload_retention_hours * 3600
     )

@@ -69,6 +69,11 @@ class BlobStore(Protocol):
         """
         ...
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Store the small `data` under `key` only if the key is free, atomically even between nodes;
+        True if this call created it, False if the key was taken (its blob is left as it was)."""
+        ...
+
     def write_file(self, key: str, path: Path) -> BlobInfo:
         """Store the local file `path` under `key` (a hard link where the store is on the same disk)."""
         ...

@@ -9,6 +9,7 @@ readers and listings never see half a file; `remove_partials` clears what a kill
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import shutil
@@ -62,6 +63,13 @@ class LocalBlobStore:
                 os.fsync(out.fileno())
             self._commit(partial, target, key, overwrite)
         return self._info(key, target)
+
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            self.write(key, io.BytesIO(data), overwrite=False)
+        except BlobExistsError:
+            return False
+        return True
 
     def write_file(self, key: str, path: Path) -> BlobInfo:
         target = self.path(key)

@@ -9,7 +9,8 @@ Writes go through boto3's managed transfer (`upload_fileobj`: multipart above 8 
 and are atomic as S3 makes every completed object: a failed or killed write leaves no object, only an
 unfinished multipart upload that `remove_partials` aborts (a bucket lifecycle rule may do the same).
 ``overwrite=False`` is checked before writing, not enforced by S3: callers use it on keys they made
-unique (uploads go to a fresh random directory per policy), so the check catches repeats, not races.
+unique (uploads go to a fresh random directory per policy), so the check catches repeats, not races;
+`create` (small blobs) is a conditional PUT, atomic between nodes.
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ class S3BlobStore:
         # s3transfer aborts the multipart upload when a read fails, and re-raises the reader's own error
         self._client.upload_fileobj(reader, self.bucket, name)
         return self._head(key, name) or BlobInfo(key, reader.size_bytes, 0.0)
+
+    def create(self, key: str, data: bytes) -> bool:
+        """A conditional PUT (``If-None-Match: *``, S3's and MinIO's put-if-absent)."""
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self._name(key), Body=data, IfNoneMatch="*")
+        except self._client.exceptions.ClientError as exc:
+            if _status(exc) in (409, 412):  # taken (412), or a concurrent conditional write (409)
+                return False
+            raise
+        return True
 
     def write_file(self, key: str, path: Path) -> BlobInfo:
         name = self._name(key)

@@ -81,6 +81,13 @@ def test_overwrite_false_refuses_a_taken_key(blobs: BlobStore) -> None:
         assert stream.read() == b"first"
 
 
+def test_create_claims_a_free_key_once(blobs: BlobStore) -> None:
+    assert blobs.create("signing.key", b"first\n") is True
+    assert blobs.create("signing.key", b"second\n") is False
+    with blobs.open("signing.key") as stream:
+        assert stream.read() == b"first\n"
+
+
 def test_size_cap_and_failing_streams_leave_nothing(blobs: BlobStore) -> None:
     with pytest.raises(BlobTooLargeError) as info:
         blobs.write("u/big.bin", io.BytesIO(b"\0" * (3 * BLOCK_BYTES)), max_bytes=2 * BLOCK_BYTES + 1)
