@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,7 +29,7 @@ SOURCE_NAME = "source"
 
 @dataclass(frozen=True)
 class WorkFiles:
-    """Work files in `blobs`; downloads land in the node-local `scratch_dir` first."""
+    """Work files in `blobs`; downloads land in the node-local ``scratch_dir/<task_id>/`` first."""
 
     blobs: BlobStore
     scratch_dir: Path
@@ -51,16 +52,21 @@ class WorkFiles:
             with self.blobs.local_file(kept.key) as path:
                 yield path
             return
-        self.scratch_dir.mkdir(parents=True, exist_ok=True)
-        with fetch_audio(
-            file_url, policy, self.scratch_dir, uploads=uploads, api_key=None, oss_resolve=oss_resolve
-        ) as local:
-            if local.origin != "path":
-                # an upload's blob has a digest name: the key's extension tells the format
-                first = _url_suffix(file_url) if local.origin == "oss" else local.path.suffix
-                suffix = first or local.path.suffix or _url_suffix(file_url)
-                self.blobs.write_file(f"{task_id}/{SOURCE_NAME}{suffix}", local.path)
-            yield local.path
+        scratch = self.scratch_dir / task_id
+        shutil.rmtree(scratch, ignore_errors=True)  # what a run killed mid-download left on this node
+        scratch.mkdir(parents=True)
+        try:
+            with fetch_audio(
+                file_url, policy, scratch, uploads=uploads, api_key=None, oss_resolve=oss_resolve
+            ) as local:
+                if local.origin != "path":
+                    # an upload's blob has a digest name: the key's extension tells the format
+                    first = _url_suffix(file_url) if local.origin == "oss" else local.path.suffix
+                    suffix = first or local.path.suffix or _url_suffix(file_url)
+                    self.blobs.write_file(f"{task_id}/{SOURCE_NAME}{suffix}", local.path)
+                yield local.path
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def drop(self, task_id: str) -> None:
         """Delete the task's work files (it ended). Never raises: `sweep` retries what is left."""
