@@ -28,6 +28,7 @@ from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 from postgres import PostgresCluster, run_postgres_cluster
+from s3_server import s3_server
 from speech_clips import load_clips
 
 
@@ -63,6 +64,15 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL on a unix socket for the whole session (tests/postgres.py); skipped with
     the reason where the machine lacks it."""
     yield from run_postgres_cluster()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():  # type: ignore[no-untyped-def]
+    """A real S3 server (moto's, on loopback) for the session; skipped without the `moto[server]` extra."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("boto3")
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from openasr.runtime.engine_pool import EngineConfig
+    from openasr.storage import StorageConfig
 
 
 class Settings(BaseSettings):
@@ -189,6 +191,27 @@ class Settings(BaseSettings):
             )
         return self
 
+    storage_url: str | None = None
+    """Where uploads, task audio and results live: unset, the data directory; `s3://bucket/prefix` for an
+    S3-compatible store shared by several servers (`openasr[cluster]`; credentials and endpoint from the
+    standard `AWS_*` settings, e.g. `AWS_ENDPOINT_URL` for MinIO)."""
+
+    storage_presigned_links: bool = False
+    """On S3: result links (`transcription_url`) are presigned bucket URLs, fetched from the bucket
+    directly. Off: openasr's own signed links to `/results/…`, served by any node from the bucket."""
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        url = (value or "").strip()
+        if not url:
+            return None
+        if not url.startswith("s3://") or not url.removeprefix("s3://").split("/")[0]:
+            raise ValueError("OPENASR_STORAGE_URL must be s3://bucket[/prefix], or unset for the data directory")
+        if importlib.util.find_spec("boto3") is None:
+            raise ValueError('OPENASR_STORAGE_URL=s3://… needs boto3: pip install "openasr[cluster]"')
+        return url
+
     @model_validator(mode="after")
     def _name_the_remote_model(self) -> Settings:
         if self.engine_url and "default_model" not in self.model_fields_set:
@@ -211,6 +234,12 @@ class Settings(BaseSettings):
             parts = value.replace(",", os.pathsep).split(os.pathsep)
             return tuple(Path(p).expanduser().resolve() for p in parts if p.strip())
         return tuple(value)  # type: ignore[arg-type]
+
+    def storage_config(self) -> StorageConfig:
+        """The blob store's plain config (read here, handed down like `engine_config`)."""
+        from openasr.storage import StorageConfig
+
+        return StorageConfig(data_dir=self.data_dir, url=self.storage_url, presigned_links=self.storage_presigned_links)
 
     def engine_config(self) -> EngineConfig:
         """The engine pool's plain config: settings are read here, at the top, and handed down."""

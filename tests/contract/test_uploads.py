@@ -23,7 +23,8 @@ from live_server import KEY, cache_dir, free_port, live_server, server_settings,
 from openasr.jobs.secrets import load_or_create_secret
 from openasr.jobs.uploads import UploadStore
 from openasr.server.app import create_app
-from openasr.server.dashscope.uploads import FORM_OVERHEAD_BYTES
+from openasr.server.dashscope.uploads import FORM_OVERHEAD_BYTES, policy_data
+from openasr.storage import LocalBlobStore
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BECKETT = DATA / "en" / "beckett.wav"
@@ -168,8 +169,9 @@ def test_upload_rejects_forged_policy(dashscope_sdk: str) -> None:
 
 def test_expired_policy_is_refused(server: str, server_data_dir: Path, dashscope_sdk: str) -> None:
     """Sign with the server's own secret (from its data dir) an hour in the past: a time-travelled E2."""
-    clock = UploadStore(server_data_dir / "uploads", load_or_create_secret(server_data_dir))
-    cert = clock.issue_policy(KEY, MODEL, f"{server}/api/v1/uploads/oss", now=time.time() - 3600)
+    clock = UploadStore(LocalBlobStore(server_data_dir / "uploads"), load_or_create_secret(server_data_dir))
+    host = f"{server}/api/v1/uploads/oss"
+    cert = policy_data(clock.issue_policy(KEY, MODEL, now=time.time() - 3600), host)
     with pytest.raises(UploadFileException, match="Policy expired"):
         OssUtils.upload(model=MODEL, file_path=str(BECKETT), upload_certificate=cert)
     r = post_form(cert, BECKETT, name="again.wav")
@@ -177,7 +179,7 @@ def test_expired_policy_is_refused(server: str, server_data_dir: Path, dashscope
     assert r.json()["code"] == "AccessDenied"
     assert r.json()["message"] == "Invalid according to Policy: Policy expired."
 
-    fresh = clock.issue_policy(KEY, MODEL, f"{server}/api/v1/uploads/oss")  # same secret, current time
+    fresh = policy_data(clock.issue_policy(KEY, MODEL), host)  # same secret, current time
     assert post_form(fresh, BECKETT).status_code == 200
 
 
@@ -228,7 +230,7 @@ def test_file_over_the_cap_is_refused(tmp_path: Path, dashscope_sdk: str) -> Non
 def small_store_server(tmp: Path, max_file_bytes: int) -> Iterator[tuple[str, int]]:
     """A server whose upload store takes at most `max_file_bytes` (there is no setting for the store cap)."""
     app = create_app(server_settings(tmp), engines=shared_engines(cache_dir()))
-    store = UploadStore(tmp / "small", load_or_create_secret(tmp), max_file_bytes=max_file_bytes)
+    store = UploadStore(LocalBlobStore(tmp / "small"), load_or_create_secret(tmp), max_file_bytes=max_file_bytes)
     app.state.ctx.uploads = store
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -34,7 +34,7 @@ import ssl
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
@@ -142,12 +142,13 @@ class LocalAudio:
 
 
 class UploadResolver(Protocol):
-    """Maps an ``oss://`` key to the stored file (implemented by the upload store).
+    """Maps an ``oss://`` key to the stored file, local while the context is open (implemented by the
+    upload store: the file itself, or a download when the uploads are in S3).
 
     Raises `SourceNotFoundError` for an unknown key or one the API key may not read.
     """
 
-    def open_upload(self, key: str, api_key: str | None) -> Path: ...
+    def open_upload(self, key: str, api_key: str | None) -> AbstractContextManager[Path]: ...
 
 
 # ----------------------------------------------------------------------------------------- entry point
@@ -171,7 +172,10 @@ def fetch_audio(
     """
     temps: list[Path] = []
     try:
-        yield _resolve(ref, policy, workdir, temps, uploads=uploads, api_key=api_key, oss_resolve=oss_resolve)
+        with ExitStack() as stack:
+            yield _resolve(
+                ref, policy, workdir, temps, stack, uploads=uploads, api_key=api_key, oss_resolve=oss_resolve
+            )
     finally:
         for path in temps:
             path.unlink(missing_ok=True)
@@ -182,6 +186,7 @@ def _resolve(
     policy: SourcePolicy,
     workdir: Path,
     temps: list[Path],
+    stack: ExitStack,
     *,
     uploads: UploadResolver | None,
     api_key: str | None,
@@ -197,7 +202,7 @@ def _resolve(
         if scheme in ("http", "https"):
             return _download(ref, policy, workdir, temps)
         if scheme == "oss":
-            return _from_upload(ref[match.end() :], policy, uploads, api_key, oss_resolve)
+            return _from_upload(ref[match.end() :], policy, stack, uploads, api_key, oss_resolve)
         raise InvalidParameterError(
             f"unsupported audio URL scheme {scheme!r}: use http(s)://, data: or oss://", param=PARAM
         )
@@ -420,6 +425,7 @@ def _bad_base64() -> InvalidParameterError:
 def _from_upload(
     key: str,
     policy: SourcePolicy,
+    stack: ExitStack,
     uploads: UploadResolver | None,
     api_key: str | None,
     oss_resolve: bool,
@@ -432,7 +438,7 @@ def _from_upload(
         raise InvalidParameterError("oss:// audio is not supported here (no upload store)", param=PARAM)
     if not key:
         raise InvalidParameterError("oss:// audio URL has no key", param=PARAM)
-    path = uploads.open_upload(key, api_key)
+    path = stack.enter_context(uploads.open_upload(key, api_key))
     size = _regular_file_size(path, what="uploaded file")
     if size > policy.max_size_bytes:
         raise _too_large(policy)

@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from openasr.jobs.results import ResultStore
-from openasr.jobs.secrets import load_or_create_secret
+from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
 from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
+from openasr.storage import open_store
 
 log = logging.getLogger("openasr.jobs.worker")
 
@@ -37,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-private-urls", action="store_true")
     parser.add_argument("--file-root", type=Path, action="append", default=[])
     parser.add_argument("--recover-all", action="store_true", help="requeue every RUNNING task at start")
+    parser.add_argument("--storage-url", help="s3://bucket/prefix; default: OPENASR_STORAGE_URL, else the data dir")
     parser.add_argument("--heartbeat-s", type=float, default=5.0)
     parser.add_argument("--stale-after-s", type=float, default=60.0)
     args = parser.parse_args(argv)
@@ -44,8 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data_dir: Path = args.data_dir.expanduser().resolve()
     store = TaskStore(args.database_url or sqlite_url(data_dir))
-    results = ResultStore(data_dir / "results", load_or_create_secret(data_dir))
-    engines = EnginePool(args.cache_dir, Settings(cpu_threads=args.cpu_threads).engine_config())
+    settings = Settings(cpu_threads=args.cpu_threads, data_dir=data_dir)
+    if args.storage_url:
+        settings = settings.model_copy(update={"storage_url": args.storage_url})
+    blobs = open_store(settings.storage_config())
+    secret = load_or_create_store_secret(blobs) if settings.storage_url else load_or_create_secret(data_dir)
+    results = ResultStore(blobs.child("results"), secret)
+    uploads = UploadStore(blobs.child("uploads"), secret, retention_s=settings.upload_retention_hours * 3600)
+    engines = EnginePool(args.cache_dir, settings.engine_config())
     config = WorkerConfig(
         data_dir=data_dir,
         policy=async_source_policy(
@@ -57,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.recover_all:
         store.recover_orphans(0)
-    workers = [TaskWorker(store, results, engines, config) for _ in range(max(1, args.threads))]
+    workers = [
+        TaskWorker(store, results, engines, config, uploads=uploads, work_blobs=blobs.child("work"))
+        for _ in range(max(1, args.threads))
+    ]
     stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

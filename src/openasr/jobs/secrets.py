@@ -3,6 +3,11 @@
 One random secret per data directory signs result URLs and upload policies (each with its own
 message prefix, so a signature made for one purpose never verifies for the other). It survives restarts,
 so URLs handed out before a restart stay valid, and every process sharing the data directory agrees on it.
+
+With blobs in S3 (several servers behind one load balancer) the secret lives in the store instead
+(`load_or_create_store_secret`): a policy issued by one node is accepted by the node its upload lands
+on, and a result link made by one node is served by any. Whoever can read the bucket can read every
+upload and result anyway; the secret adds nothing to what bucket credentials already grant.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
+
+from openasr.storage import BlobNotFoundError, BlobStore
 
 SECRET_FILE = "signing.key"
 SECRET_BYTES = 32
@@ -30,13 +37,28 @@ def load_or_create_secret(data_dir: Path, name: str = SECRET_FILE) -> bytes:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         path.chmod(0o600)
-    text = path.read_text(encoding="ascii").strip()
+    return _parse(path.read_text(encoding="ascii"), path)
+
+
+def load_or_create_store_secret(blobs: BlobStore, name: str = SECRET_FILE) -> bytes:
+    """Return the secret kept as blob `name` in `blobs`, creating it on first use. Creation is race-free
+    between nodes (`BlobStore.create`, a conditional write): every node reads the one that won."""
+    for _ in range(2):
+        try:
+            with blobs.open(name) as stream:
+                return _parse(stream.read().decode("ascii", "replace"), f"{blobs.location}/{name}")
+        except BlobNotFoundError:
+            blobs.create(name, (secrets.token_hex(SECRET_BYTES) + "\n").encode("ascii"))
+    raise RuntimeError(f"{blobs.location}/{name} was created but cannot be read back")
+
+
+def _parse(text: str, where: object) -> bytes:
     try:
-        secret = bytes.fromhex(text)
+        secret = bytes.fromhex(text.strip())
     except ValueError as exc:
-        raise ValueError(f"{path} does not hold a hex secret; delete it to make a new one") from exc
+        raise ValueError(f"{where} does not hold a hex secret; delete it to make a new one") from exc
     if len(secret) < 16:
-        raise ValueError(f"{path} holds a secret shorter than 16 bytes; delete it to make a new one")
+        raise ValueError(f"{where} holds a secret shorter than 16 bytes; delete it to make a new one")
     return secret
 
 

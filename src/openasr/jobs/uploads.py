@@ -5,22 +5,26 @@ key), then POSTs the file as an OSS-style form to the `upload_host` the policy n
 key), and sends ``oss://<key>`` in the recognition request. This module is the server's side of it, with no
 HTTP types:
 
-* `UploadStore.issue_policy` signs a policy: base64 JSON ``{expiration, upload_dir, model, owner,
-  max_bytes}`` where `owner` is the key id of the API key that asked (`openasr.core.keys.key_id`), and
+* `UploadStore.issue_policy` signs a policy (an `UploadPolicy`; `server/dashscope` words the answer):
+  base64 JSON ``{expiration, upload_dir, model, owner, max_bytes}`` where `owner` is the key id of the
+  API key that asked (`openasr.core.keys.key_id`), and
   ``signature = base64(HMAC-SHA256(secret, "openasr-upload-policy\n" + policy))`` (the prefix keeps
   these signatures apart from others made with the same secret, e.g. result URLs). The secret stays in
   the data directory, so policies survive a restart and cannot be forged by clients.
 * `UploadStore.accept` verifies the form of E3 (signature in constant time, expiry, ``key`` inside the
-  policy's ``upload_dir``, a plain file name) and streams the file to disk with the policy's size cap.
+  policy's ``upload_dir``, a plain file name) and streams the file to the store with the policy's size
+  cap.
   Keys are never overwritten (the SDK sends ``x-oss-forbid-overwrite: true``; overwriting is refused
   whatever the form says).
 * `UploadStore.open_upload` resolves an ``oss://`` key for recognition (`audio.sources.UploadResolver`):
-  only for the API key that got the policy, and only during the retention period (48 h, spec §11).
+  only for the API key that got the policy, and only during the retention period (48 h, spec §11); the
+  file is local for the ``with`` block (a download when the store is S3).
 * `UploadStore.purge` deletes what is past retention; `purge_if_due` does so at most every few minutes.
 
-On disk the user-chosen key never becomes a path: each upload is ``<sha256(key)>.bin`` plus a small
-``<sha256(key)>.json`` recording the key, owner, model, time and size. The JSON is written last (atomic
-rename), so an upload is visible only once it is complete.
+Files go through a `storage.BlobStore` (the data directory's ``uploads/``, or an S3 bucket every node
+shares, so an upload accepted by one node is readable on all). The user-chosen key never becomes a blob
+key: each upload is ``<sha256(key)>.bin`` plus a small ``<sha256(key)>.json`` recording the key, owner,
+model, time and size. The JSON is written last, so an upload is visible only once it is complete.
 """
 
 from __future__ import annotations
@@ -30,9 +34,8 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import io
 import json
-import math
-import os
 import secrets
 import threading
 import time
@@ -40,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from openasr.core.errors import (
     AccessDeniedError,
@@ -50,6 +53,7 @@ from openasr.core.errors import (
     UploadTooLargeError,
 )
 from openasr.core.keys import key_id
+from openasr.storage import BlobExistsError, BlobNotFoundError, BlobStore, BlobTooLargeError
 
 MB = 1024 * 1024
 DEFAULT_MAX_FILE_BYTES = 1024 * MB
@@ -64,10 +68,10 @@ ACCESS_KEY_ID = "openasr-local"
 KEY_ROOT = "dashscope-instant"
 MAX_KEY_BYTES = 1023
 """OSS's limit on object key length (UTF-8 bytes)."""
-CAPACITY_LIMIT_MB = 999_999_999
-BLOCK_BYTES = 1 << 20
+ORPHAN_GRACE_S = 300.0
+"""Data without its record is left alone this long at start-up: another node may be finishing it."""
 _MIN_SECRET_BYTES = 16
-_DATA, _META, _PARTIAL = ".bin", ".json", ".part"
+_DATA, _META = ".bin", ".json"
 _SIGNING_PURPOSE = b"openasr-upload-policy\n"
 
 
@@ -82,7 +86,17 @@ class StoredUpload:
     size_bytes: int
     content_type: str | None
     filename: str | None
-    path: Path
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """A signed policy for one fresh `upload_dir` (E2): `policy` is base64 JSON, `signature` its HMAC."""
+
+    policy: str
+    signature: str
+    upload_dir: str
+    expires_in_s: float
+    max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,7 @@ class _Claims:
 
 
 class UploadStore:
-    """Uploads under `directory`, authorised by policies signed with `secret`.
+    """Uploads in `blobs`, authorised by policies signed with `secret`.
 
     `retention_s`: how long an upload stays readable and on disk. `max_file_bytes`: the largest file any
     policy allows (a policy may allow less, e.g. a model's input limit). `policy_ttl_s`: how long a
@@ -104,7 +118,7 @@ class UploadStore:
 
     def __init__(
         self,
-        directory: Path,
+        blobs: BlobStore,
         secret: bytes,
         retention_s: float = DEFAULT_RETENTION_S,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
@@ -119,7 +133,7 @@ class UploadStore:
             raise ValueError("retention_s and policy_ttl_s must be positive, purge_interval_s >= 0")
         if max_file_bytes <= 0:
             raise ValueError("max_file_bytes must be positive")
-        self.directory = directory
+        self.blobs = blobs
         self.retention_s = retention_s
         self.max_file_bytes = max_file_bytes
         self.policy_ttl_s = policy_ttl_s
@@ -128,7 +142,6 @@ class UploadStore:
         self._clock = clock
         self._last_purge: float | None = None
         self._purge_lock = threading.Lock()
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     # ------------------------------------------------------------------------------------------ E2
 
@@ -136,12 +149,11 @@ class UploadStore:
         self,
         api_key: str | None,
         model: str,
-        upload_host: str,
         now: float | None = None,
         *,
         max_bytes: int | None = None,
-    ) -> dict[str, Any]:
-        """The ``data`` of an E2 answer (spec §6.2): a fresh `upload_dir` and its signed policy.
+    ) -> UploadPolicy:
+        """What an E2 answer carries (spec §6.2): a fresh `upload_dir` and its signed policy.
 
         `max_bytes` lowers the size cap of this policy below the store's `max_file_bytes`.
         """
@@ -158,18 +170,7 @@ class UploadStore:
             "max_bytes": cap,
         }
         policy = base64.b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode("ascii")
-        return {
-            "policy": policy,
-            "signature": self._sign(policy),
-            "upload_dir": upload_dir,
-            "upload_host": upload_host,
-            "expire_in_seconds": math.ceil(self.policy_ttl_s),
-            "max_file_size_mb": _in_mb(cap),
-            "capacity_limit_mb": CAPACITY_LIMIT_MB,
-            "oss_access_key_id": ACCESS_KEY_ID,
-            "x_oss_object_acl": "private",
-            "x_oss_forbid_overwrite": "true",
-        }
+        return UploadPolicy(policy, self._sign(policy), upload_dir, self.policy_ttl_s, cap)
 
     # ------------------------------------------------------------------------------------------ E3
 
@@ -192,47 +193,48 @@ class UploadStore:
         claims = self._verify(form, now)
         key = form.get("key") or ""
         _check_key(key, claims.upload_dir)
-        digest = _digest(key)
-        data, meta = self._paths(digest)
-        if meta.exists():
+        data, meta = self._names(_digest(key))
+        if self.blobs.info(meta) is not None:
             raise _exists()
-        # Written under a private temporary name and linked into place only when complete, so an upload
-        # the client abandons or a crash interrupts leaves no file under the key: the key can be uploaded
-        # again, and `remove_partials` clears the leftovers at start-up. The link is the atomic claim:
-        # of two uploads racing for one key, the second to finish gets `UploadExistsError`.
-        partial = data.with_name(f"{data.name}.{secrets.token_hex(8)}{_PARTIAL}")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # The data is written whole or not at all (`BlobStore.write`), so an upload the client abandons or
+        # a crash interrupts leaves nothing under the key, and the key can be uploaded again. Writing it
+        # with overwrite=False is the claim: of two uploads racing for one key, the second gets the 409.
         try:
-            with os.fdopen(fd, "wb") as out:
-                size = _copy_capped(stream, out, claims.max_bytes)
-            upload = StoredUpload(
-                key=key,
-                owner=claims.owner,
-                model=claims.model,
-                created_at=now,
-                size_bytes=size,
-                content_type=form.get("x-oss-content-type") or None,
-                filename=filename,
-                path=data,
-            )
-            try:
-                os.link(partial, data)
-            except FileExistsError as exc:
-                raise _exists() from exc
-            try:
-                self._write_meta(meta, upload)
-            except BaseException:
-                data.unlink(missing_ok=True)
-                raise
-        finally:
-            partial.unlink(missing_ok=True)
+            stored = self.blobs.write(data, stream, max_bytes=claims.max_bytes, overwrite=False)
+        except BlobExistsError as exc:
+            raise _exists() from exc
+        except BlobTooLargeError as exc:
+            raise UploadTooLargeError(
+                f"Your proposed upload exceeds the maximum allowed size of {_describe(exc.max_bytes)}.", param="file"
+            ) from exc
+        upload = StoredUpload(
+            key=key,
+            owner=claims.owner,
+            model=claims.model,
+            created_at=now,
+            size_bytes=stored.size_bytes,
+            content_type=form.get("x-oss-content-type") or None,
+            filename=filename,
+        )
+        try:
+            self._write_meta(meta, upload)
+        except BaseException:
+            self.blobs.delete(data)
+            raise
         return upload
 
     # ---------------------------------------------------------------------------------------- oss://
 
-    def open_upload(self, key: str, api_key: str | None, now: float | None = None) -> Path:
-        """The file behind ``oss://<key>`` for `api_key` (`audio.sources.UploadResolver`)."""
-        return self.lookup(key, key_id(api_key), now).path
+    def open_upload(
+        self, key: str, api_key: str | None, now: float | None = None
+    ) -> contextlib.AbstractContextManager[Path]:
+        """The file behind ``oss://<key>`` for `api_key`, local for the ``with`` block
+        (`audio.sources.UploadResolver`). The key is checked now, before the block."""
+        return self.local_file(self.lookup(key, key_id(api_key), now))
+
+    def local_file(self, upload: StoredUpload) -> contextlib.AbstractContextManager[Path]:
+        """The data of `upload` (from `lookup`) as a local file for a ``with`` block."""
+        return self.blobs.local_file(self._names(_digest(upload.key))[0])
 
     def lookup(self, key: str, owner: str, now: float | None = None) -> StoredUpload:
         """The upload `key` if `owner` (a key id) uploaded it and it is within retention.
@@ -245,14 +247,14 @@ class UploadStore:
             digest = _digest(key)
         except InvalidParameterError:
             raise self._not_found(key) from None
-        data, meta = self._paths(digest)
-        upload = self._read_meta(meta, data)
+        data, meta = self._names(digest)
+        upload = self._read_meta(meta)
         if (
             upload is None
             or upload.key != key
             or not hmac.compare_digest(upload.owner.encode(), owner.encode())
             or self._expired(upload.created_at, now)
-            or not data.is_file()
+            or self.blobs.info(data) is None
         ):
             raise self._not_found(key)
         return upload
@@ -266,47 +268,36 @@ class UploadStore:
     def purge(self, now: float | None = None) -> int:
         """Delete uploads past retention (and leftovers of interrupted ones); returns how many went."""
         now = self._now(now)
-        removed = 0
-        try:
-            entries = list(os.scandir(self.directory))
-        except FileNotFoundError:
-            return 0
-        names = {entry.name for entry in entries}
-        for entry in entries:
-            path = Path(entry.path)
-            if entry.name.endswith(_META):
-                upload = self._read_meta(path, path.with_suffix(_DATA))
+        blobs = list(self.blobs.list())
+        names = {blob.key for blob in blobs}
+        removed = self.blobs.remove_partials(now - self.retention_s)
+        for blob in blobs:
+            if blob.key.endswith(_META):
+                upload = self._read_meta(blob.key)
                 if upload is None or self._expired(upload.created_at, now):
-                    path.unlink(missing_ok=True)  # invisible first, then the data
-                    path.with_suffix(_DATA).unlink(missing_ok=True)
+                    self.blobs.delete(blob.key)  # invisible first, then the data
+                    self.blobs.delete(blob.key.removesuffix(_META) + _DATA)
                     removed += 1
-            elif entry.name.endswith((_DATA, _PARTIAL)):
-                # data without metadata: an upload still streaming, or one a crash interrupted
-                if entry.name.endswith(_DATA) and path.with_suffix(_META).name in names:
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if self._expired(entry.stat().st_mtime, now):
-                        path.unlink(missing_ok=True)
-                        removed += 1
+            elif _orphan(blob.key, names) and self._expired(blob.modified_at, now):
+                self.blobs.delete(blob.key)  # an upload a crash interrupted between its two writes
+                removed += 1
         return removed
 
-    def remove_partials(self, idle_for_s: float = 0.0) -> int:
-        """At start-up: delete what interrupted uploads left (temporary files, data never committed by its
-        metadata), so no key stays blocked by an upload that did not complete. Returns how many went.
+    def remove_partials(self, idle_for_s: float = 0.0, now: float | None = None) -> int:
+        """At start-up: delete what interrupted uploads left (partial writes; data never committed by its
+        record), so no key stays blocked by an upload that did not complete. Returns how many went.
 
-        Only files untouched for `idle_for_s` go: where several servers share the directory, an upload
-        another server is still receiving writes its file at least once per body timeout, and must not
-        lose it because this one (re)started."""
-        cutoff = time.time() - idle_for_s
-        removed = 0
-        for entry in list(os.scandir(self.directory)):
-            path = Path(entry.path)
-            orphan = entry.name.endswith(_DATA) and not path.with_suffix(_META).exists()
-            if entry.name.endswith(_PARTIAL) or orphan:
-                with contextlib.suppress(FileNotFoundError):
-                    if entry.stat().st_mtime <= cutoff:
-                        path.unlink(missing_ok=True)
-                        removed += 1
+        Only what is untouched for `idle_for_s` goes (data without a record: at least `ORPHAN_GRACE_S`):
+        where several servers share the store, an upload another server is still receiving writes at least
+        once per body timeout, and must not lose it because this one (re)started."""
+        now = self._now(now)
+        removed = self.blobs.remove_partials(now - idle_for_s)
+        blobs = list(self.blobs.list())
+        names = {blob.key for blob in blobs}
+        for blob in blobs:
+            if _orphan(blob.key, names) and blob.modified_at < now - max(ORPHAN_GRACE_S, idle_for_s):
+                self.blobs.delete(blob.key)
+                removed += 1
         return removed
 
     def purge_if_due(self, now: float | None = None) -> int:
@@ -348,10 +339,11 @@ class UploadStore:
             raise _denied("Policy expired.")
         return claims
 
-    def _paths(self, digest: str) -> tuple[Path, Path]:
-        return self.directory / f"{digest}{_DATA}", self.directory / f"{digest}{_META}"
+    @staticmethod
+    def _names(digest: str) -> tuple[str, str]:
+        return f"{digest}{_DATA}", f"{digest}{_META}"
 
-    def _write_meta(self, meta: Path, upload: StoredUpload) -> None:
+    def _write_meta(self, meta: str, upload: StoredUpload) -> None:
         record = {
             "key": upload.key,
             "owner": upload.owner,
@@ -361,18 +353,12 @@ class UploadStore:
             "content_type": upload.content_type,
             "filename": upload.filename,
         }
-        partial = meta.with_name(f"{meta.name}.{secrets.token_hex(4)}{_PARTIAL}")
-        try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(record, out, ensure_ascii=False)
-            os.replace(partial, meta)
-        finally:
-            partial.unlink(missing_ok=True)
+        self.blobs.write(meta, io.BytesIO(json.dumps(record, ensure_ascii=False).encode("utf-8")))
 
-    def _read_meta(self, meta: Path, data: Path) -> StoredUpload | None:
+    def _read_meta(self, meta: str) -> StoredUpload | None:
         try:
-            record = json.loads(meta.read_text(encoding="utf-8"))
+            with self.blobs.open(meta) as stream:
+                record = json.loads(stream.read().decode("utf-8"))
             return StoredUpload(
                 key=str(record["key"]),
                 owner=str(record["owner"]),
@@ -381,9 +367,8 @@ class UploadStore:
                 size_bytes=int(record["size_bytes"]),
                 content_type=record.get("content_type"),
                 filename=record.get("filename"),
-                path=data,
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (BlobNotFoundError, OSError, ValueError, KeyError, TypeError):
             return None
 
     def _not_found(self, key: str) -> SourceNotFoundError:
@@ -403,25 +388,11 @@ class OwnerUploads:
     store: UploadStore
     owner: str
 
-    def open_upload(self, key: str, api_key: str | None) -> Path:
-        return self.store.lookup(key, self.owner).path
+    def open_upload(self, key: str, api_key: str | None) -> contextlib.AbstractContextManager[Path]:
+        return self.store.local_file(self.store.lookup(key, self.owner))
 
 
 # ------------------------------------------------------------------------------------------ functions
-
-
-def _copy_capped(stream: IO[bytes], out: IO[bytes], cap: int) -> int:
-    size = 0
-    while True:
-        block = stream.read(BLOCK_BYTES)
-        if not block:
-            return size
-        size += len(block)
-        if size > cap:
-            raise UploadTooLargeError(
-                f"Your proposed upload exceeds the maximum allowed size of {_describe(cap)}.", param="file"
-            )
-        out.write(block)
 
 
 def _check_key(key: str, upload_dir: str) -> None:
@@ -461,6 +432,11 @@ def _parse_claims(policy: str) -> _Claims:
     return claims
 
 
+def _orphan(name: str, names: set[str]) -> bool:
+    """`name` is an upload's data whose record is not among `names`."""
+    return name.endswith(_DATA) and name.removesuffix(_DATA) + _META not in names
+
+
 def _digest(key: str) -> str:
     try:
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -481,10 +457,6 @@ def _iso(epoch_s: float) -> str:
     """OSS's policy time format, e.g. ``2026-01-01T00:05:00.000Z``."""
     moment = datetime.fromtimestamp(epoch_s, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _in_mb(n: int) -> int | float:
-    return n // MB if n % MB == 0 else round(n / MB, 3)
 
 
 def _describe(n: int) -> str:

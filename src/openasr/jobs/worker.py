@@ -1,8 +1,9 @@
 """Workers that run async transcription tasks: claim → fetch → transcribe chunk by chunk → result.
 
 A `TaskWorker` is one thread inside the server process (``OPENASR_WORKERS`` of them). It claims the
-oldest PENDING task, downloads its audio once into ``data_dir/work/<task_id>/`` (kept until the task
-ends, so a resumed task does not download again), and runs the pipeline channel by channel, writing a
+oldest PENDING task, downloads its audio once into its work files, ``<task_id>/source<ext>`` in a
+`storage.BlobStore` (``data_dir/work/`` or the shared S3 store; kept until the task ends, so a resumed
+task does not download again, on whichever node resumes it), and runs the pipeline channel by channel, writing a
 checkpoint per recognised chunk. A killed process loses at most the chunk in flight: its tasks are
 recovered (back to PENDING with their checkpoints) and the next run skips every checkpointed chunk
 (`pipeline.stream_channel(earlier=…)`), producing the same result as an uninterrupted run.
@@ -18,29 +19,28 @@ Run standalone (a worker process next to the API servers, or the crash-recovery 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
-import shutil
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from openasr.audio.decode import measured_info
-from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
+from openasr.audio.sources import SourcePolicy, UploadResolver
 from openasr.core.errors import AsrError, EngineUnavailableError
 from openasr.core.options import TranscribeOptions, count_audio_tokens
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.results import ResultStore
 from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore
+from openasr.jobs.work_files import WorkFiles
 from openasr.pipeline import (
     ChunkResult,
     assemble_channel,
@@ -52,6 +52,7 @@ from openasr.pipeline import (
 from openasr.postprocess.formats import render_json
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
+from openasr.storage import BlobStore, LocalBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,6 @@ ASYNC_MAX_SIZE_BYTES = 2 * 1024**3
 ASYNC_MAX_DURATION_S = 12 * 3600.0
 """12 h per file (spec §11)."""
 INTERNAL_ERROR_MESSAGE = "internal error while transcribing the file; the server log has the details"
-_SOURCE_NAME = "source"
-"""Name stem of the kept download in a task's work directory (the temp name starts with ``openasr-``)."""
 
 
 def async_source_policy(*, allow_private_urls: bool = False, file_roots: tuple[Path, ...] = ()) -> SourcePolicy:
@@ -105,7 +104,13 @@ class WorkerConfig:
 
     @property
     def work_dir(self) -> Path:
+        """The work files' directory when they are local (the default `LocalBlobStore`)."""
         return self.data_dir / "work"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Where downloads land before they are kept in the work files (node-local)."""
+        return self.data_dir / "tmp"
 
 
 @dataclass(frozen=True)
@@ -116,20 +121,21 @@ class CleanupReport:
 
 
 def cleanup(
-    store: TaskStore, results: ResultStore, config: WorkerConfig, *, now_s: float | None = None
+    store: TaskStore,
+    results: ResultStore,
+    config: WorkerConfig,
+    *,
+    work_files: WorkFiles | None = None,
+    now_s: float | None = None,
 ) -> CleanupReport:
-    """Drop what is past its retention: task records (+checkpoints), result files, and the work
-    directories of tasks that are finished or gone. Idempotent; safe to run from every worker."""
+    """Drop what is past its retention: task records (+checkpoints), result files, and the work files
+    of tasks that are finished or gone (`work_files`, by default ``config.work_dir``). Idempotent; safe
+    to run from every worker."""
     now = time.time() if now_s is None else now_s
     removed_results = results.purge(now - config.result_retention_s)
     removed_tasks = store.purge(now - config.task_retention_s)
-    removed_dirs = 0
-    if config.work_dir.is_dir():
-        for entry in config.work_dir.iterdir():
-            task = store.get(entry.name)
-            if task is None or task.finished:
-                shutil.rmtree(entry, ignore_errors=True)
-                removed_dirs += 1
+    work = work_files or WorkFiles(LocalBlobStore(config.work_dir), config.scratch_dir)
+    removed_dirs = work.sweep(lambda task_id: (task := store.get(task_id)) is None or task.finished)
     return CleanupReport(tasks=removed_tasks, results=removed_results, work_dirs=removed_dirs)
 
 
@@ -159,6 +165,7 @@ class TaskWorker:
         config: WorkerConfig,
         *,
         uploads: UploadOwners | None = None,
+        work_blobs: BlobStore | None = None,
         worker_id: str | None = None,
         on_finished: Callable[[TaskRecord], None] | None = None,
     ) -> None:
@@ -167,6 +174,7 @@ class TaskWorker:
         self.engines = engines
         self.config = config
         self.uploads = uploads
+        self.work_files = WorkFiles(work_blobs or LocalBlobStore(config.work_dir), config.scratch_dir)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._on_finished = on_finished
         self._stop = threading.Event()
@@ -214,7 +222,7 @@ class TaskWorker:
                     self._recover()
                     next_recovery = now + self.config.recover_every_s
                 if self.config.cleanup_every_s is not None and now >= next_cleanup:
-                    cleanup(self.store, self.results, self.config)
+                    cleanup(self.store, self.results, self.config, work_files=self.work_files)
                     next_cleanup = now + self.config.cleanup_every_s
                 ran = self.run_once() is not None
                 failures = 0
@@ -254,11 +262,13 @@ class TaskWorker:
         lease = task.claimed_by
         if lease is None:
             raise ValueError("run_task needs a claimed task")
-        work_dir = self.config.work_dir / task.task_id
         keep_work_dir = False
         try:
-            with _Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat:
-                self._transcribe(task, lease, work_dir, heartbeat)
+            with (
+                _Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat,
+                contextlib.ExitStack() as files,
+            ):
+                self._transcribe(task, lease, files, heartbeat)
         except _Stopped:
             keep_work_dir = True
             self._release(task, lease)
@@ -277,7 +287,7 @@ class TaskWorker:
             log.exception("task %s: unexpected failure", task.task_id)
             self._fail(task, lease, "INTERNAL_ERROR", INTERNAL_ERROR_MESSAGE)
         if not keep_work_dir:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            self.work_files.drop(task.task_id)
             self._report(task.task_id)
 
     def _report(self, task_id: str) -> None:
@@ -291,8 +301,8 @@ class TaskWorker:
         except Exception:
             log.exception("task %s: on_finished failed", task_id)
 
-    def _transcribe(self, task: TaskRecord, lease: str, work_dir: Path, heartbeat: _Heartbeat) -> None:
-        job = self._prepare(task, lease, work_dir)
+    def _transcribe(self, task: TaskRecord, lease: str, files: contextlib.ExitStack, heartbeat: _Heartbeat) -> None:
+        job = self._prepare(task, lease, files)
         for index, channel in enumerate(job.channels):
             self._recognize_channel(task, lease, job, index, channel, heartbeat)
         done = _by_channel(self.store.load_checkpoints(task.task_id))
@@ -312,7 +322,7 @@ class TaskWorker:
         self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
         log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))
 
-    def _prepare(self, task: TaskRecord, lease: str, work_dir: Path) -> _Job:
+    def _prepare(self, task: TaskRecord, lease: str, files: contextlib.ExitStack) -> _Job:
         """Options, engine and local audio of the task, checked against the limits before any decoding."""
         options = task.params.to_options(
             task.engine_model,
@@ -321,7 +331,15 @@ class TaskWorker:
         )
         engine = self.engines.get(task.engine_model)
         check_engine(engine, options)
-        path = self._local_audio(task, work_dir)  # fetch_audio enforces the size limit
+        path = files.enter_context(  # fetch_audio enforces the size limit
+            self.work_files.audio(
+                task.task_id,
+                task.file_url,
+                self.config.policy,
+                uploads=self.uploads.for_owner(task.api_key_id) if self.uploads is not None else None,
+                oss_resolve=task.params.oss_resolve,
+            )
+        )
         info = measured_info(path, options.max_duration_s)  # a header without a length is counted
         check_limits(info, options)
         channels = tuple(c or 0 for c in resolve_channels(info, options))
@@ -351,41 +369,6 @@ class TaskWorker:
                 raise _Stopped
         self.store.heartbeat(task.task_id, lease, done_s=offset_s + job.info.duration_s)
 
-    def _local_audio(self, task: TaskRecord, work_dir: Path) -> Path:
-        """The task's audio as a local file. Downloads (and data: URIs) are moved into the work directory
-        and uploads hard-linked there, under a stable name, so a resumed run reuses them; a local file
-        under the server's file roots is used in place."""
-        work_dir.mkdir(parents=True, exist_ok=True)
-        kept = sorted(work_dir.glob(f"{_SOURCE_NAME}*"))
-        if kept:
-            return kept[0]
-        for leftover in work_dir.glob("openasr-*"):  # a download cut short by a crash
-            leftover.unlink(missing_ok=True)
-        with fetch_audio(
-            task.file_url,
-            self.config.policy,
-            work_dir,
-            uploads=self.uploads.for_owner(task.api_key_id) if self.uploads is not None else None,
-            api_key=None,
-            oss_resolve=task.params.oss_resolve,
-        ) as local:
-            if local.origin == "path":
-                return local.path  # the user's own file, used in place
-            if local.origin == "oss":  # stored under a digest name: the key's extension tells the format
-                suffix = _url_suffix(task.file_url) or local.path.suffix
-            else:
-                suffix = local.path.suffix or _url_suffix(task.file_url)
-            target = work_dir / f"{_SOURCE_NAME}{suffix}"
-            if local.origin == "oss":
-                # A hard link keeps the upload readable even if its retention ends mid-task; no copy.
-                try:
-                    os.link(local.path, target)
-                except OSError:
-                    return local.path
-                return target
-            os.replace(local.path, target)  # a temp file: fetch_audio's cleanup then finds nothing to delete
-            return target
-
     def _fail(self, task: TaskRecord, lease: str, code: str, message: str) -> None:
         try:
             if self.store.fail(task.task_id, code, message, lease=lease) is None:
@@ -399,13 +382,6 @@ class TaskWorker:
             log.info("task %s: released on shutdown; it resumes from its checkpoints", task.task_id)
         except Exception:
             log.exception("task %s: could not be released; recovery will requeue it", task.task_id)
-
-
-def _url_suffix(file_url: str) -> str:
-    """The extension of the URL's path if it is a plain one (the decoder needs ``.pcm``/``.raw`` to read
-    headerless audio), else ''."""
-    suffix = PurePosixPath(urlsplit(file_url).path).suffix
-    return suffix.lower() if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
 
 
 def _by_channel(saved: Sequence[Checkpoint]) -> dict[int, list[ChunkResult]]:
@@ -451,4 +427,3 @@ class _Heartbeat:
                 return
             except Exception:
                 log.exception("task %s: heartbeat failed; retrying", self._task_id)
-

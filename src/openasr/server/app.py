@@ -22,7 +22,7 @@ from openasr import __version__
 from openasr.engines.base import EngineCapabilities
 from openasr.jobs.rate_limits import SharedRateLimiter
 from openasr.jobs.results import ResultStore
-from openasr.jobs.secrets import load_or_create_secret
+from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
 from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
@@ -49,6 +49,7 @@ from openasr.server.usage import router as usage_router
 from openasr.server.web.router import router as web_router
 from openasr.service import ModelCatalog, TranscriptionService, sync_policy
 from openasr.settings import Settings
+from openasr.storage import open_store
 
 log = logging.getLogger("openasr.server")
 
@@ -58,13 +59,18 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
-    secret = (  # one secret for every node: their links and upload policies are interchangeable
-        bytes.fromhex(settings.signing_secret.get_secret_value())
-        if settings.signing_secret is not None
-        else load_or_create_secret(settings.data_dir)
-    )
+    blobs = open_store(settings.storage_config())  # uploads/, results/, work/: local or S3
+    log.info("blob storage: %s", blobs.location)
+    # One secret for every node, so any node verifies another's upload policies and result links: the
+    # configured one, else the one kept in a shared S3 store, else this data directory's.
+    if settings.signing_secret is not None:
+        secret = bytes.fromhex(settings.signing_secret.get_secret_value())
+    elif settings.storage_url:
+        secret = load_or_create_store_secret(blobs)
+    else:
+        secret = load_or_create_secret(settings.data_dir)
     uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
-        settings.data_dir / "uploads", secret, retention_s=settings.upload_retention_hours * 3600
+        blobs.child("uploads"), secret, retention_s=settings.upload_retention_hours * 3600
     )
     # An upload another node is receiving in a shared directory writes at least once per body timeout.
     if removed := uploads.remove_partials(idle_for_s=2 * settings.request_body_timeout_s):
@@ -79,14 +85,16 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     )
     tasks = TaskQueue(
         TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
-        ResultStore(settings.data_dir / "results", secret),
+        ResultStore(blobs.child("results"), secret),
         engines=engines,
         result_retention_s=settings.result_retention_hours * 3600,
     )
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
     gate = Gate(KeyRing(keys), rate_limiter(settings, tasks.store))
     metrics = Metrics(engines, tasks.store)
-    return AppContext(settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics)
+    return AppContext(
+        settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics, blobs=blobs
+    )
 
 
 def rate_limiter(settings: Settings, store: TaskStore) -> Limiter:
@@ -122,7 +130,13 @@ def start_workers(ctx: AppContext) -> None:
     on_finished = ctx.metrics.observe_task if ctx.metrics is not None else None
     for _ in range(max(0, settings.workers)):
         worker = TaskWorker(
-            store, ctx.tasks.results, ctx.service.engines, config, uploads=ctx.uploads, on_finished=on_finished
+            store,
+            ctx.tasks.results,
+            ctx.service.engines,
+            config,
+            uploads=ctx.uploads,
+            work_blobs=ctx.blobs.child("work") if ctx.blobs is not None else None,
+            on_finished=on_finished,
         )
         worker.start()
         ctx.workers.append(worker)

@@ -17,6 +17,7 @@ from openasr.server.metrics import Metrics
 from openasr.server.observe import observation
 from openasr.service import TranscriptionService
 from openasr.settings import Settings
+from openasr.storage import BlobStore
 
 
 @dataclass
@@ -28,6 +29,8 @@ class AppContext:
     tasks: TaskQueue | None = None
     workers: list[TaskWorker] = field(default_factory=list)
     metrics: Metrics | None = None
+    blobs: BlobStore | None = None
+    """The root blob store (`storage.open_store`): uploads/, results/ and work/ are scoped from it."""
     ready: bool = False
     """The lifespan has loaded the default model and started the workers."""
     stopping: bool = False

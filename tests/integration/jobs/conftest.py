@@ -15,6 +15,7 @@ from openasr.jobs.secrets import load_or_create_secret
 from openasr.jobs.store import TaskStore, sqlite_url
 from openasr.jobs.worker import WorkerConfig, async_source_policy
 from openasr.runtime.engine_pool import EnginePool
+from openasr.storage import LocalBlobStore
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,7 @@ def engines(engine_pool: EnginePool) -> EnginePool:
 def job_env(tmp_path: Path, engines: EnginePool) -> Iterator[JobEnv]:
     data_dir = tmp_path / "data"
     store = TaskStore(sqlite_url(data_dir))
-    results = ResultStore(data_dir / "results", load_or_create_secret(data_dir))
+    results = ResultStore(LocalBlobStore(data_dir / "results"), load_or_create_secret(data_dir))
     config = WorkerConfig(
         data_dir=data_dir,
         policy=async_source_policy(allow_private_urls=True, file_roots=(tmp_path, DATA)),

@@ -142,8 +142,8 @@ def test_limits_fail_with_size_and_duration_codes(job_env: JobEnv) -> None:
 
 def test_worker_thread_survives_an_unexpected_failure(job_env: JobEnv, caplog: pytest.LogCaptureFixture) -> None:
     # A real failure nobody planned for: the result directory's path is taken by a plain file.
-    job_env.results.directory.parent.mkdir(parents=True, exist_ok=True)
-    job_env.results.directory.write_text("in the way")
+    (job_env.config.data_dir / "results").parent.mkdir(parents=True, exist_ok=True)
+    (job_env.config.data_dir / "results").write_text("in the way")
     worker = job_env.worker()
     worker.start()
     try:
@@ -160,7 +160,7 @@ def test_worker_thread_survives_an_unexpected_failure(job_env: JobEnv, caplog: p
         assert any("unexpected failure" in r.message and r.exc_info for r in caplog.records)
         assert worker.running
 
-        job_env.results.directory.unlink()
+        (job_env.config.data_dir / "results").unlink()
         second = job_env.submit(str(DATA / CARDS))
         _wait(lambda: job_env.store.get(second).finished)  # type: ignore[union-attr]
         ok = job_env.store.get(second)
@@ -221,8 +221,9 @@ def test_cleanup_drops_expired_results_records_and_work_dirs(job_env: JobEnv) ->
     done_id = job_env.submit(str(DATA / CARDS))
     job_env.run_one()
     pending_id = job_env.submit(str(DATA / CARDS))
-    (job_env.config.work_dir / pending_id).mkdir(parents=True)  # a released task's kept download
-    (job_env.config.work_dir / "gone-task").mkdir()
+    for task_id in (pending_id, "gone-task"):  # a released task's kept download, and an orphan's
+        (job_env.config.work_dir / task_id).mkdir(parents=True)
+        (job_env.config.work_dir / task_id / "source.wav").write_bytes(b"RIFF")
     config: WorkerConfig = replace(job_env.config, result_retention_s=3600, task_retention_s=7200)
     report = cleanup(job_env.store, job_env.results, config)
     assert (report.results, report.tasks, report.work_dirs) == (0, 0, 1)  # only the orphan directory
@@ -257,14 +258,15 @@ def test_oss_upload_is_read_as_the_task_owner(job_env: JobEnv) -> None:
 
     from openasr.core.keys import key_id
     from openasr.jobs.uploads import ACCESS_KEY_ID, UploadStore
+    from openasr.storage import LocalBlobStore
 
-    uploads = UploadStore(job_env.root / "uploads", b"u" * 32)
-    policy = uploads.issue_policy("sk-owner", "qwen3-asr-flash-filetrans", "http://127.0.0.1")
-    key = f"{policy['upload_dir']}/meeting notes.wav"
+    uploads = UploadStore(LocalBlobStore(job_env.root / "uploads"), b"u" * 32)
+    policy = uploads.issue_policy("sk-owner", "qwen3-asr-flash-filetrans")
+    key = f"{policy.upload_dir}/meeting notes.wav"
     fields = {
         "key": key,
-        "policy": policy["policy"],
-        "Signature": policy["signature"],
+        "policy": policy.policy,
+        "Signature": policy.signature,
         "OSSAccessKeyId": ACCESS_KEY_ID,
     }
     uploads.accept(fields, "meeting notes.wav", io.BytesIO((DATA / CARDS).read_bytes()))
@@ -288,3 +290,35 @@ def test_oss_upload_is_read_as_the_task_owner(job_env: JobEnv) -> None:
     assert job_env.results.read(mine.result_key or "")["file_url"] == f"oss://{key}"
     theirs = run(key_id("sk-someone-else"))
     assert (theirs.status, theirs.code) == (TaskStatus.FAILED, "FILE_404_NOT_FOUND")
+
+
+def test_a_node_resumes_from_the_audio_another_node_kept_in_s3(
+    job_env: JobEnv, file_server: FileServer, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Node 1 fetched the task's audio into the shared S3 work files and died before its first checkpoint;
+    the worker of node 2 (another data directory) finishes the task from the kept copy, fetching nothing."""
+    from openasr.jobs.work_files import WorkFiles
+    from openasr.storage import StorageConfig, open_store
+    from s3_server import bucket_env, object_keys
+
+    bucket = bucket_env(monkeypatch, s3_endpoint)
+    work = open_store(StorageConfig(data_dir=job_env.root / "node-1", url=f"s3://{bucket}/openasr")).child("work")
+    file_server.extra["/once.wav"] = DATA / CARDS
+    url = f"{file_server.url}/once.wav"
+    task_id = job_env.submit(url, language="en")
+    with WorkFiles(work, job_env.root / "node-1" / "tmp").audio(
+        task_id, url, job_env.config.policy, uploads=None, oss_resolve=False
+    ):
+        pass
+    assert object_keys(s3_endpoint, bucket) == [f"openasr/work/{task_id}/source.wav"]
+    del file_server.extra["/once.wav"]  # gone from the web: only the kept copy can finish the task
+
+    done = job_env.worker(work_blobs=work).run_once()
+    assert done is not None and done.status is TaskStatus.SUCCEEDED, (done and done.code, done and done.message)
+    assert file_server.hits.count("/once.wav") == 1
+    assert object_keys(s3_endpoint, bucket) == []  # the work files went with the task
+    direct = job_env.submit(str(DATA / CARDS), language="en")  # the same file, read in place
+    assert job_env.run_one().task_id == direct
+    resumed, reference_doc = job_env.results.read(task_id), job_env.results.read(direct)
+    assert "spades" in resumed["transcripts"][0]["text"]
+    assert resumed["transcripts"] == reference_doc["transcripts"]

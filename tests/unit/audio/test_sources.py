@@ -611,11 +611,11 @@ class _DictUploads:
     def __init__(self, files: dict[str, tuple[Path, str]]) -> None:
         self.files = files
 
-    def open_upload(self, key: str, api_key: str | None) -> Path:
+    def open_upload(self, key: str, api_key: str | None) -> contextlib.AbstractContextManager[Path]:
         entry = self.files.get(key)
         if entry is None or entry[1] != api_key:
             raise SourceNotFoundError(f"upload {key!r} not found", param="audio")
-        return entry[0]
+        return contextlib.nullcontext(entry[0])
 
 
 @pytest.fixture

@@ -51,3 +51,26 @@ def test_loose_permissions_are_tightened_and_garbage_refused(tmp_path: Path) -> 
     path.write_text("abcd\n")
     with pytest.raises(ValueError, match="shorter"):
         load_or_create_secret(tmp_path)
+
+
+def test_nodes_on_one_s3_store_share_one_secret(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four nodes start at once on one bucket: one secret is created, all of them read it, and it is
+    not any node's data-directory secret."""
+    from openasr.jobs.secrets import load_or_create_store_secret
+    from openasr.storage import StorageConfig, open_store
+    from s3_server import bucket_env, object_keys
+
+    bucket = bucket_env(monkeypatch, s3_endpoint)
+    nodes = [open_store(StorageConfig(data_dir=tmp_path / f"n{i}", url=f"s3://{bucket}/openasr")) for i in range(4)]
+    found: list[bytes] = []
+    threads = [threading.Thread(target=lambda b=b: found.append(load_or_create_store_secret(b))) for b in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 4 and len(set(found)) == 1 and len(found[0]) == 32
+    assert object_keys(s3_endpoint, bucket) == ["openasr/signing.key"]
+    assert load_or_create_store_secret(nodes[0]) == found[0]  # survives restarts
+    assert load_or_create_secret(tmp_path / "n0") != found[0]

@@ -11,6 +11,7 @@ import pytest
 
 from openasr.jobs.errors import ResultNotFoundError
 from openasr.jobs.results import ResultStore
+from openasr.storage import LocalBlobStore
 
 SECRET = bytes(range(32))
 NOW = 1_767_261_600
@@ -26,9 +27,9 @@ def _parts(url: str) -> tuple[str, str, str]:
 
 
 def test_write_is_atomic_and_readable(tmp_path: Path) -> None:
-    results = ResultStore(tmp_path / "results", SECRET)
-    path = results.write(KEY, DOC)
-    assert path == tmp_path / "results" / f"{KEY}.json"
+    results = ResultStore(LocalBlobStore(tmp_path / "results"), SECRET)
+    results.write(KEY, DOC)
+    path = tmp_path / "results" / f"{KEY}.json"
     assert json.loads(path.read_text(encoding="utf-8")) == DOC
     assert "你好" in path.read_text(encoding="utf-8")  # UTF-8, not \\u escapes
     results.write(KEY, {"replaced": True})
@@ -40,7 +41,7 @@ def test_write_is_atomic_and_readable(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
-    results = ResultStore(tmp_path / "results", SECRET)
+    results = ResultStore(LocalBlobStore(tmp_path / "results"), SECRET)
     results.write(KEY, DOC)
     with pytest.raises(TypeError):
         results.write(KEY, {"not json": object()})
@@ -50,7 +51,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("key", ["../etc/passwd", "a/b", "", ".hidden", "a..b", "x" * 200, "sp ace"])
 def test_keys_cannot_escape_the_directory(tmp_path: Path, key: str) -> None:
-    results = ResultStore(tmp_path, SECRET)
+    results = ResultStore(LocalBlobStore(tmp_path), SECRET)
     with pytest.raises(ValueError):
         results.write(key, DOC)
     with pytest.raises(ResultNotFoundError):
@@ -60,12 +61,12 @@ def test_keys_cannot_escape_the_directory(tmp_path: Path, key: str) -> None:
 
 def test_missing_result_is_a_typed_404(tmp_path: Path) -> None:
     with pytest.raises(ResultNotFoundError) as info:
-        ResultStore(tmp_path, SECRET).open(KEY)
+        ResultStore(LocalBlobStore(tmp_path), SECRET).open(KEY)
     assert info.value.http_status == 404
 
 
 def test_signed_url_verifies_until_it_expires(tmp_path: Path) -> None:
-    results = ResultStore(tmp_path, SECRET)
+    results = ResultStore(LocalBlobStore(tmp_path), SECRET)
     url = results.signed_url("http://127.0.0.1:8080/", KEY, NOW + 3600)
     assert url.startswith(f"http://127.0.0.1:8080/results/{KEY}.json?Expires={NOW + 3600}&Signature=")
     key, expires, signature = _parts(url)
@@ -76,7 +77,7 @@ def test_signed_url_verifies_until_it_expires(tmp_path: Path) -> None:
 
 
 def test_forged_or_altered_urls_are_refused(tmp_path: Path) -> None:
-    results = ResultStore(tmp_path, SECRET)
+    results = ResultStore(LocalBlobStore(tmp_path), SECRET)
     key, expires, signature = _parts(results.signed_url("http://h", KEY, NOW + 60))
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
     assert not results.verify(key, expires, flipped, now=NOW)
@@ -84,16 +85,18 @@ def test_forged_or_altered_urls_are_refused(tmp_path: Path) -> None:
     assert not results.verify(key, str(int(expires) + 86400), signature, now=NOW)  # stretched expiry
     assert not results.verify(key, "soon", signature, now=NOW)
     assert not results.verify(key, expires, "", now=NOW)
-    other = ResultStore(tmp_path, bytes(32))  # same key and expiry, another server's secret
+    other = ResultStore(LocalBlobStore(tmp_path), bytes(32))  # same key and expiry, another server's secret
     assert not results.verify(key, expires, other.signature(key, int(expires)), now=NOW)
     with pytest.raises(ValueError):
-        ResultStore(tmp_path, b"short")
+        ResultStore(LocalBlobStore(tmp_path), b"short")
 
 
 def test_purge_removes_results_older_than_the_cutoff(tmp_path: Path) -> None:
-    results = ResultStore(tmp_path / "r", SECRET)
-    old, new = results.write("old", DOC), results.write("new", DOC)
-    stray = tmp_path / "r" / ".old.abc.tmp"
+    results = ResultStore(LocalBlobStore(tmp_path / "r"), SECRET)
+    results.write("old", DOC)
+    results.write("new", DOC)
+    old, new = tmp_path / "r" / "old.json", tmp_path / "r" / "new.json"
+    stray = tmp_path / "r" / "old.json.0123abcd.part"  # what a write killed mid-way leaves
     stray.write_text("half")
     (tmp_path / "r" / "README").write_text("not ours")
     for path in (old, stray):
@@ -102,4 +105,4 @@ def test_purge_removes_results_older_than_the_cutoff(tmp_path: Path) -> None:
     assert results.purge(NOW - 86_400) == 2
     assert not old.exists() and not stray.exists() and new.exists()
     assert (tmp_path / "r" / "README").exists()
-    assert ResultStore(tmp_path / "absent", SECRET).purge(NOW) == 0
+    assert ResultStore(LocalBlobStore(tmp_path / "absent"), SECRET).purge(NOW) == 0

@@ -13,6 +13,7 @@ from openasr.jobs.errors import TaskNotCancelableError, TaskNotFoundError
 from openasr.jobs.results import ResultStore
 from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus, TaskStore, sqlite_url
 from openasr.jobs.tasks import TaskQueue, TaskView
+from openasr.storage import LocalBlobStore
 from unit.jobs.clock import Clock
 
 T0 = 1_767_261_600.0
@@ -21,7 +22,7 @@ T0 = 1_767_261_600.0
 @pytest.fixture
 def queue(tmp_path: Path, clock: Clock) -> Iterator[TaskQueue]:
     store = TaskStore(sqlite_url(tmp_path), clock=clock)
-    yield TaskQueue(store, ResultStore(tmp_path / "results", b"s" * 32), result_retention_s=86_400)
+    yield TaskQueue(store, ResultStore(LocalBlobStore(tmp_path / "results"), b"s" * 32), result_retention_s=86_400)
     store.close()
 
 

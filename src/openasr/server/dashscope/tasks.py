@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from typing import IO, Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AccessDeniedError, InvalidParameterError
@@ -134,11 +135,21 @@ async def result_file(
     ctx: Context,
     expires: Annotated[str, Query(alias="Expires")] = "",
     signature: Annotated[str, Query(alias="Signature")] = "",
-) -> FileResponse:
-    """E8: the result JSON at a signed, expiring URL; no API key (spec §7.5)."""
+) -> StreamingResponse:
+    """E8: the result JSON at a signed, expiring URL; no API key (spec §7.5). Streamed from the blob
+    store, so any node serves any task's result."""
     results = _queue(ctx).results
     if not results.verify(key, expires, signature):
         raise AccessDeniedError("the result link is invalid or has expired")
-    if not results.exists(key):
-        raise ResultNotFoundError("the result has been removed after its retention time")
-    return FileResponse(results.path(key), media_type="application/json")
+    try:
+        stream = await run_in_threadpool(results.open, key)
+    except ResultNotFoundError:
+        raise ResultNotFoundError("the result has been removed after its retention time") from None
+    return StreamingResponse(_blocks(stream), media_type="application/json")
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
+    """The blob in 64 KiB blocks (Starlette iterates a sync iterator in its thread pool)."""
+    with stream:
+        while block := stream.read(64 * 1024):
+            yield block

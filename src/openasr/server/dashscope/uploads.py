@@ -15,7 +15,8 @@ deleted by `UploadStore.purge_if_due`, which E2 calls (a purge at most every 10 
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -24,7 +25,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from openasr.core.errors import InvalidParameterError, UploadTooLargeError
-from openasr.jobs.uploads import UploadStore
+from openasr.jobs.uploads import ACCESS_KEY_ID, MB, UploadPolicy, UploadStore
 from openasr.server.deps import AppContext, Context, RequestId, get_context
 from openasr.service import SYNC_LIMITS, SYNC_MODELS
 from openasr.settings import Settings
@@ -35,6 +36,8 @@ FORM_OVERHEAD_BYTES = 256 * 1024
 """Room for the form's text fields and part headers on top of the file itself."""
 FIELD_MAX_BYTES = 64 * 1024
 MAX_FIELDS = 16
+CAPACITY_LIMIT_MB = 999_999_999
+"""The SDK reads a total capacity; openasr has none beyond the disk or bucket, so a large number."""
 
 router = APIRouter(tags=["DashScope uploads"])
 
@@ -69,8 +72,24 @@ async def get_policy(
     store = _store(ctx)
     await run_in_threadpool(store.purge_if_due)
     cap = SYNC_LIMITS.max_bytes if model in SYNC_MODELS else None
-    data = store.issue_policy(api_key, model, upload_host(ctx.settings, request), max_bytes=cap)
-    return JSONResponse({"request_id": rid, "data": data})
+    policy = store.issue_policy(api_key, model, max_bytes=cap)
+    return JSONResponse({"request_id": rid, "data": policy_data(policy, upload_host(ctx.settings, request))})
+
+
+def policy_data(policy: UploadPolicy, upload_host: str) -> dict[str, Any]:
+    """The ``data`` of an E2 answer (spec §6.2), in the field names and units the SDK reads."""
+    return {
+        "policy": policy.policy,
+        "signature": policy.signature,
+        "upload_dir": policy.upload_dir,
+        "upload_host": upload_host,
+        "expire_in_seconds": math.ceil(policy.expires_in_s),
+        "max_file_size_mb": _in_mb(policy.max_bytes),
+        "capacity_limit_mb": CAPACITY_LIMIT_MB,
+        "oss_access_key_id": ACCESS_KEY_ID,
+        "x_oss_object_acl": "private",
+        "x_oss_forbid_overwrite": "true",
+    }
 
 
 _UPLOAD_FORM = {
@@ -154,3 +173,7 @@ def _capped(receive: Receive, limit: int, store: UploadStore) -> Receive:
 def _too_large(store: UploadStore) -> UploadTooLargeError:
     mb = store.max_file_bytes / (1024 * 1024)
     return UploadTooLargeError(f"Your proposed upload exceeds the maximum allowed size of {mb:g} MB.", param="file")
+
+
+def _in_mb(n: int) -> int | float:
+    return n // MB if n % MB == 0 else round(n / MB, 3)
