@@ -39,8 +39,9 @@ from openasr.core.errors import AsrError, EngineUnavailableError
 from openasr.core.options import TranscribeOptions, count_audio_tokens
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
+from openasr.jobs.records import Checkpoint, TaskRecord
 from openasr.jobs.results import ResultStore
-from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore
+from openasr.jobs.store import TaskStore
 from openasr.pipeline import (
     ChunkResult,
     assemble_channel,
@@ -314,12 +315,10 @@ class TaskWorker:
 
     def _prepare(self, task: TaskRecord, lease: str, work_dir: Path) -> _Job:
         """Options, engine and local audio of the task, checked against the limits before any decoding."""
-        options = task.params.to_options(
-            task.engine_model,
-            max_duration_s=self.config.max_duration_s,
-            max_size_bytes=self.config.policy.max_size_bytes,
+        options = task.options.replace(
+            max_duration_s=self.config.max_duration_s, max_size_bytes=self.config.policy.max_size_bytes
         )
-        engine = self.engines.get(task.engine_model)
+        engine = self.engines.get(options.model)
         check_engine(engine, options)
         path = self._local_audio(task, work_dir)  # fetch_audio enforces the size limit
         info = measured_info(path, options.max_duration_s)  # a header without a length is counted
@@ -367,7 +366,7 @@ class TaskWorker:
             work_dir,
             uploads=self.uploads.for_owner(task.api_key_id) if self.uploads is not None else None,
             api_key=None,
-            oss_resolve=task.params.oss_resolve,
+            oss_resolve=task.oss_resolve,
         ) as local:
             if local.origin == "path":
                 return local.path  # the user's own file, used in place

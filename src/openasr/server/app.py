@@ -20,9 +20,10 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr import __version__
 from openasr.engines.base import EngineCapabilities
+from openasr.jobs.database import sqlite_url
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.store import TaskStore
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy

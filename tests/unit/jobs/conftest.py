@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.database import sqlite_url
+from openasr.jobs.store import TaskStore
 from unit.jobs.clock import Clock
 
 

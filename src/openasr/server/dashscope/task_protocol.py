@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError
-from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus
+from openasr.core.options import TranscribeOptions
+from openasr.jobs.records import TaskFilter, TaskStatus
 from openasr.jobs.tasks import TaskView
 
 
@@ -45,16 +46,18 @@ class TranscriptionRequest(BaseModel):
     parameters: TranscriptionParameters = Field(default_factory=TranscriptionParameters)
 
 
-def to_params(request: TranscriptionRequest, *, oss_resolve: bool) -> TaskParams:
+def to_options(request: TranscriptionRequest, engine_model: str) -> TranscribeOptions:
+    """E4's parameters as the options the task runs with (validated when the task is queued)."""
     p = request.parameters
     context = p.text if p.text is not None else (p.corpus.text if p.corpus else "")
-    return TaskParams(
+    return TranscribeOptions(
+        model=engine_model,
         language=p.language or None,
-        enable_itn=p.enable_itn,
-        enable_words=p.enable_words,
+        itn=p.enable_itn,
         context=context,
-        channel_ids=tuple(p.channel_id),
-        oss_resolve=oss_resolve,
+        words=p.enable_words,
+        sentences=True,
+        channels=tuple(p.channel_id),
     )
 
 

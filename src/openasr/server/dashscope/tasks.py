@@ -17,7 +17,7 @@ from openasr.server.dashscope.task_protocol import (
     list_filter,
     list_item,
     task_output,
-    to_params,
+    to_options,
     unknown_output,
 )
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId, header_enabled
@@ -55,13 +55,12 @@ async def submit(
         )
     engine_model = ctx.service.catalog.engine_for_async(body.model)
     obs.model = body.model
-    params = to_params(body, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     view = await run_in_threadpool(
         _queue(ctx).submit,
         body.input.file_url,
-        params,
+        to_options(body, engine_model),
         model_name=body.model,
-        engine_model=engine_model,
+        oss_resolve=header_enabled(x_dashscope_ossresourceresolve),
         api_key_id=key_id(api_key),
         request_id=rid,
     )
