@@ -42,12 +42,13 @@ from openasr.server.errors import RequestIdMiddleware, install_error_handlers
 from openasr.server.intake import IntakeMiddleware
 from openasr.server.logs import log_request
 from openasr.server.metrics import Metrics
+from openasr.server.models import ModelCatalog
 from openasr.server.observe import Observation, ObservationMiddleware
 from openasr.server.openai.router import router as openai_router
 from openasr.server.ops import router as ops_router
 from openasr.server.usage import router as usage_router
 from openasr.server.web.router import router as web_router
-from openasr.service import ModelCatalog, TranscriptionService, sync_policy
+from openasr.service import TranscriptionService, sync_policy
 from openasr.settings import Settings
 
 log = logging.getLogger("openasr.server")
@@ -66,7 +67,6 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         log.info("removed %d file(s) of interrupted uploads", removed)
     service = TranscriptionService(
         engines,
-        ModelCatalog(settings.default_model),
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
         uploads=uploads,
@@ -81,7 +81,15 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
     gate = Gate(KeyRing(keys), RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_window_s))
     metrics = Metrics(engines, tasks.store)
-    return AppContext(settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics)
+    return AppContext(
+        settings=settings,
+        service=service,
+        catalog=ModelCatalog(settings.default_model),
+        gate=gate,
+        uploads=uploads,
+        tasks=tasks,
+        metrics=metrics,
+    )
 
 
 def start_workers(ctx: AppContext) -> None:

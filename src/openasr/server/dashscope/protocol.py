@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.server.annotations import audio_annotations
-from openasr.service import LEGACY_MODELS, ModelCatalog
+from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
 
 class ContentItem(BaseModel):

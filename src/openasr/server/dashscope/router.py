@@ -31,7 +31,7 @@ async def generate(
     x_dashscope_ossresourceresolve: str | None = Header(default=None),
 ) -> JSONResponse | StreamingResponse:
     """Sync recognition of audio ≤ 10 MB / 5 min: http(s) URL, data URI, or oss:// upload key."""
-    ref, options = to_options(body, ctx.service.catalog)
+    ref, options = to_options(body, ctx.catalog)
     obs.model = body.model
     audio = AudioRequest(ref, api_key=api_key, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     context = context_of(body.input.messages)

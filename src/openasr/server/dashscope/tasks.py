@@ -53,7 +53,7 @@ async def submit(
             "current user api does not support synchronous calls: send X-DashScope-Async: enable",
             param="X-DashScope-Async",
         )
-    engine_model = ctx.service.catalog.engine_for_async(body.model)
+    engine_model = ctx.catalog.engine_for_async(body.model)
     obs.model = body.model
     view = await run_in_threadpool(
         _queue(ctx).submit,

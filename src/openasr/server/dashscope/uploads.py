@@ -26,7 +26,8 @@ from starlette.types import Message, Receive
 from openasr.core.errors import InvalidParameterError, UploadTooLargeError
 from openasr.jobs.uploads import UploadStore
 from openasr.server.deps import AppContext, Context, RequestId, get_context
-from openasr.service import SYNC_LIMITS, SYNC_MODELS
+from openasr.server.models import SYNC_MODELS
+from openasr.service import SYNC_LIMITS
 from openasr.settings import Settings
 
 UPLOAD_PATH = "/api/v1/uploads/oss"

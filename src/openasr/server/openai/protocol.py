@@ -18,7 +18,7 @@ from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_to
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
 from openasr.server.annotations import audio_annotations
-from openasr.service import LEGACY_MODELS, ModelCatalog
+from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
 
 class InputAudio(BaseModel):

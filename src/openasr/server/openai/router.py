@@ -49,7 +49,7 @@ async def chat_completions(
     body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
 ) -> JSONResponse | StreamingResponse:
     """Recognise the one `input_audio` of the user message; stream when `stream` is true."""
-    ref, options = chat_to_options(body, ctx.service.catalog)
+    ref, options = chat_to_options(body, ctx.catalog)
     obs.model = body.model
     audio = AudioRequest(ref, api_key=api_key)
     context = chat_context(body.messages)
@@ -110,7 +110,7 @@ async def transcriptions(
     """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
     streaming = strict_flag(stream, "stream")
     options = transcription_options(
-        ctx.service.catalog,
+        ctx.catalog,
         model=model,
         language=language,
         prompt=prompt,
