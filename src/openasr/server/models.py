@@ -21,7 +21,9 @@ SYNC_MODELS = frozenset(
         "qwen-audio-asr",
     }
 )
-ASYNC_MODELS = frozenset({"qwen3-asr-flash-filetrans", "qwen3-asr-flash-filetrans-2025-11-17"})
+ASYNC_MODEL = "qwen3-asr-flash-filetrans"
+"""The file-transcription model clients (the CLI) name by default."""
+ASYNC_MODELS = frozenset({ASYNC_MODEL, "qwen3-asr-flash-filetrans-2025-11-17"})
 LEGACY_MODELS = frozenset({"qwen-audio-asr"})
 OPENAI_ALIASES = frozenset({"whisper-1"})
 

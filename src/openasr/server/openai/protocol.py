@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import Transcript
-from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
+from openasr.postprocess.formats import (
+    FORMATS,
+    TIMED_FORMATS,
+    render_srt,
+    render_text,
+    render_verbose_json,
+    render_vtt,
+)
 from openasr.server.annotations import audio_annotations
 from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
@@ -166,7 +173,6 @@ def chat_chunk(
     }
 
 
-TRANSCRIPTION_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 STREAMED_FORMATS = ("json", "text")
 """OpenAI streams transcriptions as text events only; subtitles and verbose_json need the whole file."""
 
@@ -221,9 +227,9 @@ def transcription_options(
             f"stream=true answers text events; response_format must be {' or '.join(STREAMED_FORMATS)}",
             param="response_format",
         )
-    if response_format not in TRANSCRIPTION_FORMATS:
+    if response_format not in FORMATS:
         raise InvalidParameterError(
-            f"response_format must be one of {', '.join(TRANSCRIPTION_FORMATS)}", param="response_format"
+            f"response_format must be one of {', '.join(FORMATS)}", param="response_format"
         )
     unknown = set(granularities) - {"word", "segment"}
     if unknown:
@@ -239,7 +245,7 @@ def transcription_options(
         language=language or None,
         context=prompt or "",
         words="word" in granularities,
-        sentences=response_format in ("srt", "vtt", "verbose_json"),
+        sentences=response_format in TIMED_FORMATS,
     ).replace()
 
 
