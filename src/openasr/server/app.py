@@ -202,7 +202,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     for router in (dashscope_router, uploads_router, tasks_router, results_router, usage_router):
         app.include_router(router, responses=dashscope_errors)
     app.include_router(openai_router, responses=error_responses(OpenAIError))
-    app.include_router(ops_router)
+    app.include_router(ops_router, responses={"5XX": dashscope_errors["5XX"]})
     app.include_router(web_router)
     install_openapi(app, lambda: loaded_capabilities(ctx))
     return app

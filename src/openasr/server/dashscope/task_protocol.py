@@ -135,6 +135,43 @@ class TaskListResponse(BaseModel):
     data: list[TaskListItem]
 
 
+class ResultWord(BaseModel):
+    begin_time: int
+    end_time: int
+    text: str
+    punctuation: str
+
+
+class ResultSentence(BaseModel):
+    sentence_id: int
+    begin_time: int = Field(description="ms")
+    end_time: int = Field(description="ms")
+    text: str
+    language: str
+    emotion: str | None = Field(default=None, description="only when an emotion classifier is active")
+    words: list[ResultWord] | None = Field(default=None, description="with enable_words")
+
+
+class ResultTranscript(BaseModel):
+    channel_id: int
+    text: str
+    sentences: list[ResultSentence]
+
+
+class ResultAudioInfo(BaseModel):
+    format: str
+    sample_rate: int
+
+
+class ResultDocument(BaseModel):
+    """E8: the result file at `transcription_url` (`postprocess.formats.render_json`)."""
+
+    file_url: str | None = None
+    audio_info: ResultAudioInfo
+    transcripts: list[ResultTranscript]
+    language: str
+
+
 def dump(model: BaseModel) -> dict[str, Any]:
     """The JSON body of an answer: fields left unset are absent, as the service leaves them out."""
     return model.model_dump(mode="json", exclude_unset=True)

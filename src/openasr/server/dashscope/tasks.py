@@ -14,6 +14,7 @@ from openasr.jobs.errors import ResultNotFoundError
 from openasr.jobs.tasks import TaskQueue
 from openasr.server.dashscope.task_protocol import (
     CancelResponse,
+    ResultDocument,
     SubmitOutput,
     SubmitResponse,
     TaskListResponse,
@@ -131,7 +132,7 @@ async def list_tasks(
     return JSONResponse(dump(listing))
 
 
-@results_router.get("/results/{key}.json")
+@results_router.get("/results/{key}.json", responses={200: {"model": ResultDocument}})
 async def result_file(
     key: str,
     ctx: Context,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -24,7 +24,7 @@ from openasr.postprocess.formats import (
     render_verbose_json,
     render_vtt,
 )
-from openasr.server.annotations import audio_annotations
+from openasr.server.annotations import AudioInfoAnnotation, audio_annotations
 from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
 
@@ -82,6 +82,113 @@ class ChatRequest(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     asr_options: ChatAsrOptions = Field(default_factory=ChatAsrOptions)
+
+
+# ------------------------------------------------------------------------------------------ answers
+# Exact models of what the converters below write (extra keys forbidden): the routes document them as
+# their 200 answers, and the converter tests validate every shape against them.
+
+
+class _Exact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatAnswer(_Exact):
+    role: Literal["assistant"]
+    content: str
+    annotations: list[AudioInfoAnnotation]
+
+
+class ChatChoice(_Exact):
+    index: int
+    finish_reason: Literal["stop"]
+    message: ChatAnswer
+
+
+class PromptTokenDetails(_Exact):
+    audio_tokens: int
+    text_tokens: int
+
+
+class CompletionTokenDetails(_Exact):
+    text_tokens: int
+
+
+class ChatUsage(_Exact):
+    prompt_tokens: int
+    prompt_tokens_details: PromptTokenDetails
+    completion_tokens: int
+    completion_tokens_details: CompletionTokenDetails
+    total_tokens: int
+    seconds: int = Field(description="billed audio seconds (rounded up)")
+
+
+class ChatCompletion(_Exact):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: ChatUsage
+
+
+class DurationUsage(_Exact):
+    type: Literal["duration"]
+    seconds: int
+
+
+class Transcription(_Exact):
+    """`response_format=json`."""
+
+    text: str
+    usage: DurationUsage
+
+
+class Segment(_Exact):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+
+
+class WordTiming(_Exact):
+    word: str
+    start: float
+    end: float
+
+
+class VerboseTranscription(_Exact):
+    """`response_format=verbose_json` (`postprocess.formats.render_verbose_json`)."""
+
+    task: str
+    language: str
+    duration: float
+    text: str
+    segments: list[Segment]
+    words: list[WordTiming] | None = Field(default=None, description="with timestamp_granularities[]=word")
+
+
+_EVENTS = {"text/event-stream": {"schema": {"type": "string"}}}
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ChatCompletion,
+        "description": "the transcript; with `stream: true`, a text/event-stream of chat.completion.chunk objects",
+        "content": _EVENTS,
+    }
+}
+TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Transcription | VerboseTranscription,
+        "description": "json or verbose_json; text and srt as text/plain, vtt as text/vtt; with stream=true, "
+        "a text/event-stream of transcript.text.delta events ending with transcript.text.done",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+            **_EVENTS,
+        },
+    }
+}
 
 
 def chat_context(messages: list[ChatMessage]) -> str:

@@ -23,6 +23,8 @@ from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
 from openasr.server.observe import Observation, Observed
 from openasr.server.openai.protocol import (
+    CHAT_RESPONSES,
+    TRANSCRIPTION_RESPONSES,
     ChatRequest,
     chat_chunk,
     chat_context,
@@ -43,7 +45,7 @@ router = APIRouter(tags=["OpenAI-compatible"])
 _COPY_BLOCK = 1 * MB
 
 
-@router.post("/compatible-mode/v1/chat/completions", response_model=None)
+@router.post("/compatible-mode/v1/chat/completions", response_model=None, responses=CHAT_RESPONSES)
 @router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
 async def chat_completions(
     body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
@@ -89,7 +91,7 @@ async def chat_completions(
     return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post("/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES)
 @router.post("/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False)
 async def transcriptions(
     ctx: Context,
