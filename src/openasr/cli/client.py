@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
 from openasr.server.dashscope.task_protocol import (
     SubmitResponse,
@@ -31,7 +30,7 @@ from openasr.server.models import ASYNC_MODEL
 from openasr.server.usage import UsageResponse
 
 FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"})
-ResponseT = TypeVar("ResponseT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT")
 
 
 class ServerError(Exception):
@@ -64,13 +63,15 @@ class TaskClient:
         )
         body = request.model_dump(mode="json", exclude_none=True)
         path = "/api/v1/services/audio/asr/transcription"
-        return self._call(SubmitResponse, "POST", path, json=body, headers=headers).output.task_id
+        answer = self._call("POST", path, json=body, headers=headers)
+        return _read(SubmitResponse.model_validate_json, answer, path).output.task_id
 
     def upload(self, path: Path) -> str:
         if not path.is_file():
             raise ServerError("FILE_404_NOT_FOUND", f"{path} does not exist")
         query = {"action": "getPolicy", "model": ASYNC_MODEL}
-        cert = self._call(PolicyResponse, "GET", "/api/v1/uploads", params=query).data
+        answer = self._call("GET", "/api/v1/uploads", params=query)
+        cert = _read(PolicyResponse.model_validate_json, answer, "/api/v1/uploads").data
         key = f"{cert.upload_dir}/{path.name}"
         fields = {  # the OSS form (spec §6.3): its field names are OSS's, not a JSON body's
             "OSSAccessKeyId": cert.oss_access_key_id,
@@ -89,7 +90,8 @@ class TaskClient:
         return f"oss://{key}"
 
     def status(self, task_id: str) -> TaskResponse:
-        return self._call(TaskResponse, "GET", f"/api/v1/tasks/{task_id}")
+        path = f"/api/v1/tasks/{task_id}"
+        return _read(TaskResponse.model_validate_json, self._call("GET", path), path)
 
     def wait(
         self,
@@ -125,24 +127,31 @@ class TaskClient:
     def usage(self, start: str | None = None, end: str | None = None) -> UsageResponse:
         """`GET /api/v1/usage`: totals by day, key and model (every key's for an admin key)."""
         params = {k: v for k, v in (("start", start), ("end", end)) if v}
-        return self._call(UsageResponse, "GET", "/api/v1/usage", params=params)
+        answer = self._call("GET", "/api/v1/usage", params=params)
+        return _read(UsageResponse.model_validate_json, answer, "/api/v1/usage")
 
-    def _call(self, model: type[ResponseT], method: str, path: str, **kwargs: Any) -> ResponseT:
+    def _call(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """The body of a 200 answer; `ServerError` for anything else."""
         try:
             response = self._http.request(method, self._base + path, **kwargs)
         except httpx.HTTPError as exc:
             raise ServerError("CONNECTION_FAILED", f"cannot reach {self._base}: {exc}") from exc
         if response.status_code != 200:
             raise _error(response)
-        try:
-            return model.model_validate_json(response.content)
-        except ValidationError as exc:
-            raise ServerError("BAD_RESPONSE", f"{self._base}{path} answered an unexpected body: {exc}") from exc
+        return response.content
+
+
+def _read(parse: Callable[[bytes], AnswerT], body: bytes, path: str) -> AnswerT:
+    """A 200 answer read with its protocol model (pydantic's errors are `ValueError`s)."""
+    try:
+        return parse(body)
+    except ValueError as exc:
+        raise ServerError("BAD_RESPONSE", f"{path} answered an unexpected body: {exc}") from exc
 
 
 def _error(response: httpx.Response) -> ServerError:
     try:
         envelope = DashScopeError.model_validate_json(response.content)
-    except ValidationError:
+    except ValueError:
         return ServerError(f"HTTP_{response.status_code}", response.text[:200])
     return ServerError(envelope.code, envelope.message)
