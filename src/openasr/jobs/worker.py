@@ -315,9 +315,7 @@ class TaskWorker:
 
     def _prepare(self, task: TaskRecord, lease: str, work_dir: Path) -> _Job:
         """Options, engine and local audio of the task, checked against the limits before any decoding."""
-        options = task.options.replace(
-            max_duration_s=self.config.max_duration_s, max_size_bytes=self.config.policy.max_size_bytes
-        )
+        options = task.options.replace(max_duration_s=self.config.max_duration_s)
         engine = self.engines.get(options.model)
         check_engine(engine, options)
         path = self._local_audio(task, work_dir)  # fetch_audio enforces the size limit
