@@ -3,10 +3,7 @@ cannot be honoured with the parameter named) and `to_response` (transcript → t
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from pydantic import BaseModel
 
 from openasr.core.errors import AsrError, InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TranscribeOptions
@@ -18,6 +15,7 @@ from openasr.server.dashscope.protocol import (
     to_response,
 )
 from openasr.server.models import ModelCatalog
+from wire import assert_exact
 
 CATALOG = ModelCatalog("whisper-base")
 AUDIO = "https://example.org/board-meeting.wav"
@@ -38,10 +36,6 @@ def request(model: str = "qwen3-asr-flash", **asr_options: object) -> Generation
         }
     )
 
-
-def exact(model: type[BaseModel], body: dict[str, Any]) -> None:
-    """`body` is exactly a `model`: every key declared, nothing dropped when read back."""
-    assert model.model_validate(body).model_dump(mode="json", exclude_unset=True) == body
 
 
 def test_a_request_becomes_the_audio_and_options_in_domain_terms() -> None:
@@ -85,7 +79,7 @@ def test_the_answer_is_the_documented_shape_with_usage_counted() -> None:
         request_id="r1", model="qwen3-asr-flash", text="你好 world", language="zh", context="Dashwood",
         duration_s=3.2,
     )
-    exact(GenerationResponse, body)
+    assert_exact(GenerationResponse, body)
     assert body["output"]["choices"][0]["message"]["content"] == [{"text": "你好 world"}]
     assert body["output"]["choices"][0]["message"]["annotations"] == [{"type": "audio_info", "language": "zh"}]
     assert body["usage"] == {
@@ -100,7 +94,7 @@ def test_emotion_is_there_only_when_classified_and_streams_bill_the_whole_text()
         request_id="r1", model="qwen3-asr-flash", text="world", language="en", context="", duration_s=1.0,
         finish_reason="null", emotion="happy", billed_text="hello world",
     )
-    exact(GenerationResponse, body)
+    assert_exact(GenerationResponse, body)
     assert body["output"]["choices"][0]["finish_reason"] == "null"
     assert body["output"]["choices"][0]["message"]["annotations"][0]["emotion"] == "happy"
     assert body["usage"]["output_tokens_details"] == {"text_tokens": 2}
@@ -110,6 +104,6 @@ def test_the_legacy_model_answers_in_its_older_shape() -> None:
     body = to_response(
         request_id="r1", model="qwen-audio-asr", text="hello world", language="en", context="", duration_s=10.0
     )
-    exact(LegacyGenerationResponse, body)
+    assert_exact(LegacyGenerationResponse, body)
     assert body["output"]["text"] is None and "annotations" not in body["output"]["choices"][0]["message"]
     assert body["usage"] == {"input_tokens": 250, "output_tokens": 2, "audio_tokens": 250}

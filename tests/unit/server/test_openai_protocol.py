@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from openasr.core.errors import AsrError, InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TranscribeOptions
@@ -26,13 +25,11 @@ from openasr.server.openai.protocol import (
     transcription_options,
 )
 from unit.postprocess.test_formats import ENGLISH, transcript
+from wire import assert_exact
 
 CATALOG = ModelCatalog("whisper-base")
 DATA_URI = "data:audio/wav;base64,UklGRg=="
 
-
-def exact(model: type[BaseModel], body: dict[str, Any]) -> None:
-    assert model.model_validate(body).model_dump(mode="json", exclude_unset=True) == body
 
 
 def chat(model: str = "qwen3-asr-flash", **extra: object) -> ChatRequest:
@@ -84,7 +81,7 @@ def test_chat_refusals_name_the_parameter(body: ChatRequest, error: type[AsrErro
 
 def test_a_chat_answer_is_the_documented_completion() -> None:
     body = chat_to_response("chatcmpl-1", "qwen3-asr-flash", transcript(ENGLISH), "Dashwood")
-    exact(ChatCompletion, body)
+    assert_exact(ChatCompletion, body)
     choice = body["choices"][0]
     assert choice["message"]["content"] == "Good morning everyone. Let's begin."
     assert choice["message"]["annotations"] == [{"type": "audio_info", "language": "en"}]
@@ -148,11 +145,11 @@ def test_every_response_format_answers_its_documented_body() -> None:
     t = transcript(ENGLISH, words=True)
     body, content_type = transcription_body(t, "json")
     assert isinstance(body, dict) and content_type == "application/json"
-    exact(Transcription, body)
+    assert_exact(Transcription, body)
     assert body == {"text": "Good morning everyone. Let's begin.", "usage": {"type": "duration", "seconds": 4}}
     verbose, _ = transcription_body(t, "verbose_json")
     assert isinstance(verbose, dict)
-    exact(VerboseTranscription, json.loads(json.dumps(verbose)))
+    assert_exact(VerboseTranscription, json.loads(json.dumps(verbose)))
     assert verbose["language"] == "english" and len(verbose["words"]) == 5
     srt, srt_type = transcription_body(t, "srt")
     assert isinstance(srt, str) and srt.startswith("1\n00:00:00,320 --> ") and srt_type.startswith("text/plain")

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions
@@ -28,6 +27,7 @@ from openasr.server.dashscope.task_protocol import (
     unknown_output,
 )
 from unit.postprocess.test_formats import ENGLISH, transcript
+from wire import assert_exact
 
 T0_MS = 1_767_261_600_000  # 2026-01-01 10:00:00 UTC
 VIEW = TaskView(
@@ -51,9 +51,6 @@ VIEW = TaskView(
     result_expires_at_s=None,
 )
 
-
-def exact(model: type[BaseModel], body: dict[str, Any]) -> None:
-    assert model.model_validate(body).model_dump(mode="json", exclude_unset=True) == body
 
 
 def test_the_e4_parameters_become_the_tasks_options() -> None:
@@ -95,7 +92,7 @@ def test_the_cli_request_reads_back_as_the_same_options() -> None:
 
 def test_a_pending_task_leaves_out_what_has_not_happened() -> None:
     body = dump(task_output(VIEW, None))
-    exact(TaskOutput, body)
+    assert_exact(TaskOutput, body)
     assert body == {
         "task_id": "t1",
         "task_status": "PENDING",
@@ -111,14 +108,14 @@ def test_a_succeeded_and_a_failed_task() -> None:
         progress=1.0, audio_seconds_done=61.23456, usage_seconds=62,
     )
     body = dump(task_output(done, "http://h/results/t1.json?Expires=1&Signature=s"))
-    exact(TaskOutput, body)
+    assert_exact(TaskOutput, body)
     assert body["task_metrics"] == {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}
     assert body["end_time"] == "2026-01-01 10:01:01.001" and body["audio_seconds_done"] == 61.235
     assert body["result"] == {"transcription_url": "http://h/results/t1.json?Expires=1&Signature=s"}
     assert "code" not in body
 
     failed = dump(task_output(replace(VIEW, status=TaskStatus.FAILED, end_time_ms=T0_MS, code="DECODE_ERROR"), None))
-    exact(TaskOutput, failed)
+    assert_exact(TaskOutput, failed)
     assert (failed["code"], failed["message"]) == ("DECODE_ERROR", "DECODE_ERROR")
     assert failed["task_metrics"] == {"TOTAL": 1, "SUCCEEDED": 0, "FAILED": 1} and "result" not in failed
 
@@ -129,7 +126,7 @@ def test_an_unknown_task_has_only_its_id_and_state() -> None:
 
 def test_a_list_item_keeps_times_it_lacks_as_null() -> None:
     body = dump(list_item(VIEW, "local"))
-    exact(TaskListItem, body)
+    assert_exact(TaskListItem, body)
     assert body["gmt_create"] == T0_MS and body["start_time"] is None and body["end_time"] is None
     assert body["user_api_unique_key"] == "apikey:v1:audio:asr:transcription:qwen3-asr-flash-filetrans"
 
@@ -157,5 +154,5 @@ def test_bad_list_filters_name_the_parameter(field: str, value: str, param: str)
 
 
 def test_the_result_document_model_matches_the_rendered_result() -> None:
-    exact(ResultDocument, render_json(transcript(ENGLISH, words=True), file_url="https://example.org/a.m4a"))
-    exact(ResultDocument, render_json(transcript(ENGLISH)))
+    assert_exact(ResultDocument, render_json(transcript(ENGLISH, words=True), file_url="https://example.org/a.m4a"))
+    assert_exact(ResultDocument, render_json(transcript(ENGLISH)))
