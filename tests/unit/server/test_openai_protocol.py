@@ -21,8 +21,8 @@ from openasr.server.openai.protocol import (
     chat_to_response,
     strict_flag,
     transcript_done_event,
-    transcription_body,
-    transcription_options,
+    transcription_to_options,
+    transcription_to_response,
 )
 from unit.postprocess.test_formats import ENGLISH, transcript
 from wire import assert_exact
@@ -104,12 +104,12 @@ def test_stream_chunks_and_the_done_event() -> None:
 
 
 def test_transcription_fields_become_options() -> None:
-    options = transcription_options(
+    options = transcription_to_options(
         CATALOG, model="whisper-1", language="en", prompt="Dashwood", response_format="verbose_json",
         granularities=["word", "segment"], temperature=0.0,
     )
     assert options == TranscribeOptions(model="whisper-base", language="en", context="Dashwood", words=True)
-    text_only = transcription_options(
+    text_only = transcription_to_options(
         CATALOG, model="whisper-base", language=None, prompt=None, response_format="text", granularities=[]
     )
     assert not text_only.sentences and not text_only.words
@@ -130,32 +130,33 @@ def test_transcription_refusals_name_the_parameter(fields: dict[str, Any], param
     args["granularities"] = []
     args.update(fields)
     with pytest.raises(InvalidParameterError) as raised:
-        transcription_options(CATALOG, **args)
+        transcription_to_options(CATALOG, **args)
     assert raised.value.param == param
 
 
 def test_an_unknown_transcription_model_is_404() -> None:
     with pytest.raises(ModelNotFoundError):
-        transcription_options(
+        transcription_to_options(
             CATALOG, model="gpt-4o", language=None, prompt=None, response_format="json", granularities=[]
         )
 
 
 def test_every_response_format_answers_its_documented_body() -> None:
     t = transcript(ENGLISH, words=True)
-    body, content_type = transcription_body(t, "json")
+    body, content_type = transcription_to_response(t, "json")
     assert isinstance(body, dict) and content_type == "application/json"
     assert_exact(Transcription, body)
     assert body == {"text": "Good morning everyone. Let's begin.", "usage": {"type": "duration", "seconds": 4}}
-    verbose, _ = transcription_body(t, "verbose_json")
+    verbose, _ = transcription_to_response(t, "verbose_json")
     assert isinstance(verbose, dict)
     assert_exact(VerboseTranscription, json.loads(json.dumps(verbose)))
     assert verbose["language"] == "english" and len(verbose["words"]) == 5
-    srt, srt_type = transcription_body(t, "srt")
+    srt, srt_type = transcription_to_response(t, "srt")
     assert isinstance(srt, str) and srt.startswith("1\n00:00:00,320 --> ") and srt_type.startswith("text/plain")
-    vtt, vtt_type = transcription_body(t, "vtt")
+    vtt, vtt_type = transcription_to_response(t, "vtt")
     assert isinstance(vtt, str) and vtt.startswith("WEBVTT") and vtt_type.startswith("text/vtt")
-    assert transcription_body(t, "text") == ("Good morning everyone. Let's begin.\n", "text/plain; charset=utf-8")
+    text = ("Good morning everyone. Let's begin.\n", "text/plain; charset=utf-8")
+    assert transcription_to_response(t, "text") == text
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, False), ("false", False), (" TRUE ", True)])

@@ -314,7 +314,7 @@ def transcript_done_event(
     return {"type": "transcript.text.done", "text": text, "usage": usage}
 
 
-def transcription_options(
+def transcription_to_options(
     catalog: ModelCatalog,
     *,
     model: str,
@@ -356,7 +356,7 @@ def transcription_options(
     ).replace()
 
 
-def transcription_body(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
+def transcription_to_response(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
     """The body and its content type, as OpenAI answers each format."""
     if response_format == "json":
         usage = {"type": "duration", "seconds": math.ceil(transcript.audio.duration_s)}

@@ -34,8 +34,8 @@ from openasr.server.openai.protocol import (
     strict_flag,
     transcript_delta_event,
     transcript_done_event,
-    transcription_body,
-    transcription_options,
+    transcription_to_options,
+    transcription_to_response,
 )
 from openasr.server.sse import EVENT_STREAM, OPENAI_DONE, SSE_HEADERS, openai_event
 from openasr.server.streaming import first_update, guarded, stream_steps
@@ -111,7 +111,7 @@ async def transcriptions(
 ) -> Response:
     """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
     streaming = strict_flag(stream, "stream")
-    options = transcription_options(
+    options = transcription_to_options(
         ctx.catalog,
         model=model,
         language=language,
@@ -134,7 +134,7 @@ async def transcriptions(
         raise
     shutil.rmtree(workdir, ignore_errors=True)
     obs.bill(t.audio.duration_s, context=options.context, text=t.text, count=ctx.service.token_counter(options.model))
-    body, content_type = transcription_body(t, response_format)
+    body, content_type = transcription_to_response(t, response_format)
     if isinstance(body, dict):
         return JSONResponse(body)
     return Response(body, media_type=content_type)
