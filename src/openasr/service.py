@@ -2,7 +2,8 @@
 
 A surface hands in an audio reference and `TranscribeOptions`; this module applies the surface's limits
 (sync: 10 MB / 5 min, spec §11), resolves the reference to a local file, picks the engine and drives the
-pipeline. Model names of the service (qwen3-asr-flash …) map onto configured engine models here.
+pipeline. The service's public model names (qwen3-asr-flash …) belong to the surfaces (`server/models.py`):
+options arrive here naming the engine model.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 from openasr import pipeline
 from openasr.audio.decode import measured_info
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
-from openasr.core.errors import AudioTooLargeError, InvalidParameterError, ModelNotFoundError
+from openasr.core.errors import AudioTooLargeError
 from openasr.core.options import TokenCounter, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, Transcript
-from openasr.engines.registry import BUNDLED
 from openasr.runtime.admission import Admission
 from openasr.runtime.batcher import BatchingEngine, Priority
 from openasr.runtime.engine_pool import EnginePool
@@ -36,54 +36,6 @@ SYNC_LIMITS = Limits(10 * MB, 5 * 60.0)
 """DashScope sync recognition and compatible-mode chat (spec §11)."""
 OPENAI_FILE_LIMITS = Limits(25 * MB, 30 * 60.0)
 """OpenAI's transcription endpoint: OpenAI's own 25 MB upload limit; 30 min bounds one request's CPU time."""
-
-SYNC_MODELS = frozenset(
-    {
-        "qwen3-asr-flash",
-        "qwen3-asr-flash-2025-09-08",
-        "qwen3-asr-flash-2026-02-10",
-        "qwen3-asr-flash-us",
-        "qwen3-asr-flash-2025-09-08-us",
-        "qwen-audio-asr",
-    }
-)
-ASYNC_MODELS = frozenset({"qwen3-asr-flash-filetrans", "qwen3-asr-flash-filetrans-2025-11-17"})
-LEGACY_MODELS = frozenset({"qwen-audio-asr"})
-OPENAI_ALIASES = frozenset({"whisper-1"})
-
-
-@dataclass(frozen=True)
-class ModelCatalog:
-    """Which public model names exist and which engine model serves each."""
-
-    default_engine_model: str
-
-    def engine_for_sync(self, name: str) -> str:
-        if name in SYNC_MODELS:
-            return self.default_engine_model
-        if name in ASYNC_MODELS:
-            raise InvalidParameterError(
-                f"model {name} only supports asynchronous calls (X-DashScope-Async: enable)", param="model"
-            )
-        raise ModelNotFoundError(f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}")
-
-    def engine_for_async(self, name: str) -> str:
-        if name in ASYNC_MODELS:
-            return self.default_engine_model
-        raise ModelNotFoundError(
-            f"model {name!r} does not support file transcription; use {', '.join(sorted(ASYNC_MODELS))}"
-        )
-
-    def engine_for_openai(self, name: str) -> str:
-        """OpenAI's transcription endpoint also takes openasr's own model names and `whisper-1`."""
-        if name in OPENAI_ALIASES or name in SYNC_MODELS:
-            return self.default_engine_model
-        if name in BUNDLED:
-            return name
-        raise ModelNotFoundError(
-            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"
-        )
-
 
 @dataclass(frozen=True)
 class AudioRequest:
@@ -107,7 +59,6 @@ class TranscriptionService:
     def __init__(
         self,
         engines: EnginePool,
-        catalog: ModelCatalog,
         policy: SourcePolicy,
         workdir: Path,
         uploads: UploadResolver | None = None,
@@ -115,7 +66,6 @@ class TranscriptionService:
     ) -> None:
         self.engines = engines
         self.admission = admission or Admission(0)
-        self.catalog = catalog
         self._policy = policy
         self._workdir = workdir
         self._uploads = uploads

@@ -722,7 +722,9 @@ def english_once(served: Path) -> Recording:
 def test_sigterm_mid_task_releases_it_and_a_restart_finishes_it_identically(
     process_sdk: ServerProcess, static: str, english_once: Recording, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openasr.jobs.store import TaskStatus, TaskStore, sqlite_url
+    from openasr.jobs.database import sqlite_url
+    from openasr.jobs.records import TaskStatus
+    from openasr.jobs.store import TaskStore
 
     server = process_sdk
     url = f"{static}/english_once.flac"

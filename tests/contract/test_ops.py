@@ -12,7 +12,6 @@ import base64
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,20 +276,6 @@ def test_usage_rejects_bad_dates(ops_server: str) -> None:
 # -------------------------------------------------------------------------------------------- docs
 
 
-def test_docs_load_every_asset_from_this_server(ops_server: str) -> None:
-    for page in ("/docs", "/redoc"):
-        html = requests.get(f"{ops_server}{page}", timeout=10).text
-        assert not re.search(r"https?://|//cdn|fonts\.googleapis", html), html
-        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
-        assert assets, html
-        for asset in assets:
-            assert asset.startswith("/") and not asset.startswith("//"), asset
-            loaded = requests.get(f"{ops_server}{asset}", timeout=10)
-            assert loaded.status_code == 200, asset
-            if asset.endswith(".css"):
-                assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", loaded.text), asset
-
-
 def test_openapi_documents_errors_and_capabilities(ops_server: str) -> None:
     schema = requests.get(f"{ops_server}/openapi.json", timeout=10).json()
     info = schema["info"]
@@ -299,9 +284,17 @@ def test_openapi_documents_errors_and_capabilities(ops_server: str) -> None:
     envelopes = {"DashScopeError", "OpenAIError"}
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():
-            assert "200" in operation["responses"], (method, path)
-            if path.startswith(("/api/v1/services", "/api/v1/tasks", "/api/v1/uploads", "/v1/", "/compatible")):
-                ref = operation["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"]
+            answers = operation["responses"]
+            ok = answers["200"]["content"]
+            assert all(c["schema"] for c in ok.values()), (method, path)
+            if "application/json" in ok:  # a named model, not `{}`
+                json_schema = ok["application/json"]["schema"]
+                refs = [json_schema.get("$ref")] + [s.get("$ref") for s in json_schema.get("anyOf", [])]
+                assert any(refs), (method, path)
+            ref = answers["5XX"]["content"]["application/json"]["schema"]["$ref"]
+            assert ref.rsplit("/", 1)[-1] in envelopes, (method, path)
+            if path.startswith(("/api/v1/", "/results/", "/v1/", "/compatible")):
+                ref = answers["4XX"]["content"]["application/json"]["schema"]["$ref"]
                 assert ref.rsplit("/", 1)[-1] in envelopes, (method, path)
             if method == "post" and not path.endswith("/cancel"):  # cancel takes no body
                 assert "requestBody" in operation, (method, path)

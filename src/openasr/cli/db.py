@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.database import sqlite_url
+from openasr.jobs.store import TaskStore
 from openasr.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The task database (SQLite by default, or OPENASR_DATABASE_URL).")

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from openasr.cli.client import ServerError, TaskClient
-from openasr.postprocess.formats import parse_json, render
+from openasr.postprocess.formats import RESULT_FORMATS, parse_json, render
+from openasr.server.dashscope.task_protocol import TaskResponse, TranscriptionParameters, dump
 
 app = typer.Typer(no_args_is_help=True, help="Async file transcription on a server (up to 12 h / 2 GB).")
 _err = Console(stderr=True)
@@ -51,11 +52,13 @@ def submit(
     api_key: ApiKeyOption = DEFAULT_KEY,
 ) -> None:
     """Queue a file and print its task id."""
-    parameters: dict[str, Any] = {"enable_itn": itn, "enable_words": words, "channel_id": channel or [0]}
-    if language:
-        parameters["language"] = language
-    if context:
-        parameters["text"] = context
+    parameters = TranscriptionParameters(
+        language=language or None,
+        enable_itn=itn,
+        enable_words=words,
+        text=context or None,
+        channel_id=channel or [0],
+    )
     with client_for(server, api_key) as client:
         print(client.submit(source, parameters))
 
@@ -64,7 +67,7 @@ def submit(
 def status(task_id: str, server: Server = DEFAULT_SERVER, api_key: ApiKeyOption = DEFAULT_KEY) -> None:
     """Print the task's status as JSON (E5's output, with progress)."""
     with client_for(server, api_key) as client:
-        print(json.dumps(client.status(task_id), ensure_ascii=False, indent=2))
+        print(json.dumps(status_json(client.status(task_id)), ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -86,10 +89,10 @@ def wait(
         final = client.wait(
             task_id,
             timeout_s=timeout,
-            on_progress=lambda out: bar.update(row, completed=float(out.get("progress", 0.0))),
+            on_progress=lambda answer: bar.update(row, completed=answer.output.progress or 0.0),
         )
-    print(json.dumps(final, ensure_ascii=False, indent=2))
-    if final["task_status"] != "SUCCEEDED":
+    print(json.dumps(status_json(final), ensure_ascii=False, indent=2))
+    if final.output.task_status != "SUCCEEDED":
         raise typer.Exit(1)
 
 
@@ -101,10 +104,18 @@ def result(
     api_key: ApiKeyOption = DEFAULT_KEY,
 ) -> None:
     """Print a finished task's result: the result JSON, or subtitles / text rendered from it."""
-    if fmt not in ("json", "srt", "vtt", "text"):
-        _err.print(f"[bold red]error:[/] unknown format {fmt!r}: use json, srt, vtt or text")
+    if fmt not in RESULT_FORMATS:
+        _err.print(f"[bold red]error:[/] unknown format {fmt!r}: use {', '.join(RESULT_FORMATS)}")
         raise typer.Exit(1)
     with client_for(server, api_key) as client:
         document = client.result(task_id)
     body = json.dumps(document, ensure_ascii=False, indent=2) if fmt == "json" else render(parse_json(document), fmt)
     sys.stdout.write(body if body.endswith("\n") else body + "\n")
+
+
+def status_json(answer: TaskResponse) -> dict[str, Any]:
+    """What `status` and `wait` print: E5's output, with the task's usage once it has one."""
+    output = dump(answer.output)
+    if answer.usage is not None:
+        output["usage"] = dump(answer.usage)
+    return output

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from openasr.cli.tasks import DEFAULT_KEY, DEFAULT_SERVER, ApiKeyOption, Server, client_for
+from openasr.server.usage import UsageResponse
 
 COLUMNS = ("day", "api_key_id", "model", "requests", "seconds", "input_tokens", "output_tokens")
 
@@ -28,17 +29,16 @@ def usage(
     with client_for(server, api_key) as client:
         body = client.usage(start, end)
     if as_json:
-        print(json.dumps(body, ensure_ascii=False, indent=2))
+        print(json.dumps(body.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     console = Console(width=200 if piped else None)
     console.print(render_table(body))
 
 
-def render_table(body: dict[str, Any]) -> Table:
-    table = Table(*COLUMNS, title=f"usage {body['start']} … {body['end']} ({body['scope']})")
-    for row in body["usage"]:
-        table.add_row(*(str(row[c]) for c in COLUMNS))
-    total = body["total"]
-    table.add_row("total", "", "", *(str(total[c]) for c in COLUMNS[3:]), style="bold")
+def render_table(body: UsageResponse) -> Table:
+    table = Table(*COLUMNS, title=f"usage {body.start} … {body.end} ({body.scope})")
+    for row in body.usage:
+        table.add_row(*(str(getattr(row, c)) for c in COLUMNS))
+    table.add_row("total", "", "", *(str(getattr(body.total, c)) for c in COLUMNS[3:]), style="bold")
     return table

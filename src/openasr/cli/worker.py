@@ -16,9 +16,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from openasr.jobs.database import sqlite_url
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.store import TaskStore
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
 from openasr.runtime.engine_pool import EnginePool

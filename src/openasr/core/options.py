@@ -37,7 +37,6 @@ class TranscribeOptions:
     sentences: bool = True
     channels: tuple[int, ...] | None = None
     max_duration_s: float | None = None
-    max_size_bytes: int | None = None
 
     def replace(self, **changes: object) -> TranscribeOptions:
         return validate_options(dataclasses.replace(self, **changes))  # type: ignore[arg-type]

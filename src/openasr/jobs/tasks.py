@@ -1,6 +1,6 @@
 """What a router (or the service layer) calls for async tasks: submit, get, cancel, list (E4–E7).
 
-No HTTP types: parameters arrive as a `TaskParams`, answers leave as plain `TaskView`/`TaskPage`
+No HTTP types: a task arrives as its `TranscribeOptions`, answers leave as plain `TaskView`/`TaskPage`
 dataclasses with everything E5/E7 show; the router formats times and builds the signed
 ``transcription_url`` with `TaskQueue.result_url`. Scoping: when an `api_key_id` is given, tasks of
 other keys behave as if they did not exist (E5 answers UNKNOWN for them, E6 an error).
@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 
 from openasr.core.errors import InvalidParameterError
+from openasr.core.options import TranscribeOptions, validate_options
 from openasr.jobs.errors import TaskNotFoundError
+from openasr.jobs.records import TaskFilter, TaskRecord, TaskStatus
 from openasr.jobs.results import ResultStore
-from openasr.jobs.store import TaskFilter, TaskParams, TaskRecord, TaskStatus, TaskStore
+from openasr.jobs.store import TaskStore
 from openasr.pipeline import check_engine
 from openasr.runtime.engine_pool import EnginePool
 
@@ -92,23 +94,26 @@ class TaskQueue:
     def submit(
         self,
         file_url: str,
-        params: TaskParams,
+        options: TranscribeOptions,
         *,
         model_name: str,
-        engine_model: str,
         api_key_id: str,
+        oss_resolve: bool = False,
         request_id: str = "",
     ) -> TaskView:
-        """Validate the request and queue it as PENDING. `InvalidParameterError` names a bad parameter."""
-        _check_file_url(file_url, params)
-        options = params.to_options(engine_model)
+        """Validate the request and queue it as PENDING. `InvalidParameterError` names a bad parameter.
+
+        `options.model` is the engine model; `model_name` the public name the task is listed under;
+        `oss_resolve` allows an ``oss://`` upload key as `file_url`."""
+        _check_file_url(file_url, oss_resolve=oss_resolve)
+        options = validate_options(options)
         if self.engines is not None:
-            check_engine(self.engines.get(engine_model), options)
+            check_engine(self.engines.get(options.model), options)
         record = self.store.create(
             file_url=file_url,
             model_name=model_name,
-            engine_model=engine_model,
-            params=params,
+            options=options,
+            oss_resolve=oss_resolve,
             api_key_id=api_key_id,
             request_id=request_id,
         )
@@ -171,7 +176,7 @@ class TaskQueue:
         )
 
 
-def _check_file_url(file_url: str, params: TaskParams) -> None:
+def _check_file_url(file_url: str, *, oss_resolve: bool) -> None:
     """Cheap checks at submit time; fetching (and the SSRF guard) happens in the worker."""
     if not file_url or not file_url.strip():
         raise InvalidParameterError("input.file_url is required", param="file_url")
@@ -183,7 +188,7 @@ def _check_file_url(file_url: str, params: TaskParams) -> None:
     if match is None:
         return  # a local path: allowed only under the server's file roots, which the worker enforces
     scheme = match.group(1).lower()
-    if scheme == "oss" and not params.oss_resolve:
+    if scheme == "oss" and not oss_resolve:
         raise InvalidParameterError(
             "oss:// audio requires the header 'X-DashScope-OssResourceResolve: enable'", param="file_url"
         )

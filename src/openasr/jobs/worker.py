@@ -38,8 +38,9 @@ from openasr.core.errors import AsrError, EngineUnavailableError
 from openasr.core.options import TranscribeOptions, count_audio_tokens
 from openasr.core.types import AudioInfo, Transcript
 from openasr.jobs.errors import LeaseLostError
+from openasr.jobs.records import Checkpoint, TaskRecord
 from openasr.jobs.results import ResultStore
-from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore
+from openasr.jobs.store import TaskStore
 from openasr.jobs.work_files import WorkFiles
 from openasr.pipeline import (
     ChunkResult,
@@ -324,12 +325,8 @@ class TaskWorker:
 
     def _prepare(self, task: TaskRecord, lease: str, files: contextlib.ExitStack) -> _Job:
         """Options, engine and local audio of the task, checked against the limits before any decoding."""
-        options = task.params.to_options(
-            task.engine_model,
-            max_duration_s=self.config.max_duration_s,
-            max_size_bytes=self.config.policy.max_size_bytes,
-        )
-        engine = self.engines.get(task.engine_model)
+        options = task.options.replace(max_duration_s=self.config.max_duration_s)
+        engine = self.engines.get(options.model)
         check_engine(engine, options)
         path = files.enter_context(  # fetch_audio enforces the size limit
             self.work_files.audio(
@@ -337,7 +334,7 @@ class TaskWorker:
                 task.file_url,
                 self.config.policy,
                 uploads=self.uploads.for_owner(task.api_key_id) if self.uploads is not None else None,
-                oss_resolve=task.params.oss_resolve,
+                oss_resolve=task.oss_resolve,
             )
         )
         info = measured_info(path, options.max_duration_s)  # a header without a length is counted

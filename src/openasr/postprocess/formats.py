@@ -18,6 +18,10 @@ from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcrip
 
 FORMATS = ("text", "json", "srt", "vtt", "verbose_json")
 """Every format `render` accepts; the names are OpenAI's `response_format` values."""
+TIMED_FORMATS = ("srt", "vtt", "verbose_json")
+"""The formats that carry sentence timing (a recognition for them needs sentences)."""
+RESULT_FORMATS = ("json", "srt", "vtt", "text")
+"""What `openasr task result` renders from a task's result JSON."""
 
 LANGUAGE_NAMES = {
     "ar": "arabic", "ca": "catalan", "cs": "czech", "da": "danish", "de": "german", "el": "greek",

@@ -63,7 +63,9 @@ class BatchStats:
 
 
 @dataclass(order=True)
-class _Job(Generic[ItemT, ResultT]):
+class _Queued(Generic[ItemT, ResultT]):
+    """One caller's item waiting for a batch, with the future its result goes to."""
+
     priority: int
     seq: int
     queued_at: float = field(compare=False)
@@ -87,7 +89,7 @@ class Batcher(Generic[ItemT, ResultT]):
         self.max_batch = max_batch
         self._run_batch = run_batch
         self._max_wait_s = max_wait_s
-        self._queue: list[_Job[ItemT, ResultT]] = []
+        self._queue: list[_Queued[ItemT, ResultT]] = []
         self._seq = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
@@ -107,7 +109,7 @@ class Batcher(Generic[ItemT, ResultT]):
         with self._ready:
             if self._closed:
                 raise RuntimeError("engine is closed")
-            heapq.heappush(self._queue, _Job(priority, next(self._seq), time.monotonic(), item, future))
+            heapq.heappush(self._queue, _Queued(priority, next(self._seq), time.monotonic(), item, future))
             self._ready.notify()
         return future
 
@@ -132,7 +134,7 @@ class Batcher(Generic[ItemT, ResultT]):
             if jobs:
                 self._run(jobs)
 
-    def _next_batch(self) -> list[_Job[ItemT, ResultT]] | None:
+    def _next_batch(self) -> list[_Queued[ItemT, ResultT]] | None:
         """Wait for work, then for a full batch or the oldest job's deadline; take jobs of the most
         urgent priority only, oldest first."""
         with self._ready:
@@ -148,7 +150,7 @@ class Batcher(Generic[ItemT, ResultT]):
                 if ready or wait_s <= 0:
                     break
                 self._ready.wait(wait_s)
-            batch: list[_Job[ItemT, ResultT]] = []
+            batch: list[_Queued[ItemT, ResultT]] = []
             while self._queue and len(batch) < self.max_batch and self._queue[0].priority == head.priority:
                 batch.append(heapq.heappop(self._queue))
             self._batches += 1
@@ -156,7 +158,7 @@ class Batcher(Generic[ItemT, ResultT]):
             self._batch_sizes[len(batch)] = self._batch_sizes.get(len(batch), 0) + 1
             return batch
 
-    def _run(self, jobs: list[_Job[ItemT, ResultT]]) -> None:
+    def _run(self, jobs: list[_Queued[ItemT, ResultT]]) -> None:
         started = time.monotonic()
         try:
             results = self._run_batch([job.item for job in jobs])

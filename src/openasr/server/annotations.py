@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AudioInfoAnnotation(BaseModel):
+    """The one annotation both surfaces write (exact: extra keys forbidden)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["audio_info"]
+    language: str
+    emotion: str | None = Field(default=None, description="only when an emotion classifier is active")
 
 
 def audio_annotations(language: str, emotion: str | None) -> list[dict[str, Any]]:

@@ -20,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr import __version__
 from openasr.engines.base import EngineCapabilities
+from openasr.jobs.database import sqlite_url
 from openasr.jobs.rate_limits import SharedRateLimiter
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.store import TaskStore
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
@@ -42,12 +43,13 @@ from openasr.server.errors import RequestIdMiddleware, install_error_handlers
 from openasr.server.intake import IntakeMiddleware
 from openasr.server.logs import log_request
 from openasr.server.metrics import Metrics
+from openasr.server.models import ModelCatalog
 from openasr.server.observe import Observation, ObservationMiddleware
 from openasr.server.openai.router import router as openai_router
 from openasr.server.ops import router as ops_router
 from openasr.server.usage import router as usage_router
 from openasr.server.web.router import router as web_router
-from openasr.service import ModelCatalog, TranscriptionService, sync_policy
+from openasr.service import TranscriptionService, sync_policy
 from openasr.settings import Settings
 from openasr.storage import open_store
 
@@ -77,7 +79,6 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         log.info("removed %d file(s) of interrupted uploads", removed)
     service = TranscriptionService(
         engines,
-        ModelCatalog(settings.default_model),
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
         uploads=uploads,
@@ -93,7 +94,14 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     gate = Gate(KeyRing(keys), rate_limiter(settings, tasks.store))
     metrics = Metrics(engines, tasks.store)
     return AppContext(
-        settings=settings, service=service, gate=gate, uploads=uploads, tasks=tasks, metrics=metrics, blobs=blobs
+        settings=settings,
+        service=service,
+        catalog=ModelCatalog(settings.default_model),
+        gate=gate,
+        uploads=uploads,
+        tasks=tasks,
+        metrics=metrics,
+        blobs=blobs,
     )
 
 
@@ -226,7 +234,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     for router in (dashscope_router, uploads_router, tasks_router, results_router, usage_router):
         app.include_router(router, responses=dashscope_errors)
     app.include_router(openai_router, responses=error_responses(OpenAIError))
-    app.include_router(ops_router)
+    app.include_router(ops_router, responses={"5XX": dashscope_errors["5XX"]})
     app.include_router(web_router)
     install_openapi(app, lambda: loaded_capabilities(ctx))
     return app

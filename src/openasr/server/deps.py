@@ -14,6 +14,7 @@ from openasr.jobs.worker import TaskWorker
 from openasr.server.auth import Gate
 from openasr.server.errors import request_id
 from openasr.server.metrics import Metrics
+from openasr.server.models import ModelCatalog
 from openasr.server.observe import observation
 from openasr.service import TranscriptionService
 from openasr.settings import Settings
@@ -24,6 +25,8 @@ from openasr.storage import BlobStore
 class AppContext:
     settings: Settings
     service: TranscriptionService
+    catalog: ModelCatalog
+    """The public model names this server answers to."""
     gate: Gate
     uploads: UploadStore | None = None
     tasks: TaskQueue | None = None

@@ -3,17 +3,24 @@ the truth about errors and capabilities.
 
 The Swagger UI and ReDoc bundles come from the `fastapi-offline` package and are served by this server
 (no CDN, no Google fonts, no Swagger validator badge), so the docs work on a machine without internet.
+ReDoc's bundle hard-codes one CDN URL (its "API docs by Redocly" logo, fetched on every page view); this
+server serves that bundle with the logo pointed at its own favicon instead.
 Every route documents the error envelope of its surface, and the schema's description lists which
 capabilities the loaded engine has (word timestamps, emotion …) and which are not active.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
@@ -50,9 +57,39 @@ def error_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     }
 
 
+OFFLINE_ASSETS = "/static-offline-docs"
+"""Where `fastapi-offline` mounts its bundled assets."""
+REDOC_BUNDLE = "/docs-assets/redoc.standalone.js"
+_REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
 def offline_app(**kwargs: Any) -> FastAPI:
     """A FastAPI app whose /docs and /redoc load their assets from this package, never a CDN."""
-    return FastAPIOffline(swagger_ui_parameters={"validatorUrl": None}, **kwargs)
+    app = FastAPIOffline(redoc_url=None, swagger_ui_parameters={"validatorUrl": None}, **kwargs)
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{REDOC_BUNDLE}",
+            redoc_favicon_url=f"{root}{OFFLINE_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    @app.get(REDOC_BUNDLE, include_in_schema=False)
+    async def redoc_bundle(request: Request) -> Response:
+        logo = f"{request.scope.get('root_path', '')}{OFFLINE_ASSETS}/favicon.png"
+        return Response(_redoc_bundle(logo), media_type="text/javascript")
+
+    return app
+
+
+@functools.cache
+def _redoc_bundle(logo_url: str) -> str:
+    bundle = Path(fastapi_offline.__file__).with_name("static") / "redoc.standalone.js"
+    return bundle.read_text(encoding="utf-8").replace(_REDOC_LOGO, logo_url)
 
 
 def capability_lines(model: str, caps: EngineCapabilities) -> list[str]:

@@ -20,7 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from openasr.jobs.store import TaskRecord, TaskStatus, TaskStore
+from openasr.jobs.records import TaskRecord, TaskStatus
+from openasr.jobs.store import TaskStore
 from openasr.runtime.batcher import Priority
 from openasr.runtime.engine_pool import EnginePool
 from openasr.server.observe import Observation

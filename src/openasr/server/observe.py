@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openasr.core.options import TokenCounter, count_audio_tokens, count_context_tokens
-from openasr.jobs.store import Usage
+from openasr.jobs.usage import Usage
 
 log = logging.getLogger("openasr.server")
 

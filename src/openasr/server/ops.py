@@ -7,6 +7,8 @@ task store cannot be reached, the engine queue is saturated, or the server is sh
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -57,7 +59,10 @@ async def ready(ctx: Context) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=503 if failing else 200)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+_PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}}
+
+
+@router.get("/metrics", response_class=Response, responses=_PROMETHEUS_TEXT)
 async def metrics(ctx: Context) -> Response:
     """Prometheus text exposition of this process's metrics (names start with `openasr_`)."""
     assert ctx.metrics is not None, "create_app builds the metrics"

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AccessDeniedError, InvalidParameterError
 from openasr.core.keys import key_id
-from openasr.jobs.store import UsageTotal
+from openasr.jobs.usage import UsageTotal
 from openasr.server.deps import ApiKey, Context, RequestId
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from jobs_testkit import DATA, MODEL, FileServer, JobEnv
 
+from openasr.jobs.database import sqlite_url
 from openasr.jobs.results import ResultStore
 from openasr.jobs.secrets import load_or_create_secret
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.store import TaskStore
 from openasr.jobs.worker import WorkerConfig, async_source_policy
 from openasr.runtime.engine_pool import EnginePool
 from openasr.storage import LocalBlobStore

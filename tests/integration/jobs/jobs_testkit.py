@@ -15,8 +15,10 @@ import av
 import numpy as np
 
 from openasr.audio.decode import decode_audio
+from openasr.core.options import TranscribeOptions
+from openasr.jobs.records import TaskRecord
 from openasr.jobs.results import ResultStore
-from openasr.jobs.store import TaskParams, TaskRecord, TaskStore
+from openasr.jobs.store import TaskStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig
 from openasr.runtime.engine_pool import EnginePool
 
@@ -64,12 +66,12 @@ class JobEnv:
     config: WorkerConfig
     engines: EnginePool
 
-    def submit(self, file_url: str, **params: object) -> str:
+    def submit(self, file_url: str, **options: object) -> str:
+        """Queue a task as E4 would (channel 0 unless `channels` says otherwise)."""
         record = self.store.create(
             file_url=file_url,
             model_name="qwen3-asr-flash-filetrans",
-            engine_model=MODEL,
-            params=TaskParams(**params),  # type: ignore[arg-type]
+            options=TranscribeOptions(**{"model": MODEL, "channels": (0,), **options}),  # type: ignore[arg-type]
             api_key_id="test",
         )
         return record.task_id

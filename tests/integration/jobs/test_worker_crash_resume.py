@@ -16,7 +16,7 @@ import pytest
 from jobs_testkit import MODEL, JobEnv, clip, normalise, write_wav
 
 from openasr.engines.base import Engine, EngineCapabilities, Recognition, RecognitionItem
-from openasr.jobs.store import TaskStatus
+from openasr.jobs.records import TaskStatus
 from openasr.jobs.worker import TaskWorker
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
@@ -103,7 +103,7 @@ def _start_worker(env: JobEnv, log_path: Path) -> subprocess.Popen[bytes]:
 
 def test_killed_worker_process_is_resumed_from_checkpoints(job_env: JobEnv, engines: EnginePool) -> None:
     audio = _long_file(job_env.root / "long.wav")
-    task_id = job_env.submit(str(audio), enable_words=True)
+    task_id = job_env.submit(str(audio), words=True)
     log_path = job_env.root / "worker.log"
     process = _start_worker(job_env, log_path)
     try:
@@ -140,7 +140,7 @@ def test_killed_worker_process_is_resumed_from_checkpoints(job_env: JobEnv, engi
     assert resumed.attempts == 2 and resumed.scheduled_time_ms == orphan.scheduled_time_ms
 
     # The same file, uninterrupted, in this process.
-    reference_id = job_env.submit(str(audio), enable_words=True)
+    reference_id = job_env.submit(str(audio), words=True)
     full_pool = _CountingPool(engines)
     started = time.monotonic()
     full = TaskWorker(job_env.store, job_env.results, full_pool, job_env.config).run_once()

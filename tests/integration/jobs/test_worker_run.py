@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from jobs_testkit import DATA, FileServer, JobEnv, clip, normalise, reference, write_wav
 
-from openasr.jobs.store import TaskParams, TaskRecord, TaskStatus
+from openasr.core.options import TranscribeOptions
+from openasr.jobs.records import TaskRecord, TaskStatus
 from openasr.jobs.worker import INTERNAL_ERROR_MESSAGE, WorkerConfig, cleanup
 
 AUSTEN = "en/sense_and_sensibility_01_austen_64kb-0870.wav"  # 7.1 s
@@ -34,7 +35,7 @@ def _wait(predicate: object, timeout_s: float = 120.0) -> None:
 
 def test_task_over_http_succeeds_with_sentences_and_words(job_env: JobEnv, file_server: FileServer) -> None:
     url = f"{file_server.url}/files/{AUSTEN}?token=abc"
-    task_id = job_env.submit(url, enable_words=True, language="en")
+    task_id = job_env.submit(url, words=True, language="en")
     done = job_env.run_one()
     assert done.task_id == task_id and done.status is TaskStatus.SUCCEEDED, (done.code, done.message)
     assert done.usage_seconds == 8  # ceil(7.1 s) × 1 channel
@@ -71,7 +72,7 @@ def test_words_only_when_asked(job_env: JobEnv) -> None:
 def test_two_channel_file_gives_one_transcript_per_channel(job_env: JobEnv) -> None:
     left, right = clip(AUSTEN), clip(AUSTEN_2)
     stereo = write_wav(job_env.root / "stereo.wav", [left, right])
-    job_env.submit(str(stereo), channel_ids=(0, 1))
+    job_env.submit(str(stereo), channels=(0, 1))
     done = job_env.run_one()
     assert done.status is TaskStatus.SUCCEEDED, (done.code, done.message)
     assert done.usage_seconds == math.ceil(len(left) / 16000) * 2  # each channel billed
@@ -82,7 +83,7 @@ def test_two_channel_file_gives_one_transcript_per_channel(job_env: JobEnv) -> N
     assert _wer(reference(AUSTEN_2), first["text"]) > 0.8  # no cross-talk between the channels
     assert second["sentences"][0]["sentence_id"] == 0  # ids count per channel
 
-    job_env.submit(str(stereo), channel_ids=(1,))
+    job_env.submit(str(stereo), channels=(1,))
     only_right = job_env.run_one()
     (transcript,) = job_env.results.read(only_right.result_key or "")["transcripts"]
     assert transcript["channel_id"] == 1 and transcript["text"] == second["text"]
@@ -110,7 +111,7 @@ def test_failures_end_the_task_with_the_service_code(
         url = str(job_env.root / "garbage.mp3")
         Path(url).write_bytes(b"\x00\x01garbage" * 1000)
     elif source == "mono-channel-1":
-        url, params = str(DATA / CARDS), {"channel_ids": (1,)}
+        url, params = str(DATA / CARDS), {"channels": (1,)}
     elif source == "outside-roots":
         url = "/etc/hostname"
     else:
@@ -190,7 +191,7 @@ def test_stop_releases_the_running_task_and_a_resume_matches_a_full_run(
         parts += [clip(name), np.zeros(3 * 16000, dtype=np.float32)]
     audio = write_wav(job_env.root / "four.wav", [np.concatenate(parts)])
     file_server.extra["/four.wav"] = audio
-    interrupted = job_env.submit(f"{file_server.url}/four.wav", enable_words=True)
+    interrupted = job_env.submit(f"{file_server.url}/four.wav", words=True)
     worker = job_env.worker()
     worker.start()
     _wait(lambda: len(job_env.store.load_checkpoints(interrupted)) >= 1)
@@ -206,7 +207,7 @@ def test_stop_releases_the_running_task_and_a_resume_matches_a_full_run(
     assert resumed.task_id == interrupted and resumed.status is TaskStatus.SUCCEEDED
     assert file_server.hits.count("/four.wav") == 1  # the resumed run reused the download
     assert not (job_env.config.work_dir / interrupted).exists()
-    reference_id = job_env.submit(str(audio), enable_words=True)
+    reference_id = job_env.submit(str(audio), words=True)
     full = job_env.run_one()
     assert full.task_id == reference_id and full.status is TaskStatus.SUCCEEDED
     resumed_doc = job_env.results.read(interrupted)
@@ -275,8 +276,8 @@ def test_oss_upload_is_read_as_the_task_owner(job_env: JobEnv) -> None:
         record = job_env.store.create(
             file_url=f"oss://{key}",
             model_name="qwen3-asr-flash-filetrans",
-            engine_model="whisper-base",
-            params=TaskParams(oss_resolve=True),
+            options=TranscribeOptions(model="whisper-base", channels=(0,)),
+            oss_resolve=True,
             api_key_id=owner,
         )
         done = job_env.worker(uploads=uploads).run_once()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from openasr.jobs.store import TaskStore, sqlite_url
+from openasr.jobs.database import sqlite_url
+from openasr.jobs.store import TaskStore
 from postgres import PostgresCluster
 from unit.jobs.clock import Clock
 

@@ -8,8 +8,9 @@ import sys
 
 import sqlalchemy as sa
 
+from openasr.core.options import TranscribeOptions
 from openasr.jobs.schema import head_revision
-from openasr.jobs.store import TaskParams, TaskStore
+from openasr.jobs.store import TaskStore
 from unit.jobs.clock import Clock
 
 T0 = 1_767_261_600.0
@@ -35,8 +36,7 @@ def test_a_database_from_before_migrations_is_adopted_with_its_tasks(store_url: 
     task = first.create(
         file_url="https://example.org/a.wav",
         model_name="qwen3-asr-flash-filetrans",
-        engine_model="whisper-base",
-        params=TaskParams(),
+        options=TranscribeOptions(model="whisper-base", channels=(0,)),
         api_key_id="key-a",
     )
     first.close()

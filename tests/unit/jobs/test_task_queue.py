@@ -9,9 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from openasr.core.errors import InvalidParameterError
+from openasr.core.options import TranscribeOptions
+from openasr.jobs.database import sqlite_url
 from openasr.jobs.errors import TaskNotCancelableError, TaskNotFoundError
+from openasr.jobs.records import TaskFilter, TaskStatus
 from openasr.jobs.results import ResultStore
-from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus, TaskStore, sqlite_url
+from openasr.jobs.store import TaskStore
 from openasr.jobs.tasks import TaskQueue, TaskView
 from openasr.storage import LocalBlobStore
 from unit.jobs.clock import Clock
@@ -26,26 +29,33 @@ def queue(tmp_path: Path, clock: Clock) -> Iterator[TaskQueue]:
     store.close()
 
 
-def _submit(queue: TaskQueue, url: str = "https://example.org/a.wav", key: str = "key-a", **params: object) -> TaskView:
+def _submit(
+    queue: TaskQueue,
+    url: str = "https://example.org/a.wav",
+    key: str = "key-a",
+    *,
+    oss_resolve: bool = False,
+    **options: object,
+) -> TaskView:
     return queue.submit(
         url,
-        TaskParams(**params),  # type: ignore[arg-type]
+        TranscribeOptions(**{"model": "whisper-base", "channels": (0,), **options}),  # type: ignore[arg-type]
         model_name="qwen3-asr-flash-filetrans",
-        engine_model="whisper-base",
+        oss_resolve=oss_resolve,
         api_key_id=key,
         request_id="req-1",
     )
 
 
 def test_submit_queues_a_pending_task(queue: TaskQueue) -> None:
-    view = _submit(queue, enable_words=True, channel_ids=(0, 1))
+    view = _submit(queue, words=True, channels=(0, 1))
     assert view.status is TaskStatus.PENDING
     assert view.submit_time_ms == int(T0 * 1000)
     assert (view.progress, view.audio_seconds_done, view.audio_seconds_total) == (0.0, 0.0, None)
     assert (view.usage_seconds, view.result_key, view.result_expires_at_s) == (None, None, None)
     assert view.model_name == "qwen3-asr-flash-filetrans" and view.request_id == "req-1"
     record = queue.store.get(view.task_id)
-    assert record is not None and record.params.channel_ids == (0, 1) and record.params.enable_words
+    assert record is not None and record.options.channels == (0, 1) and record.options.words
 
 
 @pytest.mark.parametrize(
@@ -55,9 +65,9 @@ def test_submit_queues_a_pending_task(queue: TaskQueue) -> None:
         ("data:audio/wav;base64,UklGRg==", {}, "file_url", "data: URI"),
         ("oss://dashscope-instant/a.wav", {}, "file_url", "OssResourceResolve"),
         ("ftp://example.org/a.wav", {}, "file_url", "scheme"),
-        ("https://example.org/a.wav", {"channel_ids": ()}, "channel_id", "empty"),
-        ("https://example.org/a.wav", {"channel_ids": (-1,)}, "channel_id", "start at 0"),
-        ("https://example.org/a.wav", {"channel_ids": (0, 0)}, "channel_id", "repeats"),
+        ("https://example.org/a.wav", {"channels": ()}, "channel_id", "empty"),
+        ("https://example.org/a.wav", {"channels": (-1,)}, "channel_id", "start at 0"),
+        ("https://example.org/a.wav", {"channels": (0, 0)}, "channel_id", "repeats"),
         ("https://example.org/a.wav", {"language": "x"}, "language", "language"),
         ("https://example.org/a.wav", {"context": "word " * 10_001}, "context", "10000 tokens"),
     ],

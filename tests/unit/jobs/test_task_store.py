@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from openasr.core.options import TranscribeOptions
 from openasr.core.types import Sentence, Word
+from openasr.jobs.database import sqlite_url
 from openasr.jobs.errors import LeaseLostError, TaskNotCancelableError, TaskNotFoundError
-from openasr.jobs.store import (
-    INTERRUPTED_MESSAGE,
-    TaskFilter,
-    TaskParams,
-    TaskRecord,
-    TaskStatus,
-    TaskStore,
-    sqlite_url,
-)
+from openasr.jobs.records import INTERRUPTED_MESSAGE, TaskFilter, TaskRecord, TaskStatus
+from openasr.jobs.store import TaskStore
 from openasr.pipeline import ChunkResult
 from unit.jobs.clock import Clock
 
@@ -30,8 +25,7 @@ def _submit(store: TaskStore, n: int = 1, **kw: object) -> list[TaskRecord]:
     values: dict[str, object] = {
         "file_url": "https://example.org/a.wav",
         "model_name": "qwen3-asr-flash-filetrans",
-        "engine_model": "whisper-base",
-        "params": TaskParams(),
+        "options": TranscribeOptions(model="whisper-base", channels=(0,)),
         "api_key_id": "key-a",
     }
     values.update(kw)
@@ -63,21 +57,21 @@ def _chunk(channel: int, start_s: float, end_s: float, first_id: int) -> ChunkRe
 
 
 def test_create_and_get_round_trip(store: TaskStore, clock: Clock) -> None:
-    params = TaskParams(
-        language="en", enable_itn=True, enable_words=True, context="Dashwood", channel_ids=(1, 0), oss_resolve=True
+    options = TranscribeOptions(
+        model="whisper-base", language="en", itn=True, words=True, context="Dashwood", channels=(1, 0)
     )
     created = store.create(
         file_url="oss://dashscope-instant/k/a b.wav",
         model_name="qwen3-asr-flash-filetrans",
-        engine_model="whisper-base",
-        params=params,
+        options=options,
+        oss_resolve=True,
         api_key_id="abc123",
         request_id="req-1",
     )
     got = store.get(created.task_id)
     assert got == created
     assert got.status is TaskStatus.PENDING
-    assert got.params == params
+    assert got.options == options and got.oss_resolve
     assert got.submit_time_ms == int(T0 * 1000)
     assert (got.scheduled_time_ms, got.end_time_ms, got.claimed_by, got.attempts) == (None, None, None, 0)
     assert got.progress == 0.0

@@ -511,7 +511,8 @@ def test_a_restart_spares_an_upload_another_server_is_still_receiving(store: Upl
     cert = issue(store, KEY, "m", HOST, now=T0)
     fields = form(cert)
     script = (
-        "import sys, json; from pathlib import Path; from openasr.jobs.uploads import UploadStore; from openasr.storage import LocalBlobStore\n"
+        "import sys, json; from pathlib import Path\n"
+        "from openasr.jobs.uploads import UploadStore; from openasr.storage import LocalBlobStore\n"
         f"store = UploadStore(LocalBlobStore(Path({str(store.blobs.root)!r})), {SECRET!r}, retention_s=48 * 3600)\n"
         f"store.accept(json.loads({json.dumps(json.dumps(fields))}), 'a.wav', sys.stdin.buffer, now={T0 + 1})\n"
     )

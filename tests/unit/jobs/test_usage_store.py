@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from openasr.core.options import TranscribeOptions
 from openasr.jobs.errors import LeaseLostError
-from openasr.jobs.store import TaskParams, TaskStatus, TaskStore, Usage, UsageTotal
+from openasr.jobs.records import TaskStatus
+from openasr.jobs.store import TaskStore
+from openasr.jobs.usage import Usage, UsageTotal
 from unit.jobs.clock import Clock
 
 T0 = 1_767_225_599.0  # 2025-12-31 23:59:59 UTC: one second before a UTC day ends
@@ -32,8 +35,7 @@ def test_a_finished_task_records_its_usage_once(store: TaskStore) -> None:
     task = store.create(
         file_url="https://example.org/a.wav",
         model_name="qwen3-asr-flash-filetrans",
-        engine_model="whisper-base",
-        params=TaskParams(),
+        options=TranscribeOptions(model="whisper-base", channels=(0,)),
         api_key_id="key-t",
         request_id="req-1",
     )
@@ -52,8 +54,7 @@ def test_tasks_are_counted_per_state(store: TaskStore) -> None:
         store.create(
             file_url="https://example.org/a.wav",
             model_name="qwen3-asr-flash-filetrans",
-            engine_model="whisper-base",
-            params=TaskParams(),
+            options=TranscribeOptions(model="whisper-base", channels=(0,)),
             api_key_id="k",
         )
     store.claim_next("w1")

@@ -7,6 +7,7 @@ from openasr.core.options import TranscribeOptions
 from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
 from openasr.postprocess.formats import (
     FORMATS,
+    parse_json,
     render,
     render_json,
     render_srt,
@@ -204,3 +205,13 @@ def test_render_unknown_format() -> None:
     with pytest.raises(InvalidParameterError) as caught:
         render(transcript(ENGLISH), "docx")
     assert caught.value.param == "response_format"
+
+
+def test_a_result_file_reads_back_as_the_transcript_it_was_rendered_from() -> None:
+    """`parse_json` is `render_json`'s inverse (`openasr task result -f srt` renders from the file)."""
+    for t in (transcript(ENGLISH, words=True), two_channels()):
+        document = json.loads(json.dumps(render_json(t, file_url="https://example.org/a.m4a")))
+        back = parse_json(document)
+        assert render_json(back, file_url="https://example.org/a.m4a") == document
+        assert render_srt(back) == render_srt(t) and render_text(back) == render_text(t)
+        assert back.channels == t.channels and back.language == t.language

@@ -9,14 +9,14 @@ classified the audio: otherwise an absent key, never a constant "neutral" (see R
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
-from openasr.server.annotations import audio_annotations
-from openasr.service import LEGACY_MODELS, ModelCatalog
+from openasr.server.annotations import AudioInfoAnnotation, audio_annotations
+from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
 
 class ContentItem(BaseModel):
@@ -62,6 +62,94 @@ class GenerationRequest(BaseModel):
     model: str = Field(min_length=1)
     input: GenerationInput
     parameters: GenerationParameters = Field(default_factory=GenerationParameters)
+
+
+# ------------------------------------------------------------------------------------------ answers
+# Exact models of what `to_response` writes (extra keys forbidden): the route documents them as its
+# 200 answer, and the converter tests validate every shape against them.
+
+
+class _Exact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextContent(_Exact):
+    text: str
+
+
+class AssistantMessage(_Exact):
+    role: Literal["assistant"]
+    content: list[TextContent]
+    annotations: list[AudioInfoAnnotation]
+
+
+class Choice(_Exact):
+    finish_reason: str = Field(description='"stop", or "null" on a stream\'s intermediate events')
+    message: AssistantMessage
+
+
+class GenerationOutput(_Exact):
+    choices: list[Choice]
+
+
+class TokenDetails(_Exact):
+    text_tokens: int
+
+
+class GenerationUsage(_Exact):
+    input_tokens_details: TokenDetails
+    output_tokens_details: TokenDetails
+    seconds: int
+
+
+class GenerationResponse(_Exact):
+    """E1's answer (and each SSE event's data) for the qwen3-asr-flash family."""
+
+    request_id: str
+    output: GenerationOutput
+    usage: GenerationUsage
+
+
+class LegacyMessage(_Exact):
+    role: Literal["assistant"]
+    content: list[TextContent]
+
+
+class LegacyChoice(_Exact):
+    finish_reason: str
+    message: LegacyMessage
+
+
+class LegacyOutput(_Exact):
+    text: None
+    finish_reason: None
+    choices: list[LegacyChoice]
+
+
+class LegacyUsage(_Exact):
+    input_tokens: int
+    output_tokens: int
+    audio_tokens: int
+
+
+class LegacyGenerationResponse(_Exact):
+    """E1's answer for qwen-audio-asr, in that model's older shape."""
+
+    status_code: int
+    request_id: str
+    code: str
+    message: str
+    output: LegacyOutput
+    usage: LegacyUsage
+
+
+GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": GenerationResponse | LegacyGenerationResponse,
+        "description": "the transcript; with `X-DashScope-SSE: enable`, a text/event-stream of such objects",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def context_of(messages: list[Message]) -> str:

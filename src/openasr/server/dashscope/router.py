@@ -9,7 +9,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError
-from openasr.server.dashscope.protocol import GenerationRequest, context_of, to_options, to_response
+from openasr.server.dashscope.protocol import (
+    GENERATION_RESPONSES,
+    GenerationRequest,
+    context_of,
+    to_options,
+    to_response,
+)
 from openasr.server.deps import ApiKey, Context, RequestId, header_enabled
 from openasr.server.errors import dashscope_body
 from openasr.server.observe import Observed
@@ -20,7 +26,7 @@ from openasr.service import AudioRequest
 router = APIRouter(prefix="/api/v1", tags=["DashScope"])
 
 
-@router.post("/services/aigc/multimodal-generation/generation", response_model=None)
+@router.post("/services/aigc/multimodal-generation/generation", response_model=None, responses=GENERATION_RESPONSES)
 async def generate(
     body: GenerationRequest,
     ctx: Context,
@@ -31,7 +37,7 @@ async def generate(
     x_dashscope_ossresourceresolve: str | None = Header(default=None),
 ) -> JSONResponse | StreamingResponse:
     """Sync recognition of audio ≤ 10 MB / 5 min: http(s) URL, data URI, or oss:// upload key."""
-    ref, options = to_options(body, ctx.service.catalog)
+    ref, options = to_options(body, ctx.catalog)
     obs.model = body.model
     audio = AudioRequest(ref, api_key=api_key, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     context = context_of(body.input.messages)

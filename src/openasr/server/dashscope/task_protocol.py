@@ -1,4 +1,9 @@
-"""DashScope async file-transcription wire format (spec §7): request schema and the E4/E5/E7 shapes.
+"""DashScope async file-transcription wire format (spec §7): the E4 request and the E4–E7 answers.
+
+The response models are exact: the router documents them as each route's 200 answer, and the CLI
+client (`openasr task …`) builds its requests and reads the answers with the same models. Keys that
+the service leaves out (E5's times before they happen, `task_metrics` while PENDING …) are optional
+fields that the converters leave unset, and `dump` drops them.
 
 Times go out as the service writes them: `YYYY-MM-DD HH:MM:SS.mmm` (UTC) on E5, epoch ms on E7.
 Beyond the service, E5 also reports `progress` (0–1) and `audio_seconds_done`.
@@ -7,12 +12,13 @@ Beyond the service, E5 also reports `progress` (0–1) and `audio_seconds_done`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError
-from openasr.jobs.store import TaskFilter, TaskParams, TaskStatus
+from openasr.core.options import TranscribeOptions
+from openasr.jobs.records import TaskFilter, TaskStatus
 from openasr.jobs.tasks import TaskView
 
 
@@ -45,16 +51,144 @@ class TranscriptionRequest(BaseModel):
     parameters: TranscriptionParameters = Field(default_factory=TranscriptionParameters)
 
 
-def to_params(request: TranscriptionRequest, *, oss_resolve: bool) -> TaskParams:
+class SubmitOutput(BaseModel):
+    task_id: str
+    task_status: Literal["PENDING"]
+
+
+class SubmitResponse(BaseModel):
+    """E4's answer."""
+
+    request_id: str
+    output: SubmitOutput
+
+
+TaskState = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"]
+
+
+class TaskMetrics(BaseModel):
+    TOTAL: int
+    SUCCEEDED: int
+    FAILED: int
+
+
+class TaskResult(BaseModel):
+    transcription_url: str = Field(description="signed, expiring URL of the result JSON (E8)")
+
+
+class TaskOutput(BaseModel):
+    """E5's `output`; `task_id` and `task_status` are always there (the SDK requires both), UNKNOWN for
+    an id that does not exist for the caller."""
+
+    task_id: str
+    task_status: TaskState
+    submit_time: str | None = None
+    scheduled_time: str | None = None
+    end_time: str | None = None
+    task_metrics: TaskMetrics | None = None
+    result: TaskResult | None = None
+    code: str | None = None
+    message: str | None = None
+    progress: float | None = Field(default=None, description="share of the audio recognised, 0–1")
+    audio_seconds_done: float | None = Field(default=None, description="seconds recognised, all channels")
+
+
+class TaskUsage(BaseModel):
+    seconds: int = Field(description="billed audio seconds: ceil(duration) × channels")
+
+
+class TaskResponse(BaseModel):
+    """E5's answer; `usage` once the task SUCCEEDED."""
+
+    request_id: str
+    output: TaskOutput
+    usage: TaskUsage | None = None
+
+
+class CancelResponse(BaseModel):
+    """E6's answer."""
+
+    request_id: str
+
+
+class TaskListItem(BaseModel):
+    task_id: str
+    status: TaskState
+    model_name: str
+    request_id: str
+    api_key_id: str
+    region: str
+    gmt_create: int = Field(description="submit time, epoch ms")
+    start_time: int | None = Field(description="when a worker first took it, epoch ms")
+    end_time: int | None = Field(description="epoch ms")
+    user_api_unique_key: str
+
+
+class TaskListResponse(BaseModel):
+    """E7's answer."""
+
+    request_id: str
+    total: int
+    total_page: int
+    page_no: int
+    page_size: int
+    data: list[TaskListItem]
+
+
+class ResultWord(BaseModel):
+    begin_time: int
+    end_time: int
+    text: str
+    punctuation: str
+
+
+class ResultSentence(BaseModel):
+    sentence_id: int
+    begin_time: int = Field(description="ms")
+    end_time: int = Field(description="ms")
+    text: str
+    language: str
+    emotion: str | None = Field(default=None, description="only when an emotion classifier is active")
+    words: list[ResultWord] | None = Field(default=None, description="with enable_words")
+
+
+class ResultTranscript(BaseModel):
+    channel_id: int
+    text: str
+    sentences: list[ResultSentence]
+
+
+class ResultAudioInfo(BaseModel):
+    format: str
+    sample_rate: int
+
+
+class ResultDocument(BaseModel):
+    """E8: the result file at `transcription_url` (`postprocess.formats.render_json`)."""
+
+    file_url: str | None = None
+    audio_info: ResultAudioInfo
+    transcripts: list[ResultTranscript]
+    language: str
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON body of an answer: fields left unset are absent, as the service leaves them out."""
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def to_options(request: TranscriptionRequest, engine_model: str) -> TranscribeOptions:
+    """E4's parameters as the options the task runs with (validated when the task is queued)."""
     p = request.parameters
     context = p.text if p.text is not None else (p.corpus.text if p.corpus else "")
-    return TaskParams(
+    return TranscribeOptions(
+        model=engine_model,
         language=p.language or None,
-        enable_itn=p.enable_itn,
-        enable_words=p.enable_words,
+        itn=p.enable_itn,
         context=context,
-        channel_ids=tuple(p.channel_id),
-        oss_resolve=oss_resolve,
+        words=p.enable_words,
+        sentences=True,
+        channels=tuple(p.channel_id),
     )
 
 
@@ -64,41 +198,43 @@ def service_time(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def task_output(view: TaskView, transcription_url: str | None) -> dict[str, Any]:
-    """E5's `output`; `task_id` and `task_status` are always there (the SDK requires both)."""
-    out: dict[str, Any] = {"task_id": view.task_id, "task_status": view.status.value}
+def task_output(view: TaskView, transcription_url: str | None) -> TaskOutput:
+    """E5's `output` for a task the caller may see."""
+    out = TaskOutput(task_id=view.task_id, task_status=cast(TaskState, view.status.value))
     times = {"submit_time": view.submit_time_ms, "scheduled_time": view.scheduled_time_ms, "end_time": view.end_time_ms}
-    out.update({k: service_time(v) for k, v in times.items() if v is not None})
+    for name, ms in times.items():
+        if ms is not None:
+            setattr(out, name, service_time(ms))
     if view.status is not TaskStatus.PENDING:
         done = view.status is TaskStatus.SUCCEEDED
-        out["task_metrics"] = {"TOTAL": 1, "SUCCEEDED": int(done), "FAILED": int(view.status is TaskStatus.FAILED)}
+        out.task_metrics = TaskMetrics(TOTAL=1, SUCCEEDED=int(done), FAILED=int(view.status is TaskStatus.FAILED))
     if transcription_url is not None:
-        out["result"] = {"transcription_url": transcription_url}
+        out.result = TaskResult(transcription_url=transcription_url)
     if view.status is TaskStatus.FAILED:
-        out["code"] = view.code or "INTERNAL_ERROR"
-        out["message"] = view.message or out["code"]
-    out["progress"] = round(view.progress, 4)
-    out["audio_seconds_done"] = round(view.audio_seconds_done, 3)
+        out.code = view.code or "INTERNAL_ERROR"
+        out.message = view.message or out.code
+    out.progress = round(view.progress, 4)
+    out.audio_seconds_done = round(view.audio_seconds_done, 3)
     return out
 
 
-def unknown_output(task_id: str) -> dict[str, Any]:
-    return {"task_id": task_id, "task_status": "UNKNOWN"}
+def unknown_output(task_id: str) -> TaskOutput:
+    return TaskOutput(task_id=task_id, task_status="UNKNOWN")
 
 
-def list_item(view: TaskView, region: str) -> dict[str, Any]:
-    return {
-        "task_id": view.task_id,
-        "status": view.status.value,
-        "model_name": view.model_name,
-        "request_id": view.request_id,
-        "api_key_id": view.api_key_id,
-        "region": region,
-        "gmt_create": view.submit_time_ms,
-        "start_time": view.scheduled_time_ms,
-        "end_time": view.end_time_ms,
-        "user_api_unique_key": f"apikey:v1:audio:asr:transcription:{view.model_name}",
-    }
+def list_item(view: TaskView, region: str) -> TaskListItem:
+    return TaskListItem(
+        task_id=view.task_id,
+        status=cast(TaskState, view.status.value),
+        model_name=view.model_name,
+        request_id=view.request_id,
+        api_key_id=view.api_key_id,
+        region=region,
+        gmt_create=view.submit_time_ms,
+        start_time=view.scheduled_time_ms,
+        end_time=view.end_time_ms,
+        user_api_unique_key=f"apikey:v1:audio:asr:transcription:{view.model_name}",
+    )
 
 
 def parse_list_time(value: str | None, name: str) -> int | None:

@@ -14,11 +14,19 @@ from openasr.core.keys import key_id
 from openasr.jobs.errors import ResultNotFoundError
 from openasr.jobs.tasks import TaskQueue
 from openasr.server.dashscope.task_protocol import (
+    CancelResponse,
+    ResultDocument,
+    SubmitOutput,
+    SubmitResponse,
+    TaskListResponse,
+    TaskResponse,
+    TaskUsage,
     TranscriptionRequest,
+    dump,
     list_filter,
     list_item,
     task_output,
-    to_params,
+    to_options,
     unknown_output,
 )
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId, header_enabled
@@ -38,7 +46,7 @@ def base_url(ctx: AppContext, request: Request) -> str:
     return (ctx.settings.public_url or str(request.base_url)).rstrip("/")
 
 
-@router.post("/services/audio/asr/transcription")
+@router.post("/services/audio/asr/transcription", response_model=SubmitResponse)
 async def submit(
     body: TranscriptionRequest,
     ctx: Context,
@@ -54,45 +62,42 @@ async def submit(
             "current user api does not support synchronous calls: send X-DashScope-Async: enable",
             param="X-DashScope-Async",
         )
-    engine_model = ctx.service.catalog.engine_for_async(body.model)
+    engine_model = ctx.catalog.engine_for_async(body.model)
     obs.model = body.model
-    params = to_params(body, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     view = await run_in_threadpool(
         _queue(ctx).submit,
         body.input.file_url,
-        params,
+        to_options(body, engine_model),
         model_name=body.model,
-        engine_model=engine_model,
+        oss_resolve=header_enabled(x_dashscope_ossresourceresolve),
         api_key_id=key_id(api_key),
         request_id=rid,
     )
-    return JSONResponse({"request_id": rid, "output": {"task_id": view.task_id, "task_status": view.status.value}})
+    queued = SubmitResponse(request_id=rid, output=SubmitOutput(task_id=view.task_id, task_status="PENDING"))
+    return JSONResponse(dump(queued))
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=TaskResponse)
 async def fetch(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId, request: Request) -> JSONResponse:
     """Poll a task. Unknown ids, and other keys' tasks, answer 200 with task_status UNKNOWN (spec §7.2)."""
     queue = _queue(ctx)
     view = await run_in_threadpool(queue.get, task_id, api_key_id=key_id(api_key))
     if view is None:
-        return JSONResponse({"request_id": rid, "output": unknown_output(task_id)})
-    body: dict[str, object] = {
-        "request_id": rid,
-        "output": task_output(view, queue.result_url(view, base_url(ctx, request))),
-    }
+        return JSONResponse(dump(TaskResponse(request_id=rid, output=unknown_output(task_id))))
+    body = TaskResponse(request_id=rid, output=task_output(view, queue.result_url(view, base_url(ctx, request))))
     if view.usage_seconds is not None:
-        body["usage"] = {"seconds": view.usage_seconds}
-    return JSONResponse(body)
+        body.usage = TaskUsage(seconds=view.usage_seconds)
+    return JSONResponse(dump(body))
 
 
-@router.post("/tasks/{task_id}/cancel")
+@router.post("/tasks/{task_id}/cancel", response_model=CancelResponse)
 async def cancel(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId) -> JSONResponse:
     """Cancel a PENDING task; any other state is 400 UnsupportedOperation."""
     await run_in_threadpool(_queue(ctx).cancel, task_id, api_key_id=key_id(api_key))
-    return JSONResponse({"request_id": rid})
+    return JSONResponse(dump(CancelResponse(request_id=rid)))
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_model=TaskListResponse)
 @router.get("/tasks/", include_in_schema=False)
 async def list_tasks(
     ctx: Context,
@@ -117,19 +122,18 @@ async def list_tasks(
     foreign = (api_key_id not in (None, "", own)) or (region not in (None, "", REGION))
     tasks = () if foreign else page.tasks
     total = 0 if foreign else page.total
-    return JSONResponse(
-        {
-            "request_id": rid,
-            "total": total,
-            "total_page": 0 if foreign else page.total_page,
-            "page_no": page.page_no,
-            "page_size": page.page_size,
-            "data": [list_item(v, REGION) for v in tasks],
-        }
+    listing = TaskListResponse(
+        request_id=rid,
+        total=total,
+        total_page=0 if foreign else page.total_page,
+        page_no=page.page_no,
+        page_size=page.page_size,
+        data=[list_item(v, REGION) for v in tasks],
     )
+    return JSONResponse(dump(listing))
 
 
-@results_router.get("/results/{key}.json")
+@results_router.get("/results/{key}.json", responses={200: {"model": ResultDocument}})
 async def result_file(
     key: str,
     ctx: Context,

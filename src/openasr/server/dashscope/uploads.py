@@ -26,8 +26,10 @@ from starlette.types import Message, Receive
 
 from openasr.core.errors import InvalidParameterError, UploadTooLargeError
 from openasr.jobs.uploads import ACCESS_KEY_ID, MB, UploadPolicy, UploadStore
+from openasr.server.dashscope.upload_protocol import PolicyResponse, UploadReceipt
 from openasr.server.deps import AppContext, Context, RequestId, get_context
-from openasr.service import SYNC_LIMITS, SYNC_MODELS
+from openasr.server.models import SYNC_MODELS
+from openasr.service import SYNC_LIMITS
 from openasr.settings import Settings
 
 UPLOAD_PATH = "/api/v1/uploads/oss"
@@ -55,7 +57,7 @@ def policy_key(request: Request) -> str | None:
 PolicyKey = Annotated[str | None, Depends(policy_key)]
 
 
-@router.get("/api/v1/uploads")
+@router.get("/api/v1/uploads", response_model=PolicyResponse)
 async def get_policy(
     request: Request,
     ctx: Context,
@@ -118,7 +120,7 @@ _UPLOAD_FORM = {
 """The E3 form, documented by hand: the route reads it itself, so that it can cap the body as it arrives."""
 
 
-@router.post(UPLOAD_PATH, openapi_extra=_UPLOAD_FORM)
+@router.post(UPLOAD_PATH, openapi_extra=_UPLOAD_FORM, response_model=UploadReceipt)
 async def upload(request: Request, ctx: Context, rid: RequestId) -> JSONResponse:
     """E3: store the form's ``file`` under its ``key`` if the policy allows; exactly 200 on success."""
     store = _store(ctx)

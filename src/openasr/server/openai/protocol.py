@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
 from openasr.core.types import Transcript
-from openasr.postprocess.formats import render_srt, render_text, render_verbose_json, render_vtt
-from openasr.server.annotations import audio_annotations
-from openasr.service import LEGACY_MODELS, ModelCatalog
+from openasr.postprocess.formats import (
+    FORMATS,
+    TIMED_FORMATS,
+    render_srt,
+    render_text,
+    render_verbose_json,
+    render_vtt,
+)
+from openasr.server.annotations import AudioInfoAnnotation, audio_annotations
+from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
 
 class InputAudio(BaseModel):
@@ -75,6 +82,113 @@ class ChatRequest(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     asr_options: ChatAsrOptions = Field(default_factory=ChatAsrOptions)
+
+
+# ------------------------------------------------------------------------------------------ answers
+# Exact models of what the converters below write (extra keys forbidden): the routes document them as
+# their 200 answers, and the converter tests validate every shape against them.
+
+
+class _Exact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatAnswer(_Exact):
+    role: Literal["assistant"]
+    content: str
+    annotations: list[AudioInfoAnnotation]
+
+
+class ChatChoice(_Exact):
+    index: int
+    finish_reason: Literal["stop"]
+    message: ChatAnswer
+
+
+class PromptTokenDetails(_Exact):
+    audio_tokens: int
+    text_tokens: int
+
+
+class CompletionTokenDetails(_Exact):
+    text_tokens: int
+
+
+class ChatUsage(_Exact):
+    prompt_tokens: int
+    prompt_tokens_details: PromptTokenDetails
+    completion_tokens: int
+    completion_tokens_details: CompletionTokenDetails
+    total_tokens: int
+    seconds: int = Field(description="billed audio seconds (rounded up)")
+
+
+class ChatCompletion(_Exact):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: ChatUsage
+
+
+class DurationUsage(_Exact):
+    type: Literal["duration"]
+    seconds: int
+
+
+class Transcription(_Exact):
+    """`response_format=json`."""
+
+    text: str
+    usage: DurationUsage
+
+
+class Segment(_Exact):
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+
+
+class WordTiming(_Exact):
+    word: str
+    start: float
+    end: float
+
+
+class VerboseTranscription(_Exact):
+    """`response_format=verbose_json` (`postprocess.formats.render_verbose_json`)."""
+
+    task: str
+    language: str
+    duration: float
+    text: str
+    segments: list[Segment]
+    words: list[WordTiming] | None = Field(default=None, description="with timestamp_granularities[]=word")
+
+
+_EVENTS = {"text/event-stream": {"schema": {"type": "string"}}}
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ChatCompletion,
+        "description": "the transcript; with `stream: true`, a text/event-stream of chat.completion.chunk objects",
+        "content": _EVENTS,
+    }
+}
+TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Transcription | VerboseTranscription,
+        "description": "json or verbose_json; text and srt as text/plain, vtt as text/vtt; with stream=true, "
+        "a text/event-stream of transcript.text.delta events ending with transcript.text.done",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+            **_EVENTS,
+        },
+    }
+}
 
 
 def chat_context(messages: list[ChatMessage]) -> str:
@@ -166,7 +280,6 @@ def chat_chunk(
     }
 
 
-TRANSCRIPTION_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 STREAMED_FORMATS = ("json", "text")
 """OpenAI streams transcriptions as text events only; subtitles and verbose_json need the whole file."""
 
@@ -201,7 +314,7 @@ def transcript_done_event(
     return {"type": "transcript.text.done", "text": text, "usage": usage}
 
 
-def transcription_options(
+def transcription_to_options(
     catalog: ModelCatalog,
     *,
     model: str,
@@ -221,9 +334,9 @@ def transcription_options(
             f"stream=true answers text events; response_format must be {' or '.join(STREAMED_FORMATS)}",
             param="response_format",
         )
-    if response_format not in TRANSCRIPTION_FORMATS:
+    if response_format not in FORMATS:
         raise InvalidParameterError(
-            f"response_format must be one of {', '.join(TRANSCRIPTION_FORMATS)}", param="response_format"
+            f"response_format must be one of {', '.join(FORMATS)}", param="response_format"
         )
     unknown = set(granularities) - {"word", "segment"}
     if unknown:
@@ -239,11 +352,11 @@ def transcription_options(
         language=language or None,
         context=prompt or "",
         words="word" in granularities,
-        sentences=response_format in ("srt", "vtt", "verbose_json"),
+        sentences=response_format in TIMED_FORMATS,
     ).replace()
 
 
-def transcription_body(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
+def transcription_to_response(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
     """The body and its content type, as OpenAI answers each format."""
     if response_format == "json":
         usage = {"type": "duration", "seconds": math.ceil(transcript.audio.duration_s)}

@@ -23,6 +23,8 @@ from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
 from openasr.server.observe import Observation, Observed
 from openasr.server.openai.protocol import (
+    CHAT_RESPONSES,
+    TRANSCRIPTION_RESPONSES,
     ChatRequest,
     chat_chunk,
     chat_context,
@@ -32,8 +34,8 @@ from openasr.server.openai.protocol import (
     strict_flag,
     transcript_delta_event,
     transcript_done_event,
-    transcription_body,
-    transcription_options,
+    transcription_to_options,
+    transcription_to_response,
 )
 from openasr.server.sse import EVENT_STREAM, OPENAI_DONE, SSE_HEADERS, openai_event
 from openasr.server.streaming import first_update, guarded, stream_steps
@@ -43,13 +45,13 @@ router = APIRouter(tags=["OpenAI-compatible"])
 _COPY_BLOCK = 1 * MB
 
 
-@router.post("/compatible-mode/v1/chat/completions", response_model=None)
+@router.post("/compatible-mode/v1/chat/completions", response_model=None, responses=CHAT_RESPONSES)
 @router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
 async def chat_completions(
     body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
 ) -> JSONResponse | StreamingResponse:
     """Recognise the one `input_audio` of the user message; stream when `stream` is true."""
-    ref, options = chat_to_options(body, ctx.service.catalog)
+    ref, options = chat_to_options(body, ctx.catalog)
     obs.model = body.model
     audio = AudioRequest(ref, api_key=api_key)
     context = chat_context(body.messages)
@@ -89,7 +91,7 @@ async def chat_completions(
     return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
 
 
-@router.post("/v1/audio/transcriptions", response_model=None)
+@router.post("/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES)
 @router.post("/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False)
 async def transcriptions(
     ctx: Context,
@@ -109,8 +111,8 @@ async def transcriptions(
 ) -> Response:
     """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
     streaming = strict_flag(stream, "stream")
-    options = transcription_options(
-        ctx.service.catalog,
+    options = transcription_to_options(
+        ctx.catalog,
         model=model,
         language=language,
         prompt=prompt,
@@ -132,7 +134,7 @@ async def transcriptions(
         raise
     shutil.rmtree(workdir, ignore_errors=True)
     obs.bill(t.audio.duration_s, context=options.context, text=t.text, count=ctx.service.token_counter(options.model))
-    body, content_type = transcription_body(t, response_format)
+    body, content_type = transcription_to_response(t, response_format)
     if isinstance(body, dict):
         return JSONResponse(body)
     return Response(body, media_type=content_type)

@@ -1,0 +1,61 @@
+"""The service's public model names and which engine model serves each, per surface.
+
+These names are part of the wire (DashScope's qwen3-asr-flash …, OpenAI's whisper-1), so they live with
+the surfaces; the use-cases below `server/` only ever see engine model names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openasr.core.errors import InvalidParameterError, ModelNotFoundError
+from openasr.engines.registry import BUNDLED
+
+SYNC_MODELS = frozenset(
+    {
+        "qwen3-asr-flash",
+        "qwen3-asr-flash-2025-09-08",
+        "qwen3-asr-flash-2026-02-10",
+        "qwen3-asr-flash-us",
+        "qwen3-asr-flash-2025-09-08-us",
+        "qwen-audio-asr",
+    }
+)
+ASYNC_MODEL = "qwen3-asr-flash-filetrans"
+"""The file-transcription model clients (the CLI) name by default."""
+ASYNC_MODELS = frozenset({ASYNC_MODEL, "qwen3-asr-flash-filetrans-2025-11-17"})
+LEGACY_MODELS = frozenset({"qwen-audio-asr"})
+OPENAI_ALIASES = frozenset({"whisper-1"})
+
+
+@dataclass(frozen=True)
+class ModelCatalog:
+    """Which public model names exist and which engine model serves each."""
+
+    default_engine_model: str
+
+    def engine_for_sync(self, name: str) -> str:
+        if name in SYNC_MODELS:
+            return self.default_engine_model
+        if name in ASYNC_MODELS:
+            raise InvalidParameterError(
+                f"model {name} only supports asynchronous calls (X-DashScope-Async: enable)", param="model"
+            )
+        raise ModelNotFoundError(f"model {name!r} does not exist; use one of {', '.join(sorted(SYNC_MODELS))}")
+
+    def engine_for_async(self, name: str) -> str:
+        if name in ASYNC_MODELS:
+            return self.default_engine_model
+        raise ModelNotFoundError(
+            f"model {name!r} does not support file transcription; use {', '.join(sorted(ASYNC_MODELS))}"
+        )
+
+    def engine_for_openai(self, name: str) -> str:
+        """OpenAI's transcription endpoint also takes openasr's own model names and `whisper-1`."""
+        if name in OPENAI_ALIASES or name in SYNC_MODELS:
+            return self.default_engine_model
+        if name in BUNDLED:
+            return name
+        raise ModelNotFoundError(
+            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"
+        )
