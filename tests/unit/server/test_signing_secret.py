@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from live_server import shared_engines
 from openasr.core.errors import AccessDeniedError
 from openasr.server.app import build_context
+from openasr.server.dashscope.uploads import policy_data
 from openasr.server.deps import AppContext
 from openasr.settings import Settings
 
@@ -35,7 +36,7 @@ def _node(data_dir: Path, **settings: object) -> Iterator[AppContext]:
 def _upload_across(a: AppContext, b: AppContext) -> None:
     """A policy node A issued, used to upload to node B."""
     assert a.uploads is not None and b.uploads is not None
-    cert = a.uploads.issue_policy("sk-key", "qwen3-asr-flash-filetrans", HOST)
+    cert = policy_data(a.uploads.issue_policy("sk-key", "qwen3-asr-flash-filetrans"), HOST)
     fields = {
         "OSSAccessKeyId": cert["oss_access_key_id"],
         "Signature": cert["signature"],
