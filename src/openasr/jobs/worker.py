@@ -50,7 +50,7 @@ from openasr.pipeline import (
     stream_channel,
 )
 from openasr.postprocess.formats import render_json
-from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.batcher import EngineFront
 from openasr.runtime.engine_pool import EnginePool
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class _Job:
     """What a task runs with once its audio is local and probed."""
 
     options: TranscribeOptions
-    engine: BatchingEngine
+    engine: EngineFront
     path: Path
     info: AudioInfo
     channels: tuple[int, ...]
