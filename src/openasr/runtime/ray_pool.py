@@ -146,7 +146,8 @@ class ActorPool:
             waiting, self._queue = self._queue, []
             self._ready.notify_all()
         for chunk in waiting:
-            chunk.future.cancel()
+            if not chunk.future.cancel():  # a resent chunk: its caller is already waiting for it
+                chunk.future.set_exception(EngineUnavailableError("engine pool is closed"))
         self._thread.join()
         if self._owns_ray:
             ray.shutdown()
