@@ -10,13 +10,14 @@ machine). The environment is passed on, so the actors import this checkout's ope
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -52,19 +53,24 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _stop(node: subprocess.Popen[bytes]) -> None:
-    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(node.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            node.wait(wait_s)
-            os.killpg(node.pid, signal.SIGKILL)  # workers left behind by the node's own shutdown
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        return
+    """SIGKILL every process of the node's session: a throwaway cluster needs no graceful shutdown (that
+    takes 10-15 s), and Ray gives each worker its own process group, but not its own session."""
+    for pid in _session(node.pid):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    node.wait(10)
+
+
+def _session(sid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    return pids
 
 
 def _wait_for_nodes(port: int, count: int, nodes: list[subprocess.Popen[bytes]], logs: Path) -> None:
@@ -100,6 +106,7 @@ def local_ray_cluster(cpus_per_node: int = 1, nodes: int = 2) -> Iterator[str]:
         f"--port={port}",
         f"--ray-client-server-port={_free_port()}",
         "--include-dashboard=false",
+        f"--dashboard-port={_free_port()}",
         f"--temp-dir={temp}",
         f"--num-cpus={cpus_per_node}",
         "--num-gpus=0",
@@ -116,3 +123,4 @@ def local_ray_cluster(cpus_per_node: int = 1, nodes: int = 2) -> Iterator[str]:
             ray.shutdown()
         for node in reversed(started):
             _stop(node)
+        shutil.rmtree(temp, ignore_errors=True)

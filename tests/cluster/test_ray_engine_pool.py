@@ -153,7 +153,7 @@ def test_a_long_task_fans_out_over_both_actors(
 
 
 def test_a_killed_actor_s_chunks_are_recognised_again_elsewhere(
-    pooled: str, files: Path, single_long: list[dict[str, Any]]
+    pooled: str, files: Path, single_long: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
 ) -> None:
     victim = ray.get(actor(0).pid.remote())
     task_id = submit(pooled, files / "long.flac")
@@ -164,4 +164,5 @@ def test_a_killed_actor_s_chunks_are_recognised_again_elsewhere(
     os.kill(victim, signal.SIGKILL)
     assert fetch(pooled, task_id)["task_status"] == "RUNNING"  # killed mid-task
     assert transcripts(wait(pooled, task_id)) == single_long
+    assert any("lost a chunk" in r.getMessage() for r in caplog.records)  # chunks in flight were resent
     assert ray.get(actor(0).pid.remote()) != victim  # Ray restarted it
