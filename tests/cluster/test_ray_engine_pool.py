@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from audio_files import load_clip, room_tone, write_long_flac
 from live_server import KEY, cache_dir, live_server, server_settings, shared_engines
@@ -140,6 +141,19 @@ def test_sync_request_through_the_pool_is_the_single_node_transcript(pooled: str
     text = transcribe(pooled, files / "beckett.wav")
     assert "fail better" in text.lower()
     assert text == transcribe(single, files / "beckett.wav")
+
+
+def test_ready_and_metrics_read_the_actors(pooled: str, files: Path) -> None:
+    transcribe(pooled, files / "beckett.wav")
+    assert requests.get(f"{pooled}/ready", timeout=30).status_code == 200
+    metrics = requests.get(f"{pooled}/metrics", timeout=30).text
+    chunks = {
+        s.labels["model"]: s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if s.name == "openasr_engine_batch_size_chunks_count"
+    }
+    assert chunks[MODEL] >= 1  # batches recognised on the actors, summed here
 
 
 def test_a_long_task_fans_out_over_both_actors(
