@@ -65,11 +65,17 @@ class ActorPool:
     """The engine actors of one cluster and the dispatcher that feeds them, shared by every model."""
 
     def __init__(self, cache_dir: Path, config: EngineConfig, ray_config: RayConfig) -> None:
-        import ray
+        try:
+            import ray
+        except ImportError as exc:
+            raise EngineUnavailableError("OPENASR_RAY_ADDRESS needs Ray: pip install 'openasr[cluster]'") from exc
 
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(address=ray_config.address, namespace=ray_config.namespace, log_to_driver=False)
+            try:
+                ray.init(address=ray_config.address, namespace=ray_config.namespace, log_to_driver=False)
+            except ConnectionError as exc:  # no cluster there (after Ray's own retries, about a minute)
+                raise EngineUnavailableError(f"no Ray cluster at {ray_config.address!r}: {exc}") from exc
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         count = ray_config.actors or gpus or max(1, int(resources.get("CPU", 1) // ray_config.actor_cpus))
