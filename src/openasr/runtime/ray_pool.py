@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -65,6 +66,9 @@ class ActorPool:
     """The engine actors of one cluster and the dispatcher that feeds them, shared by every model."""
 
     def __init__(self, cache_dir: Path, config: EngineConfig, ray_config: RayConfig) -> None:
+        # Ray's failure signal handler takes SIGTERM too and ends the process on it, so a server would skip
+        # its graceful shutdown (open requests finished, tasks checkpointed and released). Read at import.
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
         try:
             import ray
         except ImportError as exc:
