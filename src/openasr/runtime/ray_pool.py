@@ -60,6 +60,7 @@ class _Chunk:
     future: Future[Recognition] = field(compare=False)
     failed_on: set[int] = field(compare=False, default_factory=set)
     """Actors this chunk was lost on: a resend prefers the others."""
+    losses: int = field(compare=False, default=0)
 
 
 class ActorPool:
@@ -191,7 +192,7 @@ class ActorPool:
                 free = [i for i, load in enumerate(self._load) if load < self.in_flight]
                 if self._queue and free:
                     chunk = heapq.heappop(self._queue)
-                    if not chunk.failed_on and not chunk.future.set_running_or_notify_cancel():
+                    if not chunk.losses and not chunk.future.set_running_or_notify_cancel():
                         continue  # its caller gave up while it waited
                     index = min(free, key=lambda i: (i in chunk.failed_on, self._load[i]))
                     self._load[index] += 1
@@ -217,7 +218,8 @@ class ActorPool:
 
     def _resend(self, chunk: _Chunk, index: int, error: BaseException) -> None:
         chunk.failed_on.add(index)
-        if len(chunk.failed_on) >= MAX_ATTEMPTS:
+        chunk.losses += 1
+        if chunk.losses >= MAX_ATTEMPTS:  # a chunk that kills every actor it reaches must not loop forever
             chunk.future.set_exception(EngineUnavailableError(f"engine actors keep failing: {error}"))
             return
         log.warning("engine actor %d lost a chunk (%s); sending it again", index, type(error).__name__)
