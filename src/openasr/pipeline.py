@@ -25,11 +25,11 @@ from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_opti
 from openasr.core.types import SAMPLE_RATE_HZ, AudioInfo, ChannelTranscript, EmotionEstimate, Sentence, Transcript, Word
 from openasr.emotion.classifier import EmotionScores
 from openasr.emotion.spans import EmotionSpan, emotion_spans, overall_emotion
-from openasr.engines.base import Engine, Recognition, RecognitionItem, RecognitionRequest, RecognizedSegment
+from openasr.engines.base import Recognition, RecognitionItem, RecognitionRequest, RecognizedSegment
 from openasr.postprocess.chinese import is_cjk, remove_cjk_spaces, to_simplified
 from openasr.postprocess.itn import apply_itn
 from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
-from openasr.runtime.batcher import BatchingEngine, Priority
+from openasr.runtime.batcher import EngineFront, Priority
 from openasr.runtime.emotion_batcher import EmotionBatcher
 from openasr.vad.silero import SileroVad, shared_vad
 from openasr.vad.timeline import SpeechChunk, VadOptions, fit_words_to_speech, speech_chunks
@@ -115,7 +115,7 @@ def resolve_channels(info: AudioInfo, options: TranscribeOptions) -> tuple[int |
     return tuple(options.channels)
 
 
-def check_engine(engine: Engine, options: TranscribeOptions) -> None:
+def check_engine(engine: EngineFront, options: TranscribeOptions) -> None:
     """Fail early, naming the parameter, when the engine cannot honour the options."""
     caps = engine.capabilities
     if options.language is not None and options.language not in caps.languages:
@@ -134,7 +134,7 @@ def check_engine(engine: Engine, options: TranscribeOptions) -> None:
 def stream_channel(
     path: Path,
     options: TranscribeOptions,
-    engine: BatchingEngine,
+    engine: EngineFront,
     *,
     channel: int | None = None,
     earlier: Sequence[ChunkResult] = (),
@@ -334,7 +334,7 @@ def _join_cjk_words(words: tuple[Word, ...]) -> tuple[Word, ...]:
 def run(
     path: Path,
     options: TranscribeOptions,
-    engine: BatchingEngine,
+    engine: EngineFront,
     *,
     priority: Priority = Priority.BULK,
     progress: Progress | None = None,
@@ -366,7 +366,7 @@ def run(
 
 
 def assemble_channel(
-    channel_id: int, results: list[ChunkResult], options: TranscribeOptions, engine: Engine
+    channel_id: int, results: list[ChunkResult], options: TranscribeOptions, engine: EngineFront
 ) -> ChannelTranscript:
     """Join chunk results; a channel with no speech gets an empty text in the forced or default language.
 
@@ -387,6 +387,6 @@ def assemble_channel(
     return ChannelTranscript(channel_id, text, language, sentences, probability, emotion)
 
 
-def _fallback_language(engine: Engine) -> str:
+def _fallback_language(engine: EngineFront) -> str:
     languages = engine.capabilities.languages
     return "en" if "en" in languages or not languages else sorted(languages)[0]

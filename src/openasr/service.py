@@ -20,7 +20,7 @@ from openasr.core.errors import AudioTooLargeError
 from openasr.core.options import TokenCounter, TranscribeOptions, validate_options
 from openasr.core.types import AudioInfo, Transcript
 from openasr.runtime.admission import Admission
-from openasr.runtime.batcher import BatchingEngine, Priority
+from openasr.runtime.batcher import EngineFront, Priority
 from openasr.runtime.engine_pool import EnginePool
 
 MB = 1024 * 1024
@@ -112,7 +112,7 @@ class TranscriptionService:
 
     def _prepare(
         self, path: Path, options: TranscribeOptions, limits: Limits
-    ) -> tuple[TranscribeOptions, BatchingEngine, AudioInfo]:
+    ) -> tuple[TranscribeOptions, EngineFront, AudioInfo]:
         """Limits come from the probe (or, for a header without a length, a bounded decode); then the
         engine's capabilities."""
         options = validate_options(replace(options, max_duration_s=limits.max_seconds))

@@ -11,7 +11,7 @@ from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from openasr.runtime.engine_pool import EngineConfig
+    from openasr.runtime.engine_pool import EngineConfig, RayConfig
     from openasr.storage import StorageConfig
 
 
@@ -153,6 +153,25 @@ class Settings(BaseSettings):
     """How often each worker looks for stale tasks; a dead node's task resumes within about
     `task_stale_after_s` plus this."""
 
+    ray_address: str | None = None
+    """A Ray cluster for the engines: `auto` (the cluster this machine belongs to), `ray://head:10001`
+    (Ray Client) or `head:6379`. The models then load in engine actors there (`openasr[cluster]`), and
+    sync requests, streams and task chunks all go to them; a long task's chunks run on many at once.
+    Unset: engines run in this process."""
+
+    ray_actors: int = 0
+    """Engine actors; 0: one per GPU of the cluster, or, on a cluster without GPUs, one per
+    `ray_actor_cpus` of its CPUs. The first node to start them decides; later nodes attach to them."""
+
+    ray_actor_cpus: float = 1.0
+    """CPUs each engine actor reserves, and (with `cpu_threads` 0) the threads its workers share."""
+
+    ray_namespace: str = "openasr"
+    """The Ray namespace of the engine actors: API nodes with the same one share the same actors."""
+
+    ray_max_restarts: int = -1
+    """How often Ray restarts a dead engine actor; -1: always. Its chunks are resent to another actor."""
+
     @field_validator("log_format")
     @classmethod
     def _check_log_format(cls, value: str) -> str:
@@ -244,7 +263,7 @@ class Settings(BaseSettings):
     def engine_config(self) -> EngineConfig:
         """The engine pool's plain config: settings are read here, at the top, and handed down."""
         from openasr.engines.remote import RemoteConfig
-        from openasr.runtime.engine_pool import EngineConfig
+        from openasr.runtime.engine_pool import EngineConfig, RayConfig
 
         remote = None
         if self.engine_url:
@@ -268,4 +287,16 @@ class Settings(BaseSettings):
             remote=remote,
             remote_model=self.default_model if self.engine_url else None,
             emotion_model=self.emotion_model,
+            ray=self._ray_config(RayConfig),
+        )
+
+    def _ray_config(self, config: type[RayConfig]) -> RayConfig | None:
+        if not self.ray_address:
+            return None
+        return config(
+            address=self.ray_address,
+            actors=max(0, self.ray_actors),
+            actor_cpus=self.ray_actor_cpus,
+            namespace=self.ray_namespace,
+            max_restarts=self.ray_max_restarts,
         )

@@ -28,7 +28,7 @@ from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.registry import ModelStatus, model_backend, model_statuses, qwen3_status, remote_status
 from openasr.postprocess.formats import render
-from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.batcher import EngineFront
 from openasr.runtime.emotion_batcher import EmotionBatcher
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
@@ -133,7 +133,7 @@ def _with_emotion_model(settings: Settings, emotion_model: str | None) -> Settin
 
 
 def _transcribe_one(
-    path: Path, options: TranscribeOptions, engine: BatchingEngine, emotion: EmotionBatcher | None
+    path: Path, options: TranscribeOptions, engine: EngineFront, emotion: EmotionBatcher | None
 ) -> Transcript:
     long_enough = path.is_file() and _duration_or_zero(path) > PROGRESS_MIN_S
     with _progress_bar(path, long_enough) as progress:

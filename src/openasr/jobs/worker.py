@@ -51,7 +51,7 @@ from openasr.pipeline import (
     stream_channel,
 )
 from openasr.postprocess.formats import render_json
-from openasr.runtime.batcher import BatchingEngine
+from openasr.runtime.batcher import EngineFront
 from openasr.runtime.engine_pool import EnginePool
 from openasr.storage import BlobStore, LocalBlobStore
 
@@ -145,7 +145,7 @@ class _Job:
     """What a task runs with once its audio is local and probed."""
 
     options: TranscribeOptions
-    engine: BatchingEngine
+    engine: EngineFront
     path: Path
     info: AudioInfo
     channels: tuple[int, ...]

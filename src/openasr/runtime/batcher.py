@@ -10,7 +10,9 @@ with it: a streaming caller waits at most for batches already running, not for e
 An engine error fails only the chunks it belongs to: a failed batch is retried chunk by chunk.
 
 `Batcher` is the mechanism, for any model that takes a batch of items and returns one result per item
-(the emotion classifier uses it too); `BatchingEngine` is a recognition engine behind one.
+(the emotion classifier uses it too); `BatchingEngine` is a recognition engine behind one. `EngineFront`
+is what callers hold: a `BatchingEngine` in this process, or the same interface over engine actors on a
+Ray cluster (`runtime/ray_pool.py`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from openasr.core.errors import EngineUnavailableError
 from openasr.core.options import TokenCounter, count_context_tokens
-from openasr.engines.base import Engine, Recognition, RecognitionItem
+from openasr.engines.base import Engine, EngineCapabilities, Recognition, RecognitionItem
 
 
 class Priority(IntEnum):
@@ -179,6 +181,27 @@ class Batcher(Generic[ItemT, ResultT]):
     def _add_busy(self, seconds: float) -> None:
         with self._ready:
             self._busy_s += seconds
+
+
+class EngineFront(Protocol):
+    """A model's shared recognition queue, as the pipeline, the service and the task worker use it.
+
+    `max_batch` is how many chunks it recognises at once, so a caller that keeps twice that many in
+    flight keeps it busy; `stats` is read by metrics and `/ready`."""
+
+    name: str
+    capabilities: EngineCapabilities
+    count_tokens: TokenCounter
+
+    @property
+    def max_batch(self) -> int: ...
+
+    @property
+    def stats(self) -> BatchStats: ...
+
+    def submit(self, item: RecognitionItem, priority: Priority = Priority.BULK) -> Future[Recognition]: ...
+
+    def close(self) -> None: ...
 
 
 class BatchingEngine(Batcher[RecognitionItem, Recognition]):

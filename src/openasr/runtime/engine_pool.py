@@ -4,6 +4,10 @@ Loading is guarded per model, so two first requests do not load the weights twic
 shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`. The emotion
 classifier, when configured, is loaded once too and batched the same way; the engines served then
 declare the `emotion` capability.
+
+With a Ray cluster configured (`EngineConfig.ray`), the models load in engine actors on the cluster
+instead, and each front is a `RayEngine` over them (`runtime/ray_pool.py`, Ray imported only then); a
+remote engine (`engine_url`) stays in this process, as an HTTP client has nothing to place.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openasr.core.errors import ModelUnavailableError
 from openasr.emotion.loading import load_emotion_classifier
@@ -19,8 +24,22 @@ from openasr.engines.base import Engine
 from openasr.engines.registry import model_backend, resolve_model_dir, resolve_qwen3_source
 from openasr.engines.remote import RemoteConfig, RemoteEngine
 from openasr.engines.whisper import WhisperEngine
-from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine
+from openasr.runtime.batcher import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_S, BatchingEngine, EngineFront
 from openasr.runtime.emotion_batcher import EmotionBatcher, emotion_batcher
+
+if TYPE_CHECKING:
+    from openasr.runtime.ray_pool import ActorPool
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Where the engine actors run (`Settings.ray_*` builds it; what each field means is there)."""
+
+    address: str
+    actors: int = 0
+    actor_cpus: float = 1.0
+    namespace: str = "openasr"
+    max_restarts: int = -1
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,8 @@ class EngineConfig:
     remote_model: str | None = None
     """The model name that the remote engine serves (the default model)."""
     emotion_model: str | None = None
+    ray: RayConfig | None = None
+    """Engines as actors on this Ray cluster; None: in this process."""
 
     @classmethod
     def resolve(
@@ -58,11 +79,14 @@ class EngineConfig:
         remote: RemoteConfig | None = None,
         remote_model: str | None = None,
         emotion_model: str | None = None,
+        ray: RayConfig | None = None,
     ) -> EngineConfig:
-        """A config for this machine: `cpu_threads` 0 divides the cores among the workers."""
+        """A config for this machine, or for each engine actor: `cpu_threads` 0 divides the cores (an
+        actor's: `ray.actor_cpus`) among the workers."""
         workers = max(1, workers)
+        cores = int(ray.actor_cpus) if ray is not None else os.cpu_count()
         return cls(
-            cpu_threads=cpu_threads or max(1, (os.cpu_count() or 1) // workers),
+            cpu_threads=cpu_threads or max(1, (cores or 1) // workers),
             workers=workers,
             max_batch=max(1, max_batch),
             max_wait_s=max_wait_s,
@@ -73,6 +97,7 @@ class EngineConfig:
             remote=remote,
             remote_model=remote_model,
             emotion_model=emotion_model,
+            ray=ray,
         )
 
 
@@ -80,13 +105,14 @@ class EnginePool:
     def __init__(self, cache_dir: Path, config: EngineConfig | None = None) -> None:
         self._cache_dir = cache_dir
         self._config = config or EngineConfig()
-        self._engines: dict[str, BatchingEngine] = {}
+        self._engines: dict[str, EngineFront] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._emotion: EmotionBatcher | None = None
         self._emotion_lock = threading.Lock()
+        self._actors: ActorPool | None = None
 
-    def get(self, model: str) -> BatchingEngine:
+    def get(self, model: str) -> EngineFront:
         engine = self._engines.get(model)
         if engine is not None:
             return engine
@@ -94,12 +120,26 @@ class EnginePool:
             lock = self._locks.setdefault(model, threading.Lock())
         with lock:
             if model not in self._engines:
-                config = self._config
-                engine = BatchingEngine(self._load(model), max_batch=config.max_batch, max_wait_s=config.max_wait_s)
-                if config.emotion_model:
+                engine = self._front(model)
+                if self._config.emotion_model:
                     engine.capabilities = replace(engine.capabilities, emotion=True)
                 self._engines[model] = engine
             return self._engines[model]
+
+    def _front(self, model: str) -> EngineFront:
+        config = self._config
+        if config.ray is not None and not (config.remote is not None and model == config.remote_model):
+            return self._actor_pool(config.ray).engine(model)
+        return BatchingEngine(self._load(model), max_batch=config.max_batch, max_wait_s=config.max_wait_s)
+
+    def _actor_pool(self, ray: RayConfig) -> ActorPool:
+        """Connects to the cluster and starts (or finds) the engine actors, once per process."""
+        with self._guard:
+            if self._actors is None:
+                from openasr.runtime.ray_pool import ActorPool
+
+                self._actors = ActorPool(self._cache_dir, replace(self._config, ray=None), ray)
+            return self._actors
 
     def _load(self, model: str) -> Engine:
         """The backend is read from the model itself (registry.model_backend): a name, directory or hub id."""
@@ -132,7 +172,7 @@ class EnginePool:
     def loaded(self) -> list[str]:
         return list(self._engines)
 
-    def loaded_engines(self) -> dict[str, BatchingEngine]:
+    def loaded_engines(self) -> dict[str, EngineFront]:
         """The engines loaded so far, by model name (metrics read their batchers' stats)."""
         return dict(self._engines)
 
@@ -143,6 +183,8 @@ class EnginePool:
             engine.close()
         if self._emotion is not None:
             self._emotion.close()
+        if self._actors is not None:
+            self._actors.close()
 
 
 def load_qwen3(model: str, config: EngineConfig, cache_dir: Path) -> Engine:

@@ -1,0 +1,45 @@
+"""The engine actor: one per GPU or CPU slot of a Ray cluster, owning its models and their batchers.
+
+It is this process's `EnginePool` moved into a Ray worker. Chunks arrive one remote call each from the
+API nodes' dispatchers (`ray_pool.ActorPool`) and meet in the model's `BatchingEngine` here, so chunks
+from every node batch together on each GPU, interactive ones first. The actor is threaded: every call
+waits for its chunk in its own thread while the batcher's threads recognise. Models load on first use,
+so an actor that Ray restarts after a crash comes back empty and loads again on its next chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from openasr.core.options import count_context_tokens
+from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem
+from openasr.runtime.batcher import BatchStats, Priority
+from openasr.runtime.engine_pool import EngineConfig, EnginePool
+
+
+class EngineActor:
+    """Wrapped with `ray.remote` by the pool (Ray is imported there, not here)."""
+
+    def __init__(self, cache_dir: Path, config: EngineConfig) -> None:
+        self._engines = EnginePool(cache_dir, config)
+
+    def describe(self, model: str) -> tuple[str, EngineCapabilities, bool]:
+        """Load `model` and say what the API node needs to know of it: its name, its capabilities, and
+        whether counting tokens needs its tokenizer here (False: the tokenizer-free estimate will do)."""
+        engine = self._engines.get(model)
+        return engine.name, engine.capabilities, engine.count_tokens is not count_context_tokens
+
+    def recognize(self, model: str, item: RecognitionItem, priority: Priority) -> Recognition:
+        return self._engines.get(model).submit(item, priority).result()
+
+    def count_tokens(self, model: str, text: str) -> int:
+        return self._engines.get(model).count_tokens(text)
+
+    def stats(self) -> dict[str, BatchStats]:
+        """Each loaded model's batch statistics since this actor (re)started."""
+        return {model: engine.stats for model, engine in self._engines.loaded_engines().items()}
+
+    def pid(self) -> int:
+        """The actor's process, for operators (and the test that kills it)."""
+        return os.getpid()
