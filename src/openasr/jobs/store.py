@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 
-from openasr.core.options import TranscribeOptions, validate_options
+from openasr.core.options import TranscribeOptions
 from openasr.core.types import Sentence, Word
 from openasr.jobs.errors import LeaseLostError, TaskNotCancelableError, TaskNotFoundError
 from openasr.jobs.schema import checkpoints, current_revision, tasks, upgrade, usage
@@ -95,22 +95,16 @@ class TaskParams:
     channel_ids: tuple[int, ...] = (0,)
     oss_resolve: bool = False
 
-    def to_options(
-        self, model: str, *, max_duration_s: float | None = None, max_size_bytes: int | None = None
-    ) -> TranscribeOptions:
+    def to_options(self, model: str) -> TranscribeOptions:
         """The pipeline options of this task; raises `InvalidParameterError` naming a bad parameter."""
-        return validate_options(
-            TranscribeOptions(
-                model=model,
-                language=self.language,
-                itn=self.enable_itn,
-                context=self.context,
-                words=self.enable_words,
-                sentences=True,
-                channels=self.channel_ids,
-                max_duration_s=max_duration_s,
-                max_size_bytes=max_size_bytes,
-            )
+        return TranscribeOptions(
+            model=model,
+            language=self.language,
+            itn=self.enable_itn,
+            context=self.context,
+            words=self.enable_words,
+            sentences=True,
+            channels=self.channel_ids,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ oldest PENDING task, downloads its audio once into ``data_dir/work/<task_id>/`` 
 ends, so a resumed task does not download again), and runs the pipeline channel by channel, writing a
 checkpoint per recognised chunk. A killed process loses at most the chunk in flight: its tasks are
 recovered (back to PENDING with their checkpoints) and the next run skips every checkpointed chunk
-(`pipeline.stream_channel(earlier=…)`), producing the same result as an uninterrupted run.
+(`pipeline.Transcription.stream(earlier=…)`), producing the same result as an uninterrupted run.
 
 Failure rules: an `AsrError` ends the task FAILED with its ``task_code`` and message; anything else
 ends it FAILED ``INTERNAL_ERROR`` with a generic message and the traceback in the log. A worker thread
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import socket
 import threading
@@ -28,29 +27,19 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import Protocol
-from urllib.parse import urlsplit
+from pathlib import Path
 
-from openasr.audio.decode import measured_info
-from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
+from openasr import pipeline
+from openasr.audio.sources import SourcePolicy
 from openasr.core.errors import AsrError, EngineUnavailableError
-from openasr.core.options import TranscribeOptions, count_audio_tokens
-from openasr.core.types import AudioInfo, Transcript
+from openasr.core.options import count_audio_tokens
 from openasr.jobs.errors import LeaseLostError
+from openasr.jobs.heartbeat import Heartbeat
 from openasr.jobs.results import ResultStore
 from openasr.jobs.store import Checkpoint, TaskRecord, TaskStore
-from openasr.pipeline import (
-    ChunkResult,
-    assemble_channel,
-    check_engine,
-    check_limits,
-    resolve_channels,
-    stream_channel,
-)
+from openasr.jobs.task_audio import UploadOwners, local_audio
+from openasr.pipeline import ChunkResult
 from openasr.postprocess.formats import render_json
-from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 
 log = logging.getLogger(__name__)
@@ -60,8 +49,6 @@ ASYNC_MAX_SIZE_BYTES = 2 * 1024**3
 ASYNC_MAX_DURATION_S = 12 * 3600.0
 """12 h per file (spec §11)."""
 INTERNAL_ERROR_MESSAGE = "internal error while transcribing the file; the server log has the details"
-_SOURCE_NAME = "source"
-"""Name stem of the kept download in a task's work directory (the temp name starts with ``openasr-``)."""
 
 
 def async_source_policy(*, allow_private_urls: bool = False, file_roots: tuple[Path, ...] = ()) -> SourcePolicy:
@@ -72,13 +59,6 @@ def async_source_policy(*, allow_private_urls: bool = False, file_roots: tuple[P
         file_roots=file_roots,
         timeout_s=60.0,
     )
-
-
-class UploadOwners(Protocol):
-    """Gives the `UploadResolver` that reads ``oss://`` keys as one owner (an API key id): a task keeps
-    only its key's id, never the key (`openasr.jobs.uploads.UploadStore.for_owner` is one)."""
-
-    def for_owner(self, owner: str) -> UploadResolver: ...
 
 
 @dataclass(frozen=True)
@@ -131,17 +111,6 @@ def cleanup(
                 shutil.rmtree(entry, ignore_errors=True)
                 removed_dirs += 1
     return CleanupReport(tasks=removed_tasks, results=removed_results, work_dirs=removed_dirs)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What a task runs with once its audio is local and probed."""
-
-    options: TranscribeOptions
-    engine: BatchingEngine
-    path: Path
-    info: AudioInfo
-    channels: tuple[int, ...]
 
 
 class _Stopped(Exception):
@@ -257,7 +226,7 @@ class TaskWorker:
         work_dir = self.config.work_dir / task.task_id
         keep_work_dir = False
         try:
-            with _Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat:
+            with Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat:
                 self._transcribe(task, lease, work_dir, heartbeat)
         except _Stopped:
             keep_work_dir = True
@@ -291,100 +260,53 @@ class TaskWorker:
         except Exception:
             log.exception("task %s: on_finished failed", task_id)
 
-    def _transcribe(self, task: TaskRecord, lease: str, work_dir: Path, heartbeat: _Heartbeat) -> None:
-        job = self._prepare(task, lease, work_dir)
-        for index, channel in enumerate(job.channels):
-            self._recognize_channel(task, lease, job, index, channel, heartbeat)
+    def _transcribe(self, task: TaskRecord, lease: str, work_dir: Path, heartbeat: Heartbeat) -> None:
+        transcription = self._open(task, lease, work_dir)
+        for index, channel in enumerate(transcription.channels):
+            self._recognize_channel(task, lease, transcription, index, channel, heartbeat)
         done = _by_channel(self.store.load_checkpoints(task.task_id))
-        transcript = Transcript(
-            tuple(assemble_channel(c, done.get(c, []), job.options, job.engine) for c in job.channels),
-            job.info,
-            job.options,
-            job.engine.name,
-        )
+        transcript = transcription.assemble([done.get(c or 0, []) for c in transcription.channels])
         key = task.task_id
         self.results.write(key, render_json(transcript, file_url=task.file_url))
         seconds = transcript.billed_seconds
-        tokens = (
-            count_audio_tokens(seconds) + job.engine.count_tokens(job.options.context),
-            job.engine.count_tokens(transcript.text),
-        )
+        engine, context = transcription.engine, transcription.options.context
+        tokens = (count_audio_tokens(seconds) + engine.count_tokens(context), engine.count_tokens(transcript.text))
         self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
-        log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))
+        duration_s, channels = transcription.audio.duration_s, len(transcription.channels)
+        log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, duration_s, channels)
 
-    def _prepare(self, task: TaskRecord, lease: str, work_dir: Path) -> _Job:
-        """Options, engine and local audio of the task, checked against the limits before any decoding."""
-        options = task.params.to_options(
-            task.engine_model,
-            max_duration_s=self.config.max_duration_s,
-            max_size_bytes=self.config.policy.max_size_bytes,
-        )
+    def _open(self, task: TaskRecord, lease: str, work_dir: Path) -> pipeline.Transcription:
+        """The task's recognition: its local audio (downloaded once; the download already stops at the
+        size limit) opened with the async limits; the store learns the audio's length."""
+        options = task.params.to_options(task.engine_model)
         engine = self.engines.get(task.engine_model)
-        check_engine(engine, options)
-        path = self._local_audio(task, work_dir)  # fetch_audio enforces the size limit
-        info = measured_info(path, options.max_duration_s)  # a header without a length is counted
-        check_limits(info, options)
-        channels = tuple(c or 0 for c in resolve_channels(info, options))
-        total_s = info.duration_s * len(channels)
-        self.store.heartbeat(task.task_id, lease, audio_seconds=info.duration_s, total_s=total_s)
-        return _Job(options, engine, path, info, channels)
+        path = local_audio(task, work_dir, self.config.policy, self.uploads)
+        limits = pipeline.Limits(self.config.policy.max_size_bytes, self.config.max_duration_s)
+        transcription = pipeline.open(path, options, engine, limits=limits, emotion=self.engines.emotion())
+        info = transcription.audio
+        self.store.heartbeat(task.task_id, lease, audio_seconds=info.duration_s, total_s=transcription.total_s)
+        return transcription
 
     def _recognize_channel(
-        self, task: TaskRecord, lease: str, job: _Job, index: int, channel: int, heartbeat: _Heartbeat
+        self,
+        task: TaskRecord,
+        lease: str,
+        transcription: pipeline.Transcription,
+        index: int,
+        channel: int | None,
+        heartbeat: Heartbeat,
     ) -> None:
         """Recognise one channel chunk by chunk, checkpointing each; skips what a previous run saved."""
-        prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel]
-        chunks = stream_channel(
-            job.path,
-            job.options,
-            job.engine,
-            channel=channel,
-            earlier=prior,
-            emotion=self.engines.emotion(),
-        )
-        offset_s = index * job.info.duration_s
-        for chunk_index, pending in enumerate(chunks, start=len(prior)):
+        channel_id = channel or 0
+        prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel_id]
+        offset_s = index * transcription.audio.duration_s
+        for chunk_index, pending in enumerate(transcription.stream(channel, earlier=prior), start=len(prior)):
             chunk = pending.resolved()  # a checkpoint holds each sentence's emotion
             self.store.add_checkpoint(task.task_id, lease, chunk_index, chunk, done_s=offset_s + chunk.end_s)
             heartbeat.check()
             if self._stop.is_set():
                 raise _Stopped
-        self.store.heartbeat(task.task_id, lease, done_s=offset_s + job.info.duration_s)
-
-    def _local_audio(self, task: TaskRecord, work_dir: Path) -> Path:
-        """The task's audio as a local file. Downloads (and data: URIs) are moved into the work directory
-        and uploads hard-linked there, under a stable name, so a resumed run reuses them; a local file
-        under the server's file roots is used in place."""
-        work_dir.mkdir(parents=True, exist_ok=True)
-        kept = sorted(work_dir.glob(f"{_SOURCE_NAME}*"))
-        if kept:
-            return kept[0]
-        for leftover in work_dir.glob("openasr-*"):  # a download cut short by a crash
-            leftover.unlink(missing_ok=True)
-        with fetch_audio(
-            task.file_url,
-            self.config.policy,
-            work_dir,
-            uploads=self.uploads.for_owner(task.api_key_id) if self.uploads is not None else None,
-            api_key=None,
-            oss_resolve=task.params.oss_resolve,
-        ) as local:
-            if local.origin == "path":
-                return local.path  # the user's own file, used in place
-            if local.origin == "oss":  # stored under a digest name: the key's extension tells the format
-                suffix = _url_suffix(task.file_url) or local.path.suffix
-            else:
-                suffix = local.path.suffix or _url_suffix(task.file_url)
-            target = work_dir / f"{_SOURCE_NAME}{suffix}"
-            if local.origin == "oss":
-                # A hard link keeps the upload readable even if its retention ends mid-task; no copy.
-                try:
-                    os.link(local.path, target)
-                except OSError:
-                    return local.path
-                return target
-            os.replace(local.path, target)  # a temp file: fetch_audio's cleanup then finds nothing to delete
-            return target
+        self.store.heartbeat(task.task_id, lease, done_s=offset_s + transcription.audio.duration_s)
 
     def _fail(self, task: TaskRecord, lease: str, code: str, message: str) -> None:
         try:
@@ -401,54 +323,8 @@ class TaskWorker:
             log.exception("task %s: could not be released; recovery will requeue it", task.task_id)
 
 
-def _url_suffix(file_url: str) -> str:
-    """The extension of the URL's path if it is a plain one (the decoder needs ``.pcm``/``.raw`` to read
-    headerless audio), else ''."""
-    suffix = PurePosixPath(urlsplit(file_url).path).suffix
-    return suffix.lower() if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
-
-
 def _by_channel(saved: Sequence[Checkpoint]) -> dict[int, list[ChunkResult]]:
     channels: dict[int, list[ChunkResult]] = {}
     for checkpoint in saved:
         channels.setdefault(checkpoint.chunk.channel_id, []).append(checkpoint.chunk)
     return channels
-
-
-class _Heartbeat:
-    """Beats every `interval_s` in a side thread while a task runs, also through long downloads and
-    chunks; remembers when the lease was lost so the task loop can stop at the next chunk."""
-
-    def __init__(self, store: TaskStore, task_id: str, lease: str, interval_s: float) -> None:
-        self._store = store
-        self._task_id = task_id
-        self._lease = lease
-        self._interval_s = interval_s
-        self._done = threading.Event()
-        self._lost = False
-        self._thread = threading.Thread(target=self._run, name=f"openasr-heartbeat-{task_id[:8]}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def check(self) -> None:
-        if self._lost:
-            raise LeaseLostError(self._task_id)
-
-    def _run(self) -> None:
-        while not self._done.wait(self._interval_s):
-            try:
-                self._store.heartbeat(self._task_id, self._lease)
-            except LeaseLostError:
-                self._lost = True
-                return
-            except Exception:
-                log.exception("task %s: heartbeat failed; retrying", self._task_id)
-

@@ -103,7 +103,7 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
         itn=request.asr_options.enable_itn,
         context=chat_context(request.messages),
         sentences=False,
-    ).replace()
+    )
     return audios[0], options
 
 
@@ -240,7 +240,7 @@ def transcription_options(
         context=prompt or "",
         words="word" in granularities,
         sentences=response_format in ("srt", "vtt", "verbose_json"),
-    ).replace()
+    )
 
 
 def transcription_body(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
