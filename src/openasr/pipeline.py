@@ -137,8 +137,8 @@ def open(
 
     The options are valid already (a `TranscribeOptions` validates itself when made); this checks that
     the engine can honour them, probes the file once (a header without a length is counted by a bounded
-    decode), applies `limits` (size, then duration) and resolves the channels. Whatever it raises names
-    the bad parameter, so a surface can still answer with a plain error status.
+    decode), applies `limits` (size, then duration) and resolves the channels. It raises an `AsrError`
+    before any recognition starts, so a streaming surface can still answer with a plain error status.
     """
     check_engine(engine, options)
     max_seconds = limits.max_seconds if limits is not None else None
