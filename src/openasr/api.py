@@ -40,7 +40,7 @@ def file_options(
     sentences: bool = True,
     channels: tuple[int, ...] | None = None,
 ) -> TranscribeOptions:
-    """Options for recognising a whole local file, as the CLI and this API build them (validated)."""
+    """Options for recognising a whole local file, as the CLI and this API build them (validated as made)."""
     return TranscribeOptions(
         model=model or settings.default_model,
         language=language,
@@ -49,7 +49,7 @@ def file_options(
         words=words,
         sentences=sentences,
         channels=channels,
-    ).replace()
+    )
 
 
 def transcribe(
@@ -64,8 +64,9 @@ def transcribe(
     with `words`, word timestamps. `language` None detects it. Raises `openasr.AsrError` on bad input."""
     settings, pool = _engines()
     options = file_options(settings, model=model, language=language, itn=itn, context=context, words=words)
+    engine = pool.get(options.model)
     with _local_file(audio) as path:
-        return pipeline.run(path, options, pool.get(options.model), emotion=pool.emotion())
+        return pipeline.open(path, options, engine, emotion=pool.emotion()).run()
 
 
 def transcribe_stream(
@@ -82,8 +83,7 @@ def transcribe_stream(
     options = file_options(settings, model=model, language=language, itn=itn, context=context, words=words)
     engine = pool.get(options.model)
     with _local_file(audio) as path:
-        pipeline.check_engine(engine, options)
-        for chunk in pipeline.stream_channel(path, options, engine, emotion=pool.emotion()):
+        for chunk in pipeline.open(path, options, engine, emotion=pool.emotion()).stream():
             yield from chunk.resolved().sentences
 
 

@@ -1,8 +1,12 @@
 """The only orchestrator: probe -> decode -> VAD -> chunks -> engine -> timeline -> postprocess -> emotion.
 
-`stream_channel` yields one `ChunkResult` per recognised chunk as soon as it is ready (SSE streaming,
-async checkpoints, progress bars all hang off it); `run` collects them into a `Transcript`. Chunks go to
-the engine's batcher at most two batches ahead, so memory is bounded and duration only costs time.
+`open(path, options, engine, limits=…)` starts one recognition: it checks the engine, probes the file
+once, applies the surface's limits and resolves the channels, all before any decoding. The
+`Transcription` it returns streams each channel as one `ChunkResult` per recognised chunk as soon as it
+is ready (SSE streaming, async checkpoints and progress bars all hang off it, and a stream resumes from
+the chunks an interrupted run checkpointed), and assembles the `Transcript`; `run` does all of it at
+once. Chunks go to the engine's batcher at most two batches ahead, so memory is bounded and duration
+only costs time.
 
 With an emotion classifier, each recognised chunk's sentences go to it as the chunk is yielded; the chunk
 carries the pending result (`ChunkResult.resolved()` waits for it), so a streamed first delta never
@@ -17,26 +21,22 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from openasr.audio.decode import check_duration, decode_blocks, measured_info
-from openasr.core.errors import InvalidParameterError
-from openasr.core.options import ITN_LANGUAGES, TranscribeOptions, validate_options
-from openasr.core.types import SAMPLE_RATE_HZ, AudioInfo, ChannelTranscript, EmotionEstimate, Sentence, Transcript, Word
+from openasr.audio.decode import check_channels, check_duration, decode_blocks, measured_info
+from openasr.core.errors import AudioTooLargeError, InvalidParameterError
+from openasr.core.options import TranscribeOptions
+from openasr.core.types import AudioInfo, ChannelTranscript, EmotionEstimate, Sentence, Transcript, Word
 from openasr.emotion.classifier import EmotionScores
-from openasr.emotion.spans import EmotionSpan, emotion_spans, overall_emotion
+from openasr.emotion.spans import EmotionSpan, emotion_spans, overall_emotion, span_clip
 from openasr.engines.base import Recognition, RecognitionItem, RecognitionRequest, RecognizedSegment
-from openasr.postprocess.chinese import is_cjk, remove_cjk_spaces, to_simplified
-from openasr.postprocess.itn import apply_itn
+from openasr.postprocess.finishing import finish_sentence
 from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
 from openasr.runtime.batcher import EngineFront, Priority
 from openasr.runtime.emotion_batcher import EmotionBatcher
-from openasr.vad.silero import SileroVad, shared_vad
+from openasr.vad.silero import shared_vad
 from openasr.vad.timeline import SpeechChunk, VadOptions, fit_words_to_speech, speech_chunks
 
 UNSPACED_LANGUAGES = frozenset({"zh", "yue", "ja", "th", "lo", "my", "bo"})
 """Languages written without spaces between words or sentences."""
-_SIMPLIFIED_LANGUAGES = frozenset({"zh", "yue"})
 
 Progress = Callable[[float, float], None]
 """Called with (audio seconds done, total seconds) after each chunk."""
@@ -95,24 +95,16 @@ def join_texts(parts: list[str], language: str) -> str:
     return joiner.join(p for p in (p.strip() for p in parts) if p)
 
 
-def check_limits(info: AudioInfo, options: TranscribeOptions) -> None:
-    """Refuse over-long input before recognising it (spec §11: 5 min sync, 12 h async); decoding checks
-    the limit again as it goes, so a header that understates the length cannot get past it."""
-    check_duration(info.duration_s, options.max_duration_s)
+_MB = 1024 * 1024
 
 
-def resolve_channels(info: AudioInfo, options: TranscribeOptions) -> tuple[int | None, ...]:
-    """None stands for the mono mix (reported as channel 0)."""
-    if options.channels is None:
-        return (None,)
-    missing = [c for c in options.channels if c >= info.channels]
-    if missing:
-        from openasr.core.errors import InvalidChannelError
+@dataclass(frozen=True)
+class Limits:
+    """What a surface accepts of one file (spec §11: sync 10 MB / 5 min, async 2 GB / 12 h): bytes on disk
+    and seconds of audio. The CLI and the Python API have none."""
 
-        raise InvalidChannelError(
-            f"channel {missing[0]} does not exist: the audio has {info.channels} channel(s)", param="channel_id"
-        )
-    return tuple(options.channels)
+    max_bytes: int
+    max_seconds: float
 
 
 def check_engine(engine: EngineFront, options: TranscribeOptions) -> None:
@@ -131,90 +123,157 @@ def check_engine(engine: EngineFront, options: TranscribeOptions) -> None:
         )
 
 
-def stream_channel(
+def open(
     path: Path,
     options: TranscribeOptions,
     engine: EngineFront,
     *,
-    channel: int | None = None,
-    earlier: Sequence[ChunkResult] = (),
+    limits: Limits | None = None,
     priority: Priority = Priority.BULK,
-    vad: SileroVad | None = None,
     vad_options: VadOptions | None = None,
     emotion: EmotionBatcher | None = None,
-) -> Iterator[ChunkResult]:
-    """Recognise one channel (None: the mono mix) chunk by chunk, in order.
+) -> Transcription:
+    """Start a recognition of the file at `path`: every check runs here, once, before any decoding.
 
-    Chunks are submitted to the engine as soon as VAD cuts them, up to two batches ahead, so one long
-    file fills whole batches; each result is yielded as soon as it and all before it are done, so the
-    first one arrives after the first chunk.
-
-    The language is forced by the options, or detected: each chunk's own language is detected from the
-    encoder output that recognises it until the channel's language is settled (`settled_language`); later
-    chunks are decoded in that language, so a long recording does not flip language on a short or noisy
-    stretch, and a first chunk that is unsure ("OK.", a cough) does not decide for the whole channel.
-    While unsettled, each chunk waits for the one before, so which chunks detect does not depend on
-    timing: a resumed run decides the same way.
-
-    `earlier` holds the chunks an interrupted run already recognised (its checkpoints) and continues it:
-    decoding and VAD replay from the start and only the chunks ending after the last of them are
-    recognised, so every chunk boundary is exactly that of an uninterrupted run (starting the VAD mid-way
-    would reset its recurrent state and frame grid, move chunk starts and change the text). The replay
-    costs decoding + VAD only, about 0.3 % of real time on one core.
+    The options are valid already (a `TranscribeOptions` validates itself when made); this checks that
+    the engine can honour them, probes the file once (a header without a length is counted by a bounded
+    decode), applies `limits` (size, then duration) and resolves the channels. It raises an `AsrError`
+    before any recognition starts, so a streaming surface can still answer with a plain error status.
     """
-    resume_after_s = earlier[-1].end_s if earlier else None
-    done = list(earlier)
-    language = options.language or settled_language(done)
-    next_id = sum(len(r.sentences) for r in earlier)
-    pending: deque[tuple[SpeechChunk, Future[Recognition]]] = deque()
-
-    def finish() -> ChunkResult:
-        nonlocal next_id, language
-        chunk, future = pending.popleft()
-        recognition = future.result()
-        sentences = _sentences(chunk, recognition.segments, options, recognition.language, next_id)
-        next_id += len(sentences)
-        result = ChunkResult(
-            channel or 0,
-            chunk.start_s,
-            chunk.end_s,
-            recognition.language,
-            recognition.language_probability,
-            sentences,
-            pending_emotion=classify_emotion(chunk, sentences, emotion, priority) if emotion else None,
+    check_engine(engine, options)
+    max_seconds = limits.max_seconds if limits is not None else None
+    info = measured_info(path, max_seconds)
+    if limits is not None and info.size_bytes is not None and info.size_bytes > limits.max_bytes:
+        raise AudioTooLargeError(
+            f"audio is {info.size_bytes / _MB:.1f} MB; the limit is {limits.max_bytes // _MB} MB", param="audio"
         )
-        if language is None:  # once settled, later results cannot change it: nothing more to keep
-            done.append(result)
-            language = settled_language(done)
-        return result
+    check_duration(info.duration_s, max_seconds)
+    check_channels(info, options.channels or ())
+    channels: tuple[int | None, ...] = (None,) if options.channels is None else options.channels
+    return Transcription(path, options, engine, info, channels, max_seconds, priority, vad_options, emotion)
 
-    blocks = decode_blocks(path, channel=channel, max_s=options.max_duration_s)
-    chunks = speech_chunks(blocks, vad or shared_vad(), vad_options)
-    try:
-        while True:
-            try:
-                chunk = next(chunks, None)
-            except Exception:  # a file broken part-way: what was heard before the break is still delivered
-                while pending:
+
+@dataclass(frozen=True)
+class Transcription:
+    """One recognition of one file from start to end, made by `open`: the audio's probe, the channels to
+    recognise (None stands for the mono mix, reported as channel 0), each channel's chunks as a stream
+    that can resume, and the assembled `Transcript`. The CLI, the Python API, every sync surface, the
+    streams and the task worker all hold one; none of them knows the order of the stages."""
+
+    path: Path
+    options: TranscribeOptions
+    engine: EngineFront
+    audio: AudioInfo
+    channels: tuple[int | None, ...]
+    max_seconds: float | None = None
+    priority: Priority = Priority.BULK
+    vad_options: VadOptions | None = None
+    emotion: EmotionBatcher | None = None
+
+    @property
+    def total_s(self) -> float:
+        """Audio seconds to recognise: the duration once per channel (what progress counts to)."""
+        return self.audio.duration_s * len(self.channels)
+
+    def run(self, progress: Progress | None = None) -> Transcript:
+        """Recognise every channel completely, each into its own `ChannelTranscript`."""
+        done_s = 0.0
+        results: list[list[ChunkResult]] = []
+        for channel in self.channels:
+            results.append([])
+            for result in self.stream(channel):
+                results[-1].append(result)
+                if progress is not None:
+                    progress(min(self.total_s, done_s + result.end_s), self.total_s)
+            done_s += self.audio.duration_s
+        if progress is not None:
+            progress(self.total_s, self.total_s)
+        return self.assemble(results)
+
+    def assemble(self, results: Sequence[Sequence[ChunkResult]]) -> Transcript:
+        """The transcript from each channel's chunk results, in the order of `channels`."""
+        transcripts = tuple(
+            _assemble_channel(channel or 0, list(chunks), self.options, self.engine)
+            for channel, chunks in zip(self.channels, results, strict=True)
+        )
+        return Transcript(transcripts, self.audio, self.options, self.engine.name)
+
+    def stream(self, channel: int | None = None, *, earlier: Sequence[ChunkResult] = ()) -> Iterator[ChunkResult]:
+        """Recognise one channel (None: the mono mix) chunk by chunk, in order.
+
+        Chunks are submitted to the engine as soon as VAD cuts them, up to two batches ahead, so one long
+        file fills whole batches; each result is yielded as soon as it and all before it are done, so the
+        first one arrives after the first chunk.
+
+        The language is forced by the options, or detected: each chunk's own language is detected from the
+        encoder output that recognises it until the channel's language is settled (`settled_language`); later
+        chunks are decoded in that language, so a long recording does not flip language on a short or noisy
+        stretch, and a first chunk that is unsure ("OK.", a cough) does not decide for the whole channel.
+        While unsettled, each chunk waits for the one before, so which chunks detect does not depend on
+        timing: a resumed run decides the same way.
+
+        `earlier` holds the chunks an interrupted run already recognised (its checkpoints) and continues it:
+        decoding and VAD replay from the start and only the chunks ending after the last of them are
+        recognised, so every chunk boundary is exactly that of an uninterrupted run (starting the VAD mid-way
+        would reset its recurrent state and frame grid, move chunk starts and change the text). The replay
+        costs decoding + VAD only, about 0.3 % of real time on one core.
+        """
+        if channel not in self.channels:
+            raise ValueError(f"channel {channel} is not one this recognition resolved: {self.channels}")
+        options, engine, priority, emotion = self.options, self.engine, self.priority, self.emotion
+        resume_after_s = earlier[-1].end_s if earlier else None
+        done = list(earlier)
+        language = options.language or settled_language(done)
+        next_id = sum(len(r.sentences) for r in earlier)
+        pending: deque[tuple[SpeechChunk, Future[Recognition]]] = deque()
+
+        def finish() -> ChunkResult:
+            nonlocal next_id, language
+            chunk, future = pending.popleft()
+            recognition = future.result()
+            sentences = _sentences(chunk, recognition.segments, options, recognition.language, next_id)
+            next_id += len(sentences)
+            result = ChunkResult(
+                channel or 0,
+                chunk.start_s,
+                chunk.end_s,
+                recognition.language,
+                recognition.language_probability,
+                sentences,
+                pending_emotion=classify_emotion(chunk, sentences, emotion, priority) if emotion else None,
+            )
+            if language is None:  # once settled, later results cannot change it: nothing more to keep
+                done.append(result)
+                language = settled_language(done)
+            return result
+
+        blocks = decode_blocks(self.path, channel=channel, max_s=self.max_seconds, info=self.audio)
+        chunks = speech_chunks(blocks, shared_vad(), self.vad_options)
+        try:
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except Exception:  # a file broken part-way: what was heard before the break is still delivered
+                    while pending:
+                        yield finish()
+                    raise
+                if chunk is None:
+                    break
+                if resume_after_s is not None and chunk.end_s <= resume_after_s + _RESUME_TOLERANCE_S:
+                    continue
+                while language is None and pending:  # undecided: the chunk before may settle it
                     yield finish()
-                raise
-            if chunk is None:
-                break
-            if resume_after_s is not None and chunk.end_s <= resume_after_s + _RESUME_TOLERANCE_S:
-                continue
-            while language is None and pending:  # undecided: the chunk before may settle it
+                request = RecognitionRequest(language=language, prompt=options.context, words=_timed_words(options))
+                speech = tuple((s.start_s - chunk.start_s, s.end_s - chunk.start_s) for s in chunk.speech)
+                item = RecognitionItem(chunk.audio.samples, request, speech)
+                pending.append((chunk, engine.submit(item, priority)))
+                while pending and (len(pending) > 2 * engine.max_batch or pending[0][1].done()):
+                    yield finish()
+            while pending:
                 yield finish()
-            request = RecognitionRequest(language=language, prompt=options.context, words=_timed_words(options))
-            speech = tuple((s.start_s - chunk.start_s, s.end_s - chunk.start_s) for s in chunk.speech)
-            item = RecognitionItem(chunk.audio.samples, request, speech)
-            pending.append((chunk, engine.submit(item, priority)))
-            while pending and (len(pending) > 2 * engine.max_batch or pending[0][1].done()):
-                yield finish()
-        while pending:
-            yield finish()
-    finally:
-        for _, future in pending:
-            future.cancel()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def classify_emotion(
@@ -225,24 +284,8 @@ def classify_emotion(
     spans = tuple(emotion_spans(sentences))
     if not spans:
         return None
-    clips = tuple(_clip(chunk, span) for span in spans)
+    clips = tuple(span_clip(chunk.audio.samples, chunk.start_s, span) for span in spans)
     return PendingEmotion(spans, emotion.submit(clips, priority))
-
-
-_MIN_CLIP_SAMPLES = SAMPLE_RATE_HZ // 2
-"""A sentence Whisper timed at (nearly) zero length is widened to half a second of its chunk: classifiers
-need some audio, and a convolutional front end refuses clips shorter than its receptive field."""
-
-
-def _clip(chunk: SpeechChunk, span: EmotionSpan) -> np.ndarray:
-    samples = chunk.audio.samples
-    begin = max(0, round((span.begin_ms / 1000 - chunk.start_s) * SAMPLE_RATE_HZ))
-    end = min(len(samples), round((span.end_ms / 1000 - chunk.start_s) * SAMPLE_RATE_HZ))
-    if end - begin < _MIN_CLIP_SAMPLES:
-        middle = (begin + end) // 2
-        begin = max(0, min(middle - _MIN_CLIP_SAMPLES // 2, len(samples) - _MIN_CLIP_SAMPLES))
-        end = min(len(samples), begin + _MIN_CLIP_SAMPLES)
-    return samples[begin:end]
 
 
 LANGUAGE_SETTLED = 0.8
@@ -290,7 +333,7 @@ def _sentences(
     else:  # no timed words asked for, or none given (an engine without an aligner): segment times
         spans = [(_ms(chunk, s.start_s), _ms(chunk, s.end_s), s.text) for s in segments]
         sentences = sentences_from_segments(spans, language, start_id=first_id)
-    return tuple(_finish_sentence(s, options, language) for s in sentences)
+    return tuple(finish_sentence(s, language, itn=options.itn, words=options.words) for s in sentences)
 
 
 def _ms(chunk: SpeechChunk, t_s: float) -> int:
@@ -303,34 +346,6 @@ def _absolute_words(segment: RecognizedSegment, chunk: SpeechChunk) -> Iterator[
         yield Word(_ms(chunk, w.start_s), _ms(chunk, w.end_s), w.text, probability=w.probability)
 
 
-def _finish_sentence(sentence: Sentence, options: TranscribeOptions, language: str) -> Sentence:
-    text = sentence.text
-    words = sentence.words
-    if language in _SIMPLIFIED_LANGUAGES:
-        text = remove_cjk_spaces(to_simplified(text))
-        words = _join_cjk_words(tuple(replace(w, text=to_simplified(w.text)) for w in words))
-    if options.itn and language in ITN_LANGUAGES:
-        text = apply_itn(text, language)
-    return replace(sentence, text=text, words=words if options.words else ())
-
-
-def _join_cjk_words(words: tuple[Word, ...]) -> tuple[Word, ...]:
-    """Whisper's leading-space tokens leave spaces between Chinese words: drop a word's leading space
-    before a Chinese character, and its trailing joiner when the next word starts with one too. Spaces
-    next to Latin words stay."""
-    out = []
-    for i, w in enumerate(words):
-        text = w.text.lstrip() if i == 0 or is_cjk(w.text.lstrip()[:1] or "a") else w.text
-        punctuation = w.punctuation
-        next_first = words[i + 1].text.lstrip()[:1] if i + 1 < len(words) else ""
-        last = (text + punctuation).rstrip()[-1:]
-        if next_first and last and is_cjk(last) and is_cjk(next_first):
-            text = text if punctuation else text.rstrip()
-            punctuation = punctuation.rstrip()
-        out.append(replace(w, text=text, punctuation=punctuation))
-    return tuple(out)
-
-
 def run(
     path: Path,
     options: TranscribeOptions,
@@ -341,31 +356,11 @@ def run(
     vad_options: VadOptions | None = None,
     emotion: EmotionBatcher | None = None,
 ) -> Transcript:
-    """Transcribe a file completely: every requested channel, each into its own `ChannelTranscript`."""
-    options = validate_options(options)
-    check_engine(engine, options)
-    info = measured_info(path, options.max_duration_s)
-    check_limits(info, options)
-    channels = resolve_channels(info, options)
-    total_s = info.duration_s * len(channels)
-    done_s = 0.0
-    transcripts = []
-    for channel in channels:
-        results = []
-        for result in stream_channel(
-            path, options, engine, channel=channel, priority=priority, vad_options=vad_options, emotion=emotion
-        ):
-            results.append(result)
-            if progress is not None:
-                progress(min(total_s, done_s + result.end_s), total_s)
-        done_s += info.duration_s
-        transcripts.append(assemble_channel(channel or 0, results, options, engine))
-    if progress is not None:
-        progress(total_s, total_s)
-    return Transcript(tuple(transcripts), info, options, engine.name)
+    """Transcribe a file completely (`open(…).run(progress)`), with no limits on its size or length."""
+    return open(path, options, engine, priority=priority, vad_options=vad_options, emotion=emotion).run(progress)
 
 
-def assemble_channel(
+def _assemble_channel(
     channel_id: int, results: list[ChunkResult], options: TranscribeOptions, engine: EngineFront
 ) -> ChannelTranscript:
     """Join chunk results; a channel with no speech gets an empty text in the forced or default language.

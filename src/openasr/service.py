@@ -1,36 +1,28 @@
 """Use-cases shared by the CLI and every API, with no HTTP types: recognise now, or stream.
 
-A surface hands in an audio reference and `TranscribeOptions`; this module applies the surface's limits
-(sync: 10 MB / 5 min, spec §11), resolves the reference to a local file, picks the engine and drives the
-pipeline. The service's public model names (qwen3-asr-flash …) belong to the surfaces (`server/models.py`):
-options arrive here naming the engine model.
+A surface hands in an audio reference and `TranscribeOptions`; this module resolves the reference to a
+local file, picks the engine and opens the pipeline's recognition with the surface's limits (sync:
+10 MB / 5 min, spec §11). The service's public model names (qwen3-asr-flash …) belong to the surfaces
+(`server/models.py`): options arrive here naming the engine model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from openasr import pipeline
-from openasr.audio.decode import measured_info
 from openasr.audio.sources import SourcePolicy, UploadResolver, fetch_audio
-from openasr.core.errors import AudioTooLargeError
-from openasr.core.options import TokenCounter, TranscribeOptions, validate_options
+from openasr.core.options import TokenCounter, TranscribeOptions
 from openasr.core.types import AudioInfo, Transcript
+from openasr.pipeline import Limits
 from openasr.runtime.admission import Admission
-from openasr.runtime.batcher import EngineFront, Priority
+from openasr.runtime.batcher import Priority
 from openasr.runtime.engine_pool import EnginePool
 
 MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int
-    max_seconds: float
-
 
 SYNC_LIMITS = Limits(10 * MB, 5 * 60.0)
 """DashScope sync recognition and compatible-mode chat (spec §11)."""
@@ -81,9 +73,9 @@ class TranscriptionService:
 
     def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
-        options, engine, info = self._prepare(path, options, limits)
-        with self.admission.reserve(options.model, info.duration_s):
-            return pipeline.run(path, options, engine, priority=Priority.INTERACTIVE, emotion=self.engines.emotion())
+        transcription = self._open(path, options, limits)
+        with self.admission.reserve(options.model, transcription.audio.duration_s):
+            return transcription.run()
 
     def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
         """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
@@ -98,34 +90,21 @@ class TranscriptionService:
         self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS
     ) -> Iterator[StreamUpdate]:
         """`stream` of a file already on disk (OpenAI multipart uploads with `stream=true`)."""
-        options, engine, info = self._prepare(path, options, limits)
+        transcription = self._open(path, options, limits)
+        info = transcription.audio
         results = []
         with self.admission.reserve(options.model, info.duration_s):
-            emotion = self.engines.emotion()
-            for chunk in pipeline.stream_channel(
-                path, options, engine, priority=Priority.INTERACTIVE, emotion=emotion
-            ):
+            for chunk in transcription.stream():
                 results.append(chunk)
                 yield StreamUpdate(chunk, None, info)
-        channel = pipeline.assemble_channel(0, results, options, engine)
-        yield StreamUpdate(None, Transcript((channel,), info, options, engine.name), info)
+        yield StreamUpdate(None, transcription.assemble([results]), info)
 
-    def _prepare(
-        self, path: Path, options: TranscribeOptions, limits: Limits
-    ) -> tuple[TranscribeOptions, EngineFront, AudioInfo]:
-        """Limits come from the probe (or, for a header without a length, a bounded decode); then the
-        engine's capabilities."""
-        options = validate_options(replace(options, max_duration_s=limits.max_seconds))
-        info = measured_info(path, limits.max_seconds)
-        if info.size_bytes is not None and info.size_bytes > limits.max_bytes:
-            raise AudioTooLargeError(
-                f"audio is {info.size_bytes / MB:.1f} MB; the limit is {limits.max_bytes // MB} MB",
-                param="audio",
-            )
-        pipeline.check_limits(info, options)
+    def _open(self, path: Path, options: TranscribeOptions, limits: Limits) -> pipeline.Transcription:
+        """The recognition of a sync request: interactive priority, the surface's limits."""
         engine = self.engines.get(options.model)
-        pipeline.check_engine(engine, options)
-        return options, engine, info
+        return pipeline.open(
+            path, options, engine, limits=limits, priority=Priority.INTERACTIVE, emotion=self.engines.emotion()
+        )
 
     @contextmanager
     def _fetched(self, audio: AudioRequest) -> Iterator[Path]:

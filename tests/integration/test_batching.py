@@ -173,9 +173,8 @@ def test_a_stream_gets_its_first_delta_while_bulk_work_is_still_queued(whisper: 
     try:
         while shared.stats.chunks == 0:  # the bulk file's chunks are being recognised
             time.sleep(0.01)
-        stream = pipeline.stream_channel(
-            clip("two_cities").path, TranscribeOptions(), shared, priority=Priority.INTERACTIVE
-        )
+        interactive = pipeline.open(clip("two_cities").path, TranscribeOptions(), shared, priority=Priority.INTERACTIVE)
+        stream = interactive.stream()
         first = next(stream)
         assert not bulk_done.is_set(), "the stream waited for the whole bulk file"
         assert "best of times" in first.text

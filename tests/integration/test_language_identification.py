@@ -31,7 +31,7 @@ def test_an_unsure_first_chunk_does_not_decide_the_language(engine: BatchingEngi
     path = write_long_flac(
         tmp_path / "unsure_first.flac", [silence[: _RATE // 2], fragment, silence, load_clip(sentence.path)]
     )
-    first, second = pipeline.stream_channel(path, TranscribeOptions(), engine)
+    first, second = pipeline.open(path, TranscribeOptions(), engine).stream()
     assert first.language_probability is not None and first.language_probability < LANGUAGE_SETTLED, first
     assert second.language == "en" and (second.language_probability or 0) > 0.9
     assert score(sentence.reference, second.text, "en").rate <= 0.1, second.text
@@ -41,7 +41,7 @@ def test_an_unsure_first_chunk_does_not_decide_the_language(engine: BatchingEngi
 def test_a_sure_chunk_settles_the_language_of_the_chunks_after_it(engine: BatchingEngine) -> None:
     """two_cities is two chunks: the first detects English with confidence, the second is decoded in
     English without detecting (no probability of its own); the channel reports the first's."""
-    first, second = pipeline.stream_channel(clip("two_cities").path, TranscribeOptions(), engine)
+    first, second = pipeline.open(clip("two_cities").path, TranscribeOptions(), engine).stream()
     assert first.language == "en" and (first.language_probability or 0) >= LANGUAGE_SETTLED
     assert second.language == "en" and second.language_probability is None
     channel = pipeline.run(clip("two_cities").path, TranscribeOptions(), engine).channels[0]

@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import openasr
+import openasr.audio.decode
+import openasr.core.options
+import openasr.pipeline
 from openasr.postprocess.formats import render
 from speech_clips import clip
 
@@ -63,6 +67,27 @@ def test_options_reach_the_pipeline_as_the_cli_passes_them() -> None:
 def test_transcribe_stream_yields_the_sentences_of_transcribe() -> None:
     streamed = list(openasr.transcribe_stream(ENGLISH.path, words=True))
     assert streamed and streamed == list(openasr.transcribe(ENGLISH.path, words=True).channels[0].sentences)
+
+
+def test_a_call_probes_validates_and_checks_the_engine_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stages run once per call, as for a sync request (tests/contract/test_stage_counts.py)."""
+    calls: Counter[str] = Counter()
+    for module, name in (
+        (openasr.audio.decode, "probe_audio"),
+        (openasr.core.options, "validate_options"),
+        (openasr.pipeline, "check_engine"),
+    ):
+        monkeypatch.setattr(module, name, counting(calls, name, getattr(module, name)))
+    assert openasr.transcribe(ENGLISH.path, language="en").text
+    assert calls == {"probe_audio": 1, "validate_options": 1, "check_engine": 1}
+
+
+def counting(calls: Counter[str], name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[name] += 1
+        return real(*args, **kwargs)
+
+    return counted
 
 
 def test_bad_input_raises_the_documented_error(tmp_path: Path) -> None:

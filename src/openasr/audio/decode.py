@@ -7,7 +7,7 @@ else, so a 12-hour file never sits in RAM. This is the only module that touches 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -136,6 +136,15 @@ def check_duration(duration_s: float, max_s: float | None, *, decoding: bool = F
     raise AudioTooLongError(f"audio is {duration_s:.0f} s long; the limit is {max_s:.0f} s", param="audio")
 
 
+def check_channels(info: AudioInfo, channels: Sequence[int]) -> None:
+    """The one channel-existence check: every index must name a channel of the audio."""
+    missing = [c for c in channels if not 0 <= c < info.channels]
+    if missing:
+        raise InvalidChannelError(
+            f"channel {missing[0]} does not exist: the audio has {info.channels} channel(s)", param="channel_id"
+        )
+
+
 def _frame_lengths(container: av.container.InputContainer) -> Iterator[int]:
     try:
         for frame in container.decode(container.streams.audio[0]):
@@ -151,19 +160,19 @@ def decode_blocks(
     start_s: float = 0.0,
     block_s: float = 30.0,
     max_s: float | None = None,
+    info: AudioInfo | None = None,
 ) -> Iterator[Audio]:
     """Yield consecutive 16 kHz mono blocks of about `block_s` seconds, starting at `start_s`.
 
     `channel` None mixes all channels to mono (the average, so no channel is favoured); an index picks
     one channel. Blocks carry their start time in the original audio. Raises `AudioDecodeError` when
     nothing at all decodes or the stream ends well before its declared duration, and `AudioTooLongError`
-    as soon as the decoded audio passes `max_s`, whatever the header declared.
+    as soon as the decoded audio passes `max_s`, whatever the header declared. `info` is the file's
+    probe when the caller already has it (the pipeline probes once per recognition); else it probes.
     """
-    info = probe_audio(path)
-    if channel is not None and not 0 <= channel < info.channels:
-        raise InvalidChannelError(
-            f"channel {channel} does not exist: the audio has {info.channels} channel(s)", param="channel_id"
-        )
+    if info is None:
+        info = probe_audio(path)
+    check_channels(info, () if channel is None else (channel,))
     block_len = max(1, int(block_s * SAMPLE_RATE_HZ))
     skip = round(start_s * SAMPLE_RATE_HZ)
     position = 0  # samples produced so far, counted from time 0

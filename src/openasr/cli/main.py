@@ -21,7 +21,6 @@ from rich.table import Table
 
 from openasr import pipeline
 from openasr.api import file_options
-from openasr.audio.decode import probe_audio
 from openasr.cli import db, tasks, usage
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
@@ -135,16 +134,9 @@ def _with_emotion_model(settings: Settings, emotion_model: str | None) -> Settin
 def _transcribe_one(
     path: Path, options: TranscribeOptions, engine: EngineFront, emotion: EmotionBatcher | None
 ) -> Transcript:
-    long_enough = path.is_file() and _duration_or_zero(path) > PROGRESS_MIN_S
-    with _progress_bar(path, long_enough) as progress:
-        return pipeline.run(path, options, engine, progress=progress, emotion=emotion)
-
-
-def _duration_or_zero(path: Path) -> float:
-    try:
-        return probe_audio(path).duration_s
-    except AsrError:
-        return 0.0  # the pipeline reports the real error
+    transcription = pipeline.open(path, options, engine, emotion=emotion)
+    with _progress_bar(path, transcription.audio.duration_s > PROGRESS_MIN_S) as progress:
+        return transcription.run(progress)
 
 
 def _write(transcript: Transcript, path: Path, fmt: str, output_dir: Path | None, *, many: bool) -> None:

@@ -1,12 +1,13 @@
 """The one options object of a transcription, validated in one place.
 
 Surfaces build a `TranscribeOptions` from their wire format (`protocol.to_options`), then refine it with
-`dataclasses.replace`; nothing downstream reads a mutable kwargs dict.
+`dataclasses.replace`; nothing downstream reads a mutable kwargs dict. An instance validates itself when
+it is made (`validate_options`), so every `TranscribeOptions` that exists is valid: it is checked once,
+where the request is read, before any audio is touched, and nothing downstream checks it again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class TranscribeOptions:
     `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
     indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
     word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
-    turn it off).
+    turn it off). Limits on the audio are the surface's, not the caller's: `pipeline.open` takes them.
     """
 
     model: str = "whisper-base"
@@ -36,10 +37,9 @@ class TranscribeOptions:
     words: bool = False
     sentences: bool = True
     channels: tuple[int, ...] | None = None
-    max_duration_s: float | None = None
 
-    def replace(self, **changes: object) -> TranscribeOptions:
-        return validate_options(dataclasses.replace(self, **changes))  # type: ignore[arg-type]
+    def __post_init__(self) -> None:
+        validate_options(self)
 
 
 AUDIO_TOKENS_PER_SECOND = 25
@@ -70,7 +70,8 @@ def _is_cjk(ch: str) -> bool:
 
 
 def validate_options(options: TranscribeOptions) -> TranscribeOptions:
-    """Reject what no engine can honour, naming the parameter; return the options unchanged."""
+    """Reject what no engine can honour, naming the parameter; return the options unchanged. Runs as an
+    instance is made; what the engine can honour is `pipeline.check_engine`'s."""
     if options.language is not None and not (1 < len(options.language) <= 8):
         raise InvalidParameterError(f"language {options.language!r} is not a language code", param="language")
     if count_context_tokens(options.context) > MAX_CONTEXT_TOKENS:

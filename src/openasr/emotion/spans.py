@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from openasr.core.types import EmotionEstimate, Sentence
+import numpy as np
+
+from openasr.core.types import SAMPLE_RATE_HZ, EmotionEstimate, Sentence
 from openasr.emotion.labels import EMOTIONS
 
 MIN_SPAN_MS = 1500
@@ -57,3 +59,20 @@ def overall_emotion(estimates: Sequence[EmotionEstimate]) -> str | None:
         for emotion, probability in estimate.probabilities.items():
             totals[emotion] += weight * probability
     return max(totals, key=lambda e: totals[e])
+
+
+MIN_CLIP_SAMPLES = SAMPLE_RATE_HZ // 2
+"""A sentence Whisper timed at (nearly) zero length is widened to half a second of its chunk: classifiers
+need some audio, and a convolutional front end refuses clips shorter than its receptive field."""
+
+
+def span_clip(samples: np.ndarray, start_s: float, span: EmotionSpan) -> np.ndarray:
+    """The span's audio out of a chunk's 16 kHz `samples` that start at `start_s` of the original audio,
+    at least `MIN_CLIP_SAMPLES` long where the chunk has them."""
+    begin = max(0, round((span.begin_ms / 1000 - start_s) * SAMPLE_RATE_HZ))
+    end = min(len(samples), round((span.end_ms / 1000 - start_s) * SAMPLE_RATE_HZ))
+    if end - begin < MIN_CLIP_SAMPLES:
+        middle = (begin + end) // 2
+        begin = max(0, min(middle - MIN_CLIP_SAMPLES // 2, len(samples) - MIN_CLIP_SAMPLES))
+        end = min(len(samples), begin + MIN_CLIP_SAMPLES)
+    return samples[begin:end]

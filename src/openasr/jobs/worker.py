@@ -3,10 +3,11 @@
 A `TaskWorker` is one thread inside the server process (``OPENASR_WORKERS`` of them). It claims the
 oldest PENDING task, downloads its audio once into its work files, ``<task_id>/source<ext>`` in a
 `storage.BlobStore` (``data_dir/work/`` or the shared S3 store; kept until the task ends, so a resumed
-task does not download again, on whichever node resumes it), and runs the pipeline channel by channel, writing a
+task does not download again, on whichever node resumes it), and runs the pipeline channel by channel,
+writing a
 checkpoint per recognised chunk. A killed process loses at most the chunk in flight: its tasks are
 recovered (back to PENDING with their checkpoints) and the next run skips every checkpointed chunk
-(`pipeline.stream_channel(earlier=…)`), producing the same result as an uninterrupted run.
+(`pipeline.Transcription.stream(earlier=…)`), producing the same result as an uninterrupted run.
 
 Failure rules: an `AsrError` ends the task FAILED with its ``task_code`` and message; anything else
 ends it FAILED ``INTERNAL_ERROR`` with a generic message and the traceback in the log. A worker thread
@@ -29,29 +30,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
-from openasr.audio.decode import measured_info
+from openasr import pipeline
 from openasr.audio.sources import SourcePolicy, UploadResolver
 from openasr.core.errors import AsrError, EngineUnavailableError
-from openasr.core.options import TranscribeOptions, count_audio_tokens
-from openasr.core.types import AudioInfo, Transcript
+from openasr.core.options import count_audio_tokens
 from openasr.jobs.errors import LeaseLostError
+from openasr.jobs.heartbeat import Heartbeat
 from openasr.jobs.records import Checkpoint, TaskRecord
 from openasr.jobs.results import ResultStore
 from openasr.jobs.store import TaskStore
 from openasr.jobs.work_files import WorkFiles
-from openasr.pipeline import (
-    ChunkResult,
-    assemble_channel,
-    check_engine,
-    check_limits,
-    resolve_channels,
-    stream_channel,
-)
+from openasr.pipeline import ChunkResult
 from openasr.postprocess.formats import render_json
-from openasr.runtime.batcher import EngineFront
 from openasr.runtime.engine_pool import EnginePool
 from openasr.storage import BlobStore, LocalBlobStore
 
@@ -138,17 +130,6 @@ def cleanup(
     work = work_files or WorkFiles(LocalBlobStore(config.work_dir), config.scratch_dir)
     removed_dirs = work.sweep(lambda task_id: (task := store.get(task_id)) is None or task.finished)
     return CleanupReport(tasks=removed_tasks, results=removed_results, work_dirs=removed_dirs)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What a task runs with once its audio is local and probed."""
-
-    options: TranscribeOptions
-    engine: EngineFront
-    path: Path
-    info: AudioInfo
-    channels: tuple[int, ...]
 
 
 class _Stopped(Exception):
@@ -266,7 +247,7 @@ class TaskWorker:
         keep_work_dir = False
         try:
             with (
-                _Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat,
+                Heartbeat(self.store, task.task_id, lease, self.config.heartbeat_s) as heartbeat,
                 contextlib.ExitStack() as files,
             ):
                 self._transcribe(task, lease, files, heartbeat)
@@ -302,33 +283,27 @@ class TaskWorker:
         except Exception:
             log.exception("task %s: on_finished failed", task_id)
 
-    def _transcribe(self, task: TaskRecord, lease: str, files: contextlib.ExitStack, heartbeat: _Heartbeat) -> None:
-        job = self._prepare(task, lease, files)
-        for index, channel in enumerate(job.channels):
-            self._recognize_channel(task, lease, job, index, channel, heartbeat)
+    def _transcribe(self, task: TaskRecord, lease: str, files: contextlib.ExitStack, heartbeat: Heartbeat) -> None:
+        transcription = self._open(task, lease, files)
+        for index, channel in enumerate(transcription.channels):
+            self._recognize_channel(task, lease, transcription, index, channel, heartbeat)
         done = _by_channel(self.store.load_checkpoints(task.task_id))
-        transcript = Transcript(
-            tuple(assemble_channel(c, done.get(c, []), job.options, job.engine) for c in job.channels),
-            job.info,
-            job.options,
-            job.engine.name,
-        )
+        transcript = transcription.assemble([done.get(c or 0, []) for c in transcription.channels])
         key = task.task_id
         self.results.write(key, render_json(transcript, file_url=task.file_url))
         seconds = transcript.billed_seconds
-        tokens = (
-            count_audio_tokens(seconds) + job.engine.count_tokens(job.options.context),
-            job.engine.count_tokens(transcript.text),
-        )
+        engine, context = transcription.engine, transcription.options.context
+        tokens = (count_audio_tokens(seconds) + engine.count_tokens(context), engine.count_tokens(transcript.text))
         self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
-        log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, job.info.duration_s, len(job.channels))
+        duration_s, channels = transcription.audio.duration_s, len(transcription.channels)
+        log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, duration_s, channels)
 
-    def _prepare(self, task: TaskRecord, lease: str, files: contextlib.ExitStack) -> _Job:
-        """Options, engine and local audio of the task, checked against the limits before any decoding."""
-        options = task.options.replace(max_duration_s=self.config.max_duration_s)
+    def _open(self, task: TaskRecord, lease: str, files: contextlib.ExitStack) -> pipeline.Transcription:
+        """The task's recognition: its local audio (downloaded once into its work files; the download
+        already stops at the size limit) opened with the async limits; the store learns the audio's length."""
+        options = task.options
         engine = self.engines.get(options.model)
-        check_engine(engine, options)
-        path = files.enter_context(  # fetch_audio enforces the size limit
+        path = files.enter_context(
             self.work_files.audio(
                 task.task_id,
                 task.file_url,
@@ -337,34 +312,32 @@ class TaskWorker:
                 oss_resolve=task.oss_resolve,
             )
         )
-        info = measured_info(path, options.max_duration_s)  # a header without a length is counted
-        check_limits(info, options)
-        channels = tuple(c or 0 for c in resolve_channels(info, options))
-        total_s = info.duration_s * len(channels)
-        self.store.heartbeat(task.task_id, lease, audio_seconds=info.duration_s, total_s=total_s)
-        return _Job(options, engine, path, info, channels)
+        limits = pipeline.Limits(self.config.policy.max_size_bytes, self.config.max_duration_s)
+        transcription = pipeline.open(path, options, engine, limits=limits, emotion=self.engines.emotion())
+        info = transcription.audio
+        self.store.heartbeat(task.task_id, lease, audio_seconds=info.duration_s, total_s=transcription.total_s)
+        return transcription
 
     def _recognize_channel(
-        self, task: TaskRecord, lease: str, job: _Job, index: int, channel: int, heartbeat: _Heartbeat
+        self,
+        task: TaskRecord,
+        lease: str,
+        transcription: pipeline.Transcription,
+        index: int,
+        channel: int | None,
+        heartbeat: Heartbeat,
     ) -> None:
         """Recognise one channel chunk by chunk, checkpointing each; skips what a previous run saved."""
-        prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel]
-        chunks = stream_channel(
-            job.path,
-            job.options,
-            job.engine,
-            channel=channel,
-            earlier=prior,
-            emotion=self.engines.emotion(),
-        )
-        offset_s = index * job.info.duration_s
-        for chunk_index, pending in enumerate(chunks, start=len(prior)):
+        channel_id = channel or 0
+        prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel_id]
+        offset_s = index * transcription.audio.duration_s
+        for chunk_index, pending in enumerate(transcription.stream(channel, earlier=prior), start=len(prior)):
             chunk = pending.resolved()  # a checkpoint holds each sentence's emotion
             self.store.add_checkpoint(task.task_id, lease, chunk_index, chunk, done_s=offset_s + chunk.end_s)
             heartbeat.check()
             if self._stop.is_set():
                 raise _Stopped
-        self.store.heartbeat(task.task_id, lease, done_s=offset_s + job.info.duration_s)
+        self.store.heartbeat(task.task_id, lease, done_s=offset_s + transcription.audio.duration_s)
 
     def _fail(self, task: TaskRecord, lease: str, code: str, message: str) -> None:
         try:
@@ -386,41 +359,3 @@ def _by_channel(saved: Sequence[Checkpoint]) -> dict[int, list[ChunkResult]]:
     for checkpoint in saved:
         channels.setdefault(checkpoint.chunk.channel_id, []).append(checkpoint.chunk)
     return channels
-
-
-class _Heartbeat:
-    """Beats every `interval_s` in a side thread while a task runs, also through long downloads and
-    chunks; remembers when the lease was lost so the task loop can stop at the next chunk."""
-
-    def __init__(self, store: TaskStore, task_id: str, lease: str, interval_s: float) -> None:
-        self._store = store
-        self._task_id = task_id
-        self._lease = lease
-        self._interval_s = interval_s
-        self._done = threading.Event()
-        self._lost = False
-        self._thread = threading.Thread(target=self._run, name=f"openasr-heartbeat-{task_id[:8]}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def check(self) -> None:
-        if self._lost:
-            raise LeaseLostError(self._task_id)
-
-    def _run(self) -> None:
-        while not self._done.wait(self._interval_s):
-            try:
-                self._store.heartbeat(self._task_id, self._lease)
-            except LeaseLostError:
-                self._lost = True
-                return
-            except Exception:
-                log.exception("task %s: heartbeat failed; retrying", self._task_id)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from audio_files import load_clip
 from openasr.core.types import EmotionEstimate, Sentence
 from openasr.emotion.labels import EMOTIONS
-from openasr.emotion.spans import MIN_SPAN_MS, emotion_spans, overall_emotion
+from openasr.emotion.spans import MIN_CLIP_SAMPLES, MIN_SPAN_MS, EmotionSpan, emotion_spans, overall_emotion, span_clip
+from speech_clips import clip
 
 
 def sentence(i: int, begin_ms: int, end_ms: int) -> Sentence:
@@ -45,3 +49,18 @@ def test_the_overall_emotion_weights_each_estimate_by_its_duration() -> None:
     assert overall_emotion([long_calm, short_shout]) == "neutral"
     assert overall_emotion([estimate(0, 1000, neutral=0.6, angry=0.4), short_shout]) == "angry"
     assert overall_emotion([]) is None
+
+
+def test_a_span_is_clipped_out_of_its_chunk_in_original_audio_time() -> None:
+    samples = load_clip(clip("0870").path)  # a real 16 kHz chunk, taken to start 10 s into the recording
+    assert np.array_equal(span_clip(samples, 10.0, EmotionSpan(11_000, 12_500, (0,))), samples[16_000:40_000])
+
+
+def test_a_span_timed_at_zero_length_is_widened_to_half_a_second_inside_its_chunk() -> None:
+    samples = load_clip(clip("0870").path)
+    middle = span_clip(samples, 10.0, EmotionSpan(12_000, 12_000, (0,)))
+    assert np.array_equal(middle, samples[32_000 - MIN_CLIP_SAMPLES // 2 : 32_000 + MIN_CLIP_SAMPLES // 2])
+    at_start = span_clip(samples, 10.0, EmotionSpan(10_000, 10_010, (0,)))
+    assert np.array_equal(at_start, samples[:MIN_CLIP_SAMPLES])
+    end_ms = 10_000 + len(samples) * 1000 // 16_000
+    assert np.array_equal(span_clip(samples, 10.0, EmotionSpan(end_ms, end_ms, (0,))), samples[-MIN_CLIP_SAMPLES:])

@@ -186,7 +186,7 @@ def to_options(request: GenerationRequest, catalog: ModelCatalog) -> tuple[str, 
         itn=asr.enable_itn,
         context="" if legacy else context_of(request.input.messages),
         sentences=False,
-    ).replace()
+    )
     return audio_of(request.input.messages), options
 
 

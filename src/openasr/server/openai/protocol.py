@@ -217,7 +217,7 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
         itn=request.asr_options.enable_itn,
         context=chat_context(request.messages),
         sentences=False,
-    ).replace()
+    )
     return audios[0], options
 
 
@@ -353,7 +353,7 @@ def transcription_to_options(
         context=prompt or "",
         words="word" in granularities,
         sentences=response_format in TIMED_FORMATS,
-    ).replace()
+    )
 
 
 def transcription_to_response(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
