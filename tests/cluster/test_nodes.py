@@ -25,7 +25,9 @@ from dashscope.utils.oss_utils import OssUtils
 
 from audio_files import SAMPLE_RATE_HZ, load_clip, write_audio
 from openasr.core.keys import key_id
-from openasr.jobs.store import TaskRecord, TaskStatus, TaskStore, UsageTotal
+from openasr.jobs.records import TaskRecord, TaskStatus
+from openasr.jobs.store import TaskStore
+from openasr.jobs.usage import UsageTotal
 from postgres import PostgresCluster
 from speech_clips import clip
 
