@@ -133,11 +133,16 @@ def test_async_task(base: str, calls: StageCalls, tmp_path: Path) -> None:
     assert task["output"]["task_status"] == "SUCCEEDED", task
     result = requests.get(task["output"]["result"]["transcription_url"], timeout=30).json()
     assert "dashwood" in result["transcripts"][0]["text"].lower()
-    assert calls.take() == {
-        ("validation", "request"): 1,
+    counts = calls.take()
+    # A stored task makes its options again from its row on every read (each poll, the worker's claim):
+    # that re-validates options already valid, touching no audio, so only probes and engine checks are
+    # counted exactly: the audio is probed once, by the worker; the engine is checked at submit (so a bad
+    # request is a 400 at once) and once more where the task runs, maybe in another process.
+    validations = {k: v for k, v in counts.items() if k[0] == "validation"}
+    assert validations.get(("validation", "request"), 0) >= 1, counts
+    assert {k: v for k, v in counts.items() if k[0] != "validation"} == {
         ("engine check", "request"): 1,
         ("probe", "worker"): 1,
-        ("validation", "worker"): 1,
         ("engine check", "worker"): 1,
     }
 
