@@ -23,7 +23,7 @@ from pathlib import Path
 
 from openasr.audio.decode import check_channels, check_duration, decode_blocks, measured_info
 from openasr.core.errors import AudioTooLargeError, InvalidParameterError
-from openasr.core.options import TranscribeOptions
+from openasr.core.options import TranscribeOptions, check_context_tokens
 from openasr.core.types import AudioInfo, ChannelTranscript, EmotionEstimate, Sentence, Transcript, Word
 from openasr.emotion.classifier import EmotionScores
 from openasr.emotion.spans import EmotionSpan, emotion_spans, overall_emotion, span_clip
@@ -116,6 +116,8 @@ def check_engine(engine: EngineFront, options: TranscribeOptions) -> None:
         )
     if options.context and not caps.context_biasing:
         raise InvalidParameterError(f"model {engine.name} does not support context biasing", param="context")
+    if options.context:
+        check_context_tokens(options.context, engine.count_tokens)
     if options.words and not caps.word_timestamps:
         why = caps.why_not.get("word_timestamps")
         raise InvalidParameterError(

@@ -14,6 +14,7 @@ import numpy as np
 import openai
 import pytest
 import requests
+from context_limit import refused_naming_the_context, with_context
 from dashscope.audio.qwen_asr import QwenTranscription
 
 from audio_files import write_long_flac
@@ -164,6 +165,12 @@ def test_a_system_message_without_content_is_an_empty_context(base: str) -> None
         ],
     )
     assert "fail better" in words(reply.choices[0].message.content or "")
+
+
+def test_a_context_over_the_limit_is_refused_on_every_surface_before_recognition(base: str) -> None:
+    # Whisper has no tokenizer of its own for the limit: the whitespace/CJK estimate counts 10,001 tokens
+    refused = with_context(base, "word " * 10_001)
+    assert all(refused_naming_the_context(r) for r in refused.values()), {k: r.text for k, r in refused.items()}
 
 
 @pytest.mark.parametrize("field", ["enable_itn", "stream"])

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 import requests
+from context_limit import refused_naming_the_context, with_context
 from openai import OpenAI
 from static_server import static_server
 
 from live_server import KEY, live_server, server_settings
+from openasr.core.options import MAX_CONTEXT_TOKENS, count_context_tokens
 from openasr.runtime.engine_pool import EngineConfig, EnginePool
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -142,6 +144,19 @@ def test_words_without_an_aligner_are_refused_naming_it(plain: str) -> None:
     assert r.status_code == 400, r.text
     assert "OPENASR_ALIGNER_MODEL" in r.json()["message"]
     assert _sync(plain).json()["output"]["choices"][0]["message"]["content"] == [{"text": "hello world."}]
+
+
+def test_the_context_limit_is_counted_in_the_models_tokens_on_every_surface(plain: str, tokenizer: Any) -> None:
+    glued = "openasr-glossary," * 2500  # one word to the whitespace estimate, 17,500 Qwen3 tokens
+    assert count_context_tokens(glued) == 1 and len(tokenizer.encode(glued)) > MAX_CONTEXT_TOKENS
+    refused = with_context(plain, glued)
+    assert all(refused_naming_the_context(r) for r in refused.values()), {k: r.text for k, r in refused.items()}
+
+    short = "openasr glossary " * 100
+    assert count_context_tokens(short) < len(tokenizer.encode(short)) < MAX_CONTEXT_TOKENS
+    accepted = with_context(plain, short)
+    assert all(r.status_code == 200 for r in accepted.values()), {k: r.text for k, r in accepted.items()}
+    assert accepted["dashscope"].json()["output"]["choices"][0]["message"]["content"] == [{"text": "hello world."}]
 
 
 def test_openai_chat_with_input_audio_and_audio_url_and_transcriptions(base: str) -> None:

@@ -23,7 +23,8 @@ from live_server import KEY, live_server, server_settings
 from openasr.audio.sources import SourcePolicy
 from openasr.core.errors import SourceError
 from openasr.jobs.results import ResultStore
-from openasr.jobs.uploads import ACCESS_KEY_ID, UploadStore
+from openasr.jobs.upload_policy import ACCESS_KEY_ID
+from openasr.jobs.uploads import UploadStore
 from openasr.jobs.work_files import WorkFiles
 from openasr.storage import StorageConfig, open_store
 from s3_server import bucket_env, object_keys

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from openasr.core.errors import InvalidParameterError
 
 MAX_CONTEXT_TOKENS = 10_000
-"""The service's limit on context-biasing text (spec §11); counted in whitespace/CJK tokens."""
+"""The service's limit on context-biasing text (spec §11), checked by `check_context_tokens` when the
+engine is known (`pipeline.check_engine`): counted with the engine's own tokenizer where it has one
+(Qwen3-ASR), else with the estimate `count_context_tokens`."""
 
 ITN_LANGUAGES = frozenset({"zh", "en"})
 
@@ -69,13 +71,18 @@ def _is_cjk(ch: str) -> bool:
     return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF
 
 
+def check_context_tokens(context: str, count: TokenCounter) -> None:
+    """Refuse a context longer than `MAX_CONTEXT_TOKENS` as `count` (an engine's tokenizer) counts it."""
+    if count(context) > MAX_CONTEXT_TOKENS:
+        raise InvalidParameterError(f"context is longer than {MAX_CONTEXT_TOKENS} tokens", param="context")
+
+
 def validate_options(options: TranscribeOptions) -> TranscribeOptions:
     """Reject what no engine can honour, naming the parameter; return the options unchanged. Runs as an
-    instance is made; what the engine can honour is `pipeline.check_engine`'s."""
+    instance is made; what the engine can honour, the context's length included (it is counted in the
+    engine's tokens), is `pipeline.check_engine`'s."""
     if options.language is not None and not (1 < len(options.language) <= 8):
         raise InvalidParameterError(f"language {options.language!r} is not a language code", param="language")
-    if count_context_tokens(options.context) > MAX_CONTEXT_TOKENS:
-        raise InvalidParameterError(f"context is longer than {MAX_CONTEXT_TOKENS} tokens", param="context")
     if options.channels is not None:
         if not options.channels:
             raise InvalidParameterError("channel list is empty", param="channel_id")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from openasr.core.errors import InvalidParameterError
-from openasr.core.options import TranscribeOptions, validate_options
+from openasr.core.options import TranscribeOptions, check_context_tokens, count_context_tokens, validate_options
 from openasr.jobs.errors import TaskNotFoundError
 from openasr.jobs.records import TaskFilter, TaskRecord, TaskStatus
 from openasr.jobs.results import ResultStore
@@ -74,8 +74,10 @@ class TaskQueue:
     """Use-cases over a `TaskStore` and `ResultStore`.
 
     `engines`, when given, lets `submit` reject what the model cannot do (a language it lacks, word
-    timestamps …) with a 400 before anything is queued; `result_retention_s` is how long results are
-    kept after a task ends, hence how long its signed URL lasts.
+    timestamps, a context over the limit in its tokenizer's count …) with a 400 before anything is
+    queued; without them only the context's length is checked, by the tokenizer-free estimate.
+    `result_retention_s` is how long results are kept after a task ends, hence how long its signed URL
+    lasts.
     """
 
     def __init__(
@@ -108,7 +110,9 @@ class TaskQueue:
         _check_file_url(file_url, oss_resolve=oss_resolve)
         options = validate_options(options)
         if self.engines is not None:
-            check_engine(self.engines.get(options.model), options)
+            check_engine(self.engines.get(options.model), options)  # the context counted in the model's tokens
+        else:
+            check_context_tokens(options.context, count_context_tokens)  # no engine to ask: the estimate
         record = self.store.create(
             file_url=file_url,
             model_name=model_name,

@@ -5,15 +5,10 @@ key), then POSTs the file as an OSS-style form to the `upload_host` the policy n
 key), and sends ``oss://<key>`` in the recognition request. This module is the server's side of it, with no
 HTTP types:
 
-* `UploadStore.issue_policy` signs a policy (an `UploadPolicy`; `server/dashscope` words the answer):
-  base64 JSON ``{expiration, upload_dir, model, owner, max_bytes}`` where `owner` is the key id of the
-  API key that asked (`openasr.core.keys.key_id`), and
-  ``signature = base64(HMAC-SHA256(secret, "openasr-upload-policy\n" + policy))`` (the prefix keeps
-  these signatures apart from others made with the same secret, e.g. result URLs). The secret stays in
-  the data directory, so policies survive a restart and cannot be forged by clients.
-* `UploadStore.accept` verifies the form of E3 (signature in constant time, expiry, ``key`` inside the
-  policy's ``upload_dir``, a plain file name) and streams the file to the store with the policy's size
-  cap.
+* `UploadStore.issue_policy` signs a policy (an `UploadPolicy`, made and verified in
+  `openasr.jobs.upload_policy`; `server/dashscope` words the answer).
+* `UploadStore.accept` verifies the form of E3 (signature, expiry, ``key`` inside the policy's
+  ``upload_dir``, a plain file name) and streams the file to the store with the policy's size cap.
   Keys are never overwritten (the SDK sends ``x-oss-forbid-overwrite: true``; overwriting is refused
   whatever the form says).
 * `UploadStore.open_upload` resolves an ``oss://`` key for recognition (`audio.sources.UploadResolver`):
@@ -29,30 +24,26 @@ model, time and size. The JSON is written last, so an upload is visible only onc
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
 import io
 import json
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from openasr.core.errors import (
-    AccessDeniedError,
     InvalidParameterError,
     SourceNotFoundError,
     UploadExistsError,
     UploadTooLargeError,
 )
 from openasr.core.keys import key_id
+from openasr.jobs.upload_policy import PolicySigner, UploadPolicy, check_key
 from openasr.storage import BlobExistsError, BlobNotFoundError, BlobStore, BlobTooLargeError
 
 MB = 1024 * 1024
@@ -63,16 +54,9 @@ DEFAULT_RETENTION_S = 48 * 3600.0
 DEFAULT_POLICY_TTL_S = 300.0
 """A policy is good for 5 minutes: the SDK uploads right after asking for it."""
 DEFAULT_PURGE_INTERVAL_S = 600.0
-ACCESS_KEY_ID = "openasr-local"
-"""Stands in for OSS's access key id; the SDK echoes it back as ``OSSAccessKeyId``."""
-KEY_ROOT = "dashscope-instant"
-MAX_KEY_BYTES = 1023
-"""OSS's limit on object key length (UTF-8 bytes)."""
 ORPHAN_GRACE_S = 300.0
 """Data without its record is left alone this long at start-up: another node may be finishing it."""
-_MIN_SECRET_BYTES = 16
 _DATA, _META = ".bin", ".json"
-_SIGNING_PURPOSE = b"openasr-upload-policy\n"
 
 
 @dataclass(frozen=True)
@@ -86,26 +70,6 @@ class StoredUpload:
     size_bytes: int
     content_type: str | None
     filename: str | None
-
-
-@dataclass(frozen=True)
-class UploadPolicy:
-    """A signed policy for one fresh `upload_dir` (E2): `policy` is base64 JSON, `signature` its HMAC."""
-
-    policy: str
-    signature: str
-    upload_dir: str
-    expires_in_s: float
-    max_bytes: int
-
-
-@dataclass(frozen=True)
-class _Claims:
-    expires_at: float
-    upload_dir: str
-    model: str
-    owner: str
-    max_bytes: int
 
 
 class UploadStore:
@@ -127,8 +91,6 @@ class UploadStore:
         purge_interval_s: float = DEFAULT_PURGE_INTERVAL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if len(secret) < _MIN_SECRET_BYTES:
-            raise ValueError(f"the signing secret must have at least {_MIN_SECRET_BYTES} bytes")
         if retention_s <= 0 or policy_ttl_s <= 0 or purge_interval_s < 0:
             raise ValueError("retention_s and policy_ttl_s must be positive, purge_interval_s >= 0")
         if max_file_bytes <= 0:
@@ -138,7 +100,7 @@ class UploadStore:
         self.max_file_bytes = max_file_bytes
         self.policy_ttl_s = policy_ttl_s
         self.purge_interval_s = purge_interval_s
-        self._secret = secret
+        self._signer = PolicySigner(secret)
         self._clock = clock
         self._last_purge: float | None = None
         self._purge_lock = threading.Lock()
@@ -159,18 +121,7 @@ class UploadStore:
         """
         now = self._now(now)
         cap = self.max_file_bytes if max_bytes is None else max(1, min(max_bytes, self.max_file_bytes))
-        day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-        upload_dir = f"{KEY_ROOT}/{secrets.token_hex(4)}/{day}/{secrets.token_hex(16)}"
-        expiration = _iso(now + self.policy_ttl_s)
-        claims = {
-            "expiration": expiration,
-            "upload_dir": upload_dir,
-            "model": model,
-            "owner": key_id(api_key),
-            "max_bytes": cap,
-        }
-        policy = base64.b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode("ascii")
-        return UploadPolicy(policy, self._sign(policy), upload_dir, self.policy_ttl_s, cap)
+        return self._signer.issue(api_key, model, now, self.policy_ttl_s, cap)
 
     # ------------------------------------------------------------------------------------------ E3
 
@@ -190,9 +141,9 @@ class UploadStore:
         """
         now = self._now(now)
         form = {name.lower(): value for name, value in fields.items()}
-        claims = self._verify(form, now)
+        claims = self._signer.verify(form, now)
         key = form.get("key") or ""
-        _check_key(key, claims.upload_dir)
+        check_key(key, claims.upload_dir)
         data, meta = self._names(_digest(key))
         if self.blobs.info(meta) is not None:
             raise _exists()
@@ -317,28 +268,6 @@ class UploadStore:
     def _expired(self, created_at: float, now: float) -> bool:
         return now >= created_at + self.retention_s
 
-    def _sign(self, policy: str) -> str:
-        mac = hmac.new(self._secret, _SIGNING_PURPOSE + policy.encode("ascii"), hashlib.sha256).digest()
-        return base64.b64encode(mac).decode("ascii")
-
-    def _verify(self, form: Mapping[str, str], now: float) -> _Claims:
-        policy = form.get("policy")
-        signature = form.get("signature")
-        if not policy or not signature:
-            raise _denied("the form needs the fields policy and Signature")
-        if form.get("ossaccesskeyid") != ACCESS_KEY_ID:
-            raise _denied("unknown OSSAccessKeyId")
-        try:
-            expected = self._sign(policy).encode("ascii")
-        except UnicodeEncodeError:
-            raise _denied("signature does not match") from None
-        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
-            raise _denied("signature does not match")
-        claims = _parse_claims(policy)
-        if now >= claims.expires_at:
-            raise _denied("Policy expired.")
-        return claims
-
     @staticmethod
     def _names(digest: str) -> tuple[str, str]:
         return f"{digest}{_DATA}", f"{digest}{_META}"
@@ -395,43 +324,6 @@ class OwnerUploads:
 # ------------------------------------------------------------------------------------------ functions
 
 
-def _check_key(key: str, upload_dir: str) -> None:
-    """`key` must be ``<upload_dir>/<name>`` with one plain, printable file name (spaces, UTF-8 fine)."""
-    prefix = upload_dir + "/"
-    if not key.startswith(prefix):
-        raise _denied(f'Policy Condition failed: ["starts-with", "$key", "{prefix}"]')
-    name = key[len(prefix) :]
-    if not name or name in (".", "..") or "/" in name:
-        raise InvalidParameterError("key must be <upload_dir>/<file name>, one plain file name", param="key")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
-        raise InvalidParameterError("key must not contain control characters", param="key")
-    try:
-        encoded = key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidParameterError("key is not valid UTF-8", param="key") from None
-    if len(encoded) > MAX_KEY_BYTES:
-        raise InvalidParameterError(f"key is longer than {MAX_KEY_BYTES} bytes", param="key")
-
-
-def _parse_claims(policy: str) -> _Claims:
-    """Decode a policy whose signature was verified (so a failure here means a policy of another format)."""
-    try:
-        raw = json.loads(base64.b64decode(policy, validate=True))
-        expires_at = datetime.fromisoformat(raw["expiration"]).timestamp()
-        claims = _Claims(
-            expires_at=expires_at,
-            upload_dir=str(raw["upload_dir"]),
-            model=str(raw["model"]),
-            owner=str(raw["owner"]),
-            max_bytes=int(raw["max_bytes"]),
-        )
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise _denied("malformed policy") from None
-    if not claims.upload_dir or claims.max_bytes <= 0:
-        raise _denied("malformed policy")
-    return claims
-
-
 def _orphan(name: str, names: set[str]) -> bool:
     """`name` is an upload's data whose record is not among `names`."""
     return name.endswith(_DATA) and name.removesuffix(_DATA) + _META not in names
@@ -444,19 +336,9 @@ def _digest(key: str) -> str:
         raise InvalidParameterError("key is not valid UTF-8", param="key") from None
 
 
-def _denied(reason: str) -> AccessDeniedError:
-    return AccessDeniedError(f"Invalid according to Policy: {reason}")
-
-
 def _exists() -> UploadExistsError:
     message = "The object you specified already exists and can not be overwritten."
     return UploadExistsError(message, param="key")
-
-
-def _iso(epoch_s: float) -> str:
-    """OSS's policy time format, e.g. ``2026-01-01T00:05:00.000Z``."""
-    moment = datetime.fromtimestamp(epoch_s, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _describe(n: int) -> str:

@@ -258,7 +258,8 @@ def test_oss_upload_is_read_as_the_task_owner(job_env: JobEnv) -> None:
     import io
 
     from openasr.core.keys import key_id
-    from openasr.jobs.uploads import ACCESS_KEY_ID, UploadStore
+    from openasr.jobs.upload_policy import ACCESS_KEY_ID
+    from openasr.jobs.uploads import UploadStore
     from openasr.storage import LocalBlobStore
 
     uploads = UploadStore(LocalBlobStore(job_env.root / "uploads"), b"u" * 32)

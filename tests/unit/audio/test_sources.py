@@ -16,12 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from openasr.audio.sources import (
-    LocalAudio,
-    SourcePolicy,
-    fetch_audio,
-    is_public_address,
-)
+from openasr.audio.download import is_public_address
+from openasr.audio.sources import LocalAudio, SourcePolicy, fetch_audio
 from openasr.core.errors import (
     AudioTooLargeError,
     InvalidParameterError,

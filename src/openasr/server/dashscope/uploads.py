@@ -25,7 +25,8 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from openasr.core.errors import InvalidParameterError, UploadTooLargeError
-from openasr.jobs.uploads import ACCESS_KEY_ID, MB, UploadPolicy, UploadStore
+from openasr.jobs.upload_policy import ACCESS_KEY_ID, UploadPolicy
+from openasr.jobs.uploads import MB, UploadStore
 from openasr.server.dashscope.upload_protocol import PolicyResponse, UploadReceipt
 from openasr.server.deps import AppContext, Context, RequestId, get_context
 from openasr.server.models import SYNC_MODELS
