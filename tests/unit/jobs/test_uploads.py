@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from client_streams import DroppedClient
 from openasr.audio.sources import SourcePolicy, fetch_audio
 from openasr.core.errors import (
     AccessDeniedError,
@@ -451,65 +452,19 @@ def test_store_rejects_a_weak_secret(tmp_path: Path) -> None:
         UploadStore(LocalBlobStore(tmp_path / "u"), b"short")
 
 
-class _BrokenStream(io.RawIOBase):
-    """A client that goes away after a few blocks."""
-
-    def __init__(self, blocks: int) -> None:
-        self.blocks = blocks
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        if self.blocks == 0:
-            raise ConnectionResetError("the client went away")
-        self.blocks -= 1
-        buffer[:] = b"\0" * len(buffer)
-        return len(buffer)
-
-
 def test_an_interrupted_upload_leaves_nothing_and_its_key_can_be_uploaded_again(store: UploadStore) -> None:
     cert = issue(store, KEY, "m", HOST, now=T0)
     fields = form(cert)
     with pytest.raises(ConnectionResetError):
-        store.accept(fields, "a.wav", io.BufferedReader(_BrokenStream(3)), now=T0 + 1)
+        store.accept(fields, "a.wav", io.BufferedReader(DroppedClient(3)), now=T0 + 1)
     assert files_in(store.blobs.root) == []
     store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 2)
     assert read_upload(store, fields["key"], KEY, now=T0 + 3) == AUDIO
 
 
-def test_an_upload_killed_mid_way_is_removed_at_start_up(store: UploadStore, tmp_path: Path) -> None:
-    """kill -9 while the form is being stored: the key is not blocked, the leftover goes at start-up."""
-    cert = issue(store, KEY, "m", HOST, now=T0)
-    fields = form(cert)
-    script = (
-        "import sys, time, json; from pathlib import Path; from openasr.jobs.uploads import UploadStore\n"
-        "from openasr.storage import LocalBlobStore\n"
-        f"store = UploadStore(LocalBlobStore(Path({str(store.blobs.root)!r})), {SECRET!r}, retention_s=48 * 3600)\n"
-        f"store.accept(json.loads({json.dumps(json.dumps(fields))}), 'a.wav', sys.stdin.buffer, now={T0 + 1})\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE)
-    assert child.stdin is not None
-    child.stdin.write(AUDIO * 64)
-    child.stdin.flush()
-    deadline = time.monotonic() + 30
-    while not any(name.endswith(".part") for name in files_in(store.blobs.root)):
-        assert time.monotonic() < deadline and child.poll() is None, "the child never started writing"
-        time.sleep(0.05)
-    child.kill()
-    child.wait()
-    assert [n for n in files_in(store.blobs.root) if not n.endswith(".part")] == []  # nothing under the key
-    store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 2)  # the key is free at once
-    assert store.remove_partials() == 1
-    assert read_upload(store, fields["key"], KEY, now=T0 + 3) == AUDIO
-    assert len(files_in(store.blobs.root)) == 2
-
-
-def test_a_restart_spares_an_upload_another_server_is_still_receiving(store: UploadStore) -> None:
-    """Servers sharing the directory: one (re)starts while another streams a form into it. The live
-    upload's file is recent, so it stays and completes; a leftover idle for longer goes."""
-    cert = issue(store, KEY, "m", HOST, now=T0)
-    fields = form(cert)
+def _upload_in_child(store: UploadStore, fields: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Another process storing the form into `store`'s directory, stopped mid-body: it has written part of
+    the file (a ``.part`` exists) and waits on its stdin for the rest."""
     script = (
         "import sys, json; from pathlib import Path\n"
         "from openasr.jobs.uploads import UploadStore; from openasr.storage import LocalBlobStore\n"
@@ -524,6 +479,29 @@ def test_a_restart_spares_an_upload_another_server_is_still_receiving(store: Upl
     while not any(name.endswith(".part") for name in files_in(store.blobs.root)):
         assert time.monotonic() < deadline and child.poll() is None, "the child never started writing"
         time.sleep(0.05)
+    return child
+
+
+def test_an_upload_killed_mid_way_is_removed_at_start_up(store: UploadStore, tmp_path: Path) -> None:
+    """kill -9 while the form is being stored: the key is not blocked, the leftover goes at start-up."""
+    cert = issue(store, KEY, "m", HOST, now=T0)
+    fields = form(cert)
+    child = _upload_in_child(store, fields)
+    child.kill()
+    child.wait()
+    assert [n for n in files_in(store.blobs.root) if not n.endswith(".part")] == []  # nothing under the key
+    store.accept(fields, "a.wav", io.BytesIO(AUDIO), now=T0 + 2)  # the key is free at once
+    assert store.remove_partials() == 1
+    assert read_upload(store, fields["key"], KEY, now=T0 + 3) == AUDIO
+    assert len(files_in(store.blobs.root)) == 2
+
+
+def test_a_restart_spares_an_upload_another_server_is_still_receiving(store: UploadStore) -> None:
+    """Servers sharing the directory: one (re)starts while another streams a form into it. The live
+    upload's file is recent, so it stays and completes; a leftover idle for longer goes."""
+    cert = issue(store, KEY, "m", HOST, now=T0)
+    fields = form(cert)
+    child = _upload_in_child(store, fields)
     assert store.remove_partials(idle_for_s=60) == 0  # this server's start-up, mid-upload elsewhere
     child.stdin.write(AUDIO)
     child.stdin.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from client_streams import DroppedClient
 from openasr.storage import (
     BlobExistsError,
     BlobNotFoundError,
@@ -25,23 +26,6 @@ from openasr.storage.base import BLOCK_BYTES
 from s3_server import bucket_env, object_keys, s3_client
 
 MB = 1024 * 1024
-
-
-class _Failing(io.RawIOBase):
-    """A client that goes away after `blocks` blocks."""
-
-    def __init__(self, blocks: int) -> None:
-        self.blocks = blocks
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        if self.blocks == 0:
-            raise ConnectionResetError("the client went away")
-        self.blocks -= 1
-        buffer[:] = b"\1" * len(buffer)
-        return len(buffer)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -93,7 +77,7 @@ def test_size_cap_and_failing_streams_leave_nothing(blobs: BlobStore) -> None:
         blobs.write("u/big.bin", io.BytesIO(b"\0" * (3 * BLOCK_BYTES)), max_bytes=2 * BLOCK_BYTES + 1)
     assert info.value.max_bytes == 2 * BLOCK_BYTES + 1
     with pytest.raises(ConnectionResetError):
-        blobs.write("u/cut.bin", io.BufferedReader(_Failing(3)))
+        blobs.write("u/cut.bin", io.BufferedReader(DroppedClient(3)))
     assert list(blobs.list()) == []
     exact = blobs.write("u/exact.bin", io.BytesIO(b"\2" * 1000), max_bytes=1000)  # the cap itself is allowed
     assert exact.size_bytes == 1000
