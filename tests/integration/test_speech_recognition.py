@@ -141,7 +141,9 @@ def _says(text: str, term: str, language: str) -> bool:
         # AISHELL-1 "广州市房地产中介协会分析": without context whisper-base hears "佛地产中间协会".
         ("BAC009S0724W0121", "房地产中介协会", ["佛地产", "中间"], ["房地产", "中介"]),
         # "eight of spades four of clubs seven of hearts": without context "clubs" comes out as "close".
-        ("cards_005", "Playing cards: clubs, spades, hearts, diamonds.", ["close"], ["clubs"]),
+        # Whisper base is as fickle about the wording of a prompt here as faster-whisper given the same
+        # `initial_prompt` (identical text for each): the suits as a glossary fix it.
+        ("cards_005", "Suits: Clubs, Spades, Hearts, Diamonds.", ["close"], ["clubs"]),
     ],
 )
 def test_context_biasing_fixes_a_misrecognised_term(

@@ -21,7 +21,7 @@ penalty and no repeated 3-grams instead (still beam search), and the less repeti
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,17 +34,19 @@ from faster_whisper.transcribe import get_compression_ratio, get_suppressed_toke
 
 log = logging.getLogger(__name__)
 
-_NO_SPEECH_RULES = ((0.5, -0.7), (0.35, -0.9))
-"""(no_speech_prob above, avg_logprob below): a window that meets either pair is Whisper's own evidence
-of no speech, and is dropped.
-
-- The first is stricter than faster-whisper's (0.6, -1.0), which lets trailing-silence hallucinations
-  such as "试试" or "Thank you." through after VAD padding.
-- The second catches what Whisper writes over wordless singing ("Thank you." at 0.48 and -0.92 on the
-  fixtures' a-cappella clip; "B-B-A-N -E" at 0.40 and -1.43 on the tests' sung vowels), which sits
-  under the first's no-speech bar. The least sure real speech of tests/data and the fixtures stays out
-  of both: cards_004 "5, 5" (0.30, -0.85), far-field Chinese (0.48, -0.57), a tongue twister (0.56, -0.69).
-"""
+_ENGINE_NO_SPEECH_RULE = (0.6, -1.0)
+"""(no_speech_prob above, avg_logprob below): faster-whisper's own evidence of no speech. A window that
+meets it is dropped, however much speech the VAD heard in it."""
+_SHORT_SOUND_RULES = ((0.5, -0.7), (0.35, -0.9))
+"""Stricter pairs for a window where the VAD heard under `_SHORT_SOUND_S` of speech: what Whisper writes
+over padding, a breath or a sung note ("Thank you." at 0.52 and -1.03 over the fixtures' a-cappella
+clip, of which the VAD hears 0.38 s; "A-a, B-A-N-E" at 0.62 and -1.61 over the tests' sung vowels) sits
+under the engine's bar. The least sure short speech of tests/data and the fixtures stays out of both
+(cards_004 "5, 5": 0.24, -0.76)."""
+_SHORT_SOUND_S = 4.0
+"""Where the VAD heard this much speech in a window, only the engine's own rule may drop it: a tongue
+twister of 19 s of speech scores 0.57-0.63 and -0.58 to -0.82 depending on its lead-in, as unsure as a
+hallucination by these two numbers alone, and dropping it would lose 140 characters."""
 
 _MAX_COMPRESSION_RATIO = 2.4
 """Whisper's own threshold for a repetition loop ("华遥——华遥——…")."""
@@ -88,8 +90,8 @@ class DecodedChunk:
 class DecodeSettings:
     language: str | None
     """Whisper's code; None detects it per chunk (English-only models: always English)."""
-    prompt_tokens: Callable[[str], tuple[int, ...]]
-    """The previous-text prompt for a language (the caller's context, and a hint for some languages)."""
+    prompt_tokens: tuple[int, ...]
+    """The previous-text prompt: the caller's context, the same in every language a chunk is decoded in."""
     words: bool
     beam_size: int
     timestamp_tokens: bool = True
@@ -214,48 +216,42 @@ def _generate(
     settings: DecodeSettings,
     retry: bool = False,
 ) -> list[_Window]:
-    """One beam search per prompt length; each row starts with its own language's prompt.
+    """One beam search over every row, each starting with its own language's prompt.
 
-    CTranslate2 needs the start-of-transcript token at the same position in every row, and a language
-    with a hint in its prompt (Chinese) has a longer one: rows are grouped by prompt length."""
+    CTranslate2 needs the start-of-transcript token at the same position in every row: the prompts share
+    the caller's context and differ only in their one language token."""
     prompts = [
-        model.get_prompt(
-            _tokenizer(s),
-            list(settings.prompt_tokens(_tokenizer(s).language_code)),
-            without_timestamps=not settings.timestamp_tokens,
-        )
+        model.get_prompt(_tokenizer(s), list(settings.prompt_tokens), without_timestamps=not settings.timestamp_tokens)
         for s in states
     ]
     tokenizer = _tokenizer(states[0])  # suppressed tokens and decoding to text do not depend on the language
-    by_length: dict[int, list[int]] = {}
-    for row, prompt in enumerate(prompts):
-        by_length.setdefault(len(prompt), []).append(row)
-    windows: dict[int, _Window] = {}
-    for rows in by_length.values():
-        results = model.model.generate(
-            _rows(encoder_output, rows),
-            [prompts[row] for row in rows],
-            beam_size=settings.beam_size,
-            patience=1,
-            length_penalty=1,
-            repetition_penalty=_LOOP_PENALTY if retry else 1.0,
-            no_repeat_ngram_size=_LOOP_NO_REPEAT_NGRAM if retry else 0,
-            max_length=model.max_length,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / model.time_precision),
-        )
-        for row, result in zip(rows, results, strict=True):
-            tokens = result.sequences_ids[0]
-            windows[row] = _Window(
+    results = model.model.generate(
+        encoder_output,
+        prompts,
+        beam_size=settings.beam_size,
+        patience=1,
+        length_penalty=1,
+        repetition_penalty=_LOOP_PENALTY if retry else 1.0,
+        no_repeat_ngram_size=_LOOP_NO_REPEAT_NGRAM if retry else 0,
+        max_length=model.max_length,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / model.time_precision),
+    )
+    windows = []
+    for result in results:
+        tokens = result.sequences_ids[0]
+        windows.append(
+            _Window(
                 tokens=tokens,
                 avg_logprob=result.scores[0] * len(tokens) / (len(tokens) + 1),
                 no_speech_prob=result.no_speech_prob,
                 compression_ratio=get_compression_ratio(tokenizer.decode(tokens).strip()),
             )
-    return [windows[row] for row in range(len(states))]
+        )
+    return windows
 
 
 def _is_loop(window: _Window, tokenizer: Tokenizer) -> bool:
@@ -285,14 +281,16 @@ def _advance(
     start = state.seek
     offset_s = start / model.frames_per_second
     window_end_s = (start + span) / model.frames_per_second
-    rule = next(((p, lp) for p, lp in _NO_SPEECH_RULES if window.no_speech_prob > p and window.avg_logprob < lp), None)
+    heard_s = _speech_between(state.speech, offset_s, window_end_s)
+    rules = (_ENGINE_NO_SPEECH_RULE, *(_SHORT_SOUND_RULES if heard_s < _SHORT_SOUND_S else ()))
+    rule = next(((p, lp) for p, lp in rules if window.no_speech_prob > p and window.avg_logprob < lp), None)
     if rule is not None:
-        if log.isEnabledFor(logging.DEBUG):  # the VAD sum and the detokenised text only for the log
+        if log.isEnabledFor(logging.DEBUG):  # the detokenised text only for the log
             log.debug(
                 "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
                 "VAD speech in it %.2f s: %r",
                 offset_s, window_end_s, window.no_speech_prob, rule[0], window.avg_logprob, rule[1],
-                _speech_between(state.speech, offset_s, window_end_s), tokenizer.decode(window.tokens),
+                heard_s, tokenizer.decode(window.tokens),
             )  # fmt: skip
         state.seek += span
         return

@@ -40,17 +40,17 @@ def segment(probs: np.ndarray, options: VadOptions = OPTIONS, chunk: int | None 
 
 
 def test_spans_are_padded_without_overlapping_and_remember_the_unpadded_speech() -> None:
-    # 0.96 s silence, 1.92 s speech, 0.384 s pause (> 300 ms), 1.6 s speech, 3.2 s silence
-    spans = segment(frames((30, 0.0), (60, 0.9), (12, 0.1), (50, 0.9), (100, 0.0)))
+    # 0.96 s silence, 1.92 s speech, 0.448 s pause (> 300 ms), 1.6 s speech, 3.2 s silence
+    spans = segment(frames((30, 0.0), (60, 0.9), (14, 0.1), (50, 0.9), (100, 0.0)))
     assert len(spans) == 2
     first, second = spans
     assert isinstance(first, PaddedSpan) and isinstance(second, PaddedSpan)
     assert first.speech_start_s == pytest.approx(30 * FRAME_S)
     assert first.speech_end_s == pytest.approx(90 * FRAME_S)
     assert (first.start_s, first.end_s) == pytest.approx((30 * FRAME_S - PAD_S, 90 * FRAME_S + PAD_S))
-    assert second.speech_start_s == pytest.approx(102 * FRAME_S)
+    assert second.speech_start_s == pytest.approx(104 * FRAME_S)
     assert second.start_s == pytest.approx(first.end_s)  # the two pads would overlap: they meet instead
-    assert second.end_s == pytest.approx(152 * FRAME_S + PAD_S)
+    assert second.end_s == pytest.approx(154 * FRAME_S + PAD_S)
 
 
 def test_a_short_dip_or_an_uncertain_stretch_does_not_end_speech() -> None:
@@ -75,13 +75,13 @@ def test_speech_at_the_very_start_and_end_is_clamped_to_the_audio() -> None:
 @pytest.mark.parametrize("dips", [False, True])
 def test_long_speech_is_cut_into_spans_that_fit_a_chunk(dips: bool) -> None:
     run = (30, 0.9), (4, 0.2) if dips else (4, 0.9)  # 128 ms dips: shorter than a pause, long enough to cut at
-    probs = frames((10, 0.0), *(run * 100), (50, 0.0))  # about 109 s of speech
+    probs = frames((20, 0.0), *(run * 100), (50, 0.0))  # about 109 s of speech
     spans = segment(probs)
     assert len(spans) >= 4
     assert all(s.end_s - s.start_s <= OPTIONS.max_chunk_s + 1e-9 for s in spans)
     assert all(a.end_s <= b.start_s + 1e-9 for a, b in itertools.pairwise(spans))
-    assert spans[0].start_s == pytest.approx(10 * FRAME_S - PAD_S)
-    last_speech_frame = 10 + 3400 - (4 if dips else 0)  # with dips the speech ends before the last one
+    assert spans[0].start_s == pytest.approx(20 * FRAME_S - PAD_S)
+    last_speech_frame = 20 + 3400 - (4 if dips else 0)  # with dips the speech ends before the last one
     assert spans[-1].end_s == pytest.approx(last_speech_frame * FRAME_S + PAD_S)
     if dips:  # cut at a dip: the speech between spans is not split mid-phrase
         assert all(isinstance(s, PaddedSpan) and s.speech_end_s < s.end_s for s in spans[:-1])
@@ -168,12 +168,24 @@ def test_chunks_of_real_speech_are_identical_for_any_block_size(long_speech: np.
         assert _summary(chunks) == _summary(reference)
         for a, b in zip(chunks, reference, strict=True):
             np.testing.assert_array_equal(a.audio.samples, b.audio.samples)
+    margin = OPTIONS.chunk_margin_s
     for c in reference:
-        assert c.end_s - c.start_s <= OPTIONS.max_chunk_s + 1e-6
+        assert c.spans[-1].end_s - c.spans[0].start_s <= OPTIONS.max_chunk_s + 1e-6
+        assert c.end_s - c.start_s <= OPTIONS.max_chunk_s + 2 * margin + 1e-6 < 30.0  # Whisper's window
         start = round(c.start_s * 16_000)
         np.testing.assert_array_equal(c.audio.samples, long_speech[start : start + len(c.audio.samples)])
-        assert (c.start_s, c.end_s) == pytest.approx((c.spans[0].start_s, c.spans[-1].end_s), abs=1e-4)
         assert all(c.start_s - 1e-4 <= s.start_s <= s.end_s <= c.end_s + 1e-4 for s in c.speech)
+    # Each chunk's audio reaches up to the margin into the non-speech around its spans: never into the
+    # chunk before it, never past half the pause to the next one, never outside the audio.
+    duration_s = len(long_speech) / 16_000
+    for i, c in enumerate(reference):
+        previous_end_s = reference[i - 1].end_s if i else 0.0
+        next_start_s = reference[i + 1].spans[0].start_s if i + 1 < len(reference) else duration_s + margin
+        first, last = c.spans[0].start_s, c.spans[-1].end_s
+        assert c.start_s == pytest.approx(max(first - margin, previous_end_s), abs=1e-4)
+        assert c.end_s == pytest.approx(min(last + margin, (last + next_start_s) / 2, duration_s), abs=1e-4)
+    assert any(c.start_s < c.spans[0].start_s - 0.5 for c in reference)  # the margin is really used
+    assert all(a.end_s <= b.start_s + 1e-6 for a, b in itertools.pairwise(reference))
 
 
 def test_blocks_starting_later_keep_original_times(long_speech: np.ndarray) -> None:
