@@ -8,8 +8,10 @@ context keeps its beginning (glossaries put their key terms first) — see `buil
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from openasr.core.errors import InvalidParameterError
@@ -21,7 +23,7 @@ from openasr.engines.base import (
     RecognizedSegment,
     RecognizedWord,
 )
-from openasr.engines.whisper_decode import DecodeSettings, decode_chunks
+from openasr.engines.whisper_decode import DecodedSegment, DecodeSettings, decode_chunks
 
 _TO_SERVICE = {"tl": "fil", "nn": "no", "jw": "jv"}
 _TO_WHISPER = {v: k for k, v in _TO_SERVICE.items()} | {"no": "no"}
@@ -125,10 +127,7 @@ class WhisperEngine:
                 self._model, [items[i].samples for i in indexes], settings, [items[i].speech for i in indexes]
             )
             for index, chunk in zip(indexes, decoded, strict=True):
-                segments = tuple(
-                    RecognizedSegment(s.start_s, s.end_s, s.text, tuple(_word(**w) for w in s.words))
-                    for s in chunk.segments
-                )
+                segments = tuple(_segment(s, chunk.language) for s in chunk.segments)
                 language = request.language or service_language(chunk.language)
                 by_index[index] = Recognition(segments, language, chunk.language_probability)
         return [by_index[i] for i in range(len(items))]
@@ -137,6 +136,27 @@ class WhisperEngine:
         """The prompt's tokens: once per group of a batch, which every language decoded in it shares."""
         prompt = self.build_prompt(context)
         return tuple(self._encode(" " + prompt)) if prompt else ()
+
+
+def _segment(segment: DecodedSegment, language: str) -> RecognizedSegment:
+    text, words = segment.text, tuple(_word(**w) for w in segment.words)
+    if language == "zh" and _HAN.fullmatch(text.rstrip()[-1:]):
+        text, words = (
+            _close_phrase(text),
+            words[:-1] + tuple(replace(w, text=_close_phrase(w.text)) for w in words[-1:]),
+        )
+    return RecognizedSegment(segment.start_s, segment.end_s, text, words)
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_PHRASE_END = "，"
+
+
+def _close_phrase(text: str) -> str:
+    """Unprompted, Whisper writes Chinese as subtitles are written: each timestamped segment one phrase,
+    with no mark at its end ("身體很厲害" | "然後他們有一個人就很突然"). Written Chinese has a comma there
+    (the finishing stage makes the last one of a sentence a full stop); without it the phrases run on."""
+    return text.rstrip() + _PHRASE_END
 
 
 def _word(start: float, end: float, word: str, probability: float) -> RecognizedWord:

@@ -19,16 +19,30 @@ SIMPLIFIED_LANGUAGES = frozenset({"zh", "yue"})
 
 
 def finish_sentence(sentence: Sentence, language: str, *, itn: bool, words: bool) -> Sentence:
-    """The sentence as the caller receives it: simplified and unspaced Chinese, ITN where asked for and
-    offered, and its words only when word timestamps were asked for."""
+    """The sentence as the caller receives it: simplified and unspaced Chinese ending on a full stop where
+    its last phrase ends on a comma, ITN where asked for and offered, and its words only when word
+    timestamps were asked for."""
     text = sentence.text
     timed = sentence.words
     if language in SIMPLIFIED_LANGUAGES:
         text = remove_cjk_spaces(to_simplified(text))
         timed = join_cjk_words(tuple(replace(w, text=to_simplified(w.text)) for w in timed))
+        if text.endswith(_PHRASE_END):  # the sentence's last phrase ends it
+            text = text[: -len(_PHRASE_END)] + _SENTENCE_END
+            timed = timed[:-1] + tuple(_end_sentence(w) for w in timed[-1:])
     if itn and language in ITN_LANGUAGES:
         text = apply_itn(text, language)
     return replace(sentence, text=text, words=timed if words else ())
+
+
+_PHRASE_END = "，"
+_SENTENCE_END = "。"
+
+
+def _end_sentence(word: Word) -> Word:
+    if word.punctuation.endswith(_PHRASE_END):
+        return replace(word, punctuation=word.punctuation[: -len(_PHRASE_END)] + _SENTENCE_END)
+    return word
 
 
 def join_cjk_words(words: tuple[Word, ...]) -> tuple[Word, ...]:

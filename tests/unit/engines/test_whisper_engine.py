@@ -122,6 +122,20 @@ def test_language_is_identified_while_recognising(engine: BatchingEngine) -> Non
     assert all(r.language_probability is None for r in forced)
 
 
+def test_each_phrase_of_chinese_ends_on_a_comma(engine: BatchingEngine) -> None:
+    """Unprompted, Whisper ends a Chinese segment (a phrase) on no mark: the engine writes the comma there,
+    in the text and on its last word; other languages keep Whisper's own punctuation."""
+    samples = [load_clip(clip(name).path) for name in ("BAC009S0768W0290", "0870")]
+    chinese, english = engine.recognize(
+        [RecognitionItem(s, RecognitionRequest(language=None, words=True)) for s in samples]
+    )
+    assert chinese.language == "zh" and chinese.segments
+    for segment in chinese.segments:
+        assert segment.text.endswith("，") and segment.words[-1].text.endswith("，")
+        assert "".join(w.text for w in segment.words).strip() == segment.text.strip()
+    assert english.language == "en" and not any("，" in s.text for s in english.segments)
+
+
 def test_a_window_stuck_on_a_few_tokens_is_a_loop_and_genuine_repetition_is_not(whisper: WhisperEngine) -> None:
     """A loop at the end of an otherwise varied window ("…打扰此三前四十四克死赦赦赦赦…") is retried even
     though the whole window compresses less than 2.4; Dickens' "It was the best of times. It was the
