@@ -14,7 +14,6 @@ after `tests/conftest.py` puts `bench/` on `sys.path`. It needs only the project
 from __future__ import annotations
 
 import functools
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -109,19 +108,6 @@ def score(reference: str, hypothesis: str, language: str) -> ErrorCount:
     ref = tokens(reference, language)
     edits, deletions, insertions = align_counts(ref, tokens(hypothesis, language))
     return ErrorCount(edits, len(ref), deletions, insertions)
-
-
-COIN_FLIP_TOKENS = 2
-"""Tokens one system may lose to another before it counts as worse: the same int8 weights decide a few
-near-ties differently on another CTranslate2 build or instruction set ("for good or for evil" / "for
-good author evil" is one word flipping into two edits), so a parity check on a few hundred tokens must
-not be decided by one such flip."""
-
-
-def parity_allowance(reference_tokens: int, rate_pp: float = 0.5) -> int:
-    """Edits one system may have over another: `rate_pp` points of the corpus, and never fewer than
-    `COIN_FLIP_TOKENS` (0.5 pp of a 36-character corpus would be 0.18 characters: no tolerance at all)."""
-    return max(COIN_FLIP_TOKENS, math.ceil(reference_tokens * rate_pp / 100))
 
 
 def corpus_rate(pairs: Iterable[tuple[str, str]], language: str) -> float:

@@ -12,9 +12,10 @@ import gc
 from collections.abc import Iterator
 from pathlib import Path
 
+import ctranslate2
 import numpy as np
 import pytest
-from asr_metrics import ErrorCount, normalize_text, parity_allowance, score
+from asr_metrics import ErrorCount, normalize_text, score
 from faster_whisper import WhisperModel
 
 from openasr import pipeline
@@ -46,9 +47,15 @@ def faster_whisper(cache_dir: Path) -> Iterator[WhisperModel]:
     gc.collect()
 
 
+PARITY = 0.005
+"""The issue's bar: openasr's corpus error rate at most 0.5 pp above faster-whisper's on the same weights."""
+
+
 def _faster_whisper_texts(model: WhisperModel, clips: list[Clip]) -> dict[str, str]:
+    """faster-whisper as its README runs it; its temperature fallback samples, so it is seeded per clip."""
     texts = {}
     for c in clips:
+        ctranslate2.set_random_seed(0)
         audio: str | np.ndarray = str(c.path)
         if c.path.suffix == ".raw":  # headerless: faster-whisper's decoder cannot open it by name
             audio = np.fromfile(c.path, dtype="<i2").astype(np.float32) / 32768
@@ -72,8 +79,9 @@ def test_english_word_error_rate_is_at_most_5_percent(english_transcripts: dict[
 def test_english_is_as_accurate_as_faster_whisper_run_directly(
     english_transcripts: dict[str, Transcript], faster_whisper: WhisperModel
 ) -> None:
-    """No worse than faster-whisper + 0.5 pp (at least 2 words: `parity_allowance`) on every clip that
-    fits one recognition window.
+    """No worse than faster-whisper + 0.5 pp on the clips that fit one recognition window: each is one
+    chunk reaching from the file's start to its end (the VAD's pad and margin), so both systems decode the
+    same audio, and a near-tie another CTranslate2 build decides differently moves both alike.
 
     Clips longer than a window (two_cities.flac, 44 s) are left out of the parity on purpose: the
     pipeline recognises VAD chunks independently (so one file's chunks can fan out over many engines
@@ -87,7 +95,7 @@ def test_english_is_as_accurate_as_faster_whisper_run_directly(
     reference_texts = _faster_whisper_texts(faster_whisper, clips)
     ours = _pooled([(c.reference, english_transcripts[c.name].text) for c in clips], "en")
     theirs = _pooled([(c.reference, reference_texts[c.name]) for c in clips], "en")
-    assert ours.edits <= theirs.edits + parity_allowance(ours.reference_tokens), (
+    assert ours.rate <= theirs.rate + PARITY, (
         f"pipeline WER {ours.rate:.2%} ({ours.edits}/{ours.reference_tokens}) vs faster-whisper "
         f"{theirs.rate:.2%} ({theirs.edits}/{theirs.reference_tokens})"
     )
@@ -118,15 +126,14 @@ def test_chinese_is_detected_recognised_and_written_in_simplified_characters(
 def test_chinese_is_as_accurate_as_faster_whisper_run_directly(
     chinese_transcripts: dict[str, Transcript], faster_whisper: WhisperModel
 ) -> None:
-    """No more character errors than faster-whisper + `parity_allowance` (2 of the 36 characters).
+    """CER no worse than faster-whisper's + 0.5 pp: on 36 characters, no more errors at all.
 
-    The two committed AISHELL-1 clips are the whole corpus, so one homophone decides a strict
-    comparison: with CTranslate2 4.6.3 and later faster-whisper writes 进口 where the pipeline writes
-    见口 (7 errors against 6); with 4.6.2 faster-whisper wrote 健口 and both had 7."""
+    Both clips are one chunk each from the file's start to its end, the audio faster-whisper decodes:
+    cut at 200 ms around the speech instead, the pipeline wrote 见口 where faster-whisper writes 进口."""
     reference_texts = _faster_whisper_texts(faster_whisper, CHINESE)
     ours = _pooled([(c.reference, chinese_transcripts[c.name].text) for c in CHINESE], "zh")
     theirs = _pooled([(c.reference, reference_texts[c.name]) for c in CHINESE], "zh")
-    assert ours.edits <= theirs.edits + parity_allowance(ours.reference_tokens), (ours, theirs, reference_texts)
+    assert ours.rate <= theirs.rate + PARITY, (ours, theirs, reference_texts)
 
 
 def _says(text: str, term: str, language: str) -> bool:
