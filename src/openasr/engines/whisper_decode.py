@@ -282,8 +282,7 @@ def _advance(
     offset_s = start / model.frames_per_second
     window_end_s = (start + span) / model.frames_per_second
     heard_s = _speech_between(state.speech, offset_s, window_end_s)
-    rules = (_ENGINE_NO_SPEECH_RULE, *(_SHORT_SOUND_RULES if heard_s < _SHORT_SOUND_S else ()))
-    rule = next(((p, lp) for p, lp in rules if window.no_speech_prob > p and window.avg_logprob < lp), None)
+    rule = no_speech_rule(window.no_speech_prob, window.avg_logprob, heard_s)
     if rule is not None:
         if log.isEnabledFor(logging.DEBUG):  # the detokenised text only for the log
             log.debug(
@@ -333,6 +332,13 @@ _MIN_SKIPPED_SPEECH_S = 0.5
 on the padding and breath the VAD counts as speech around every utterance."""
 _WORD_END_SLACK_S = 0.3
 """Speech this close after the last word's end is that word's own tail (the aligner ends words early)."""
+
+
+def no_speech_rule(no_speech_prob: float, avg_logprob: float, heard_s: float) -> tuple[float, float] | None:
+    """The (no_speech_prob, avg_logprob) pair by which a window is Whisper's own evidence of no speech,
+    given the seconds of VAD speech in it; None keeps the window."""
+    rules = (_ENGINE_NO_SPEECH_RULE, *(_SHORT_SOUND_RULES if heard_s < _SHORT_SOUND_S else ()))
+    return next(((p, lp) for p, lp in rules if no_speech_prob > p and avg_logprob < lp), None)
 
 
 def _speech_between(speech: Sequence[tuple[float, float]], start_s: float, end_s: float) -> float:

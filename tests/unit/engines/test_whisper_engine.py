@@ -16,6 +16,7 @@ from openasr.core.options import TranscribeOptions
 from openasr.engines.base import RecognitionItem, RecognitionRequest
 from openasr.engines.registry import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine, service_language
+from openasr.engines.whisper_decode import no_speech_rule
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from speech_clips import clip
@@ -134,6 +135,27 @@ def test_each_phrase_of_chinese_ends_on_a_comma(engine: BatchingEngine) -> None:
         assert segment.text.endswith("，") and segment.words[-1].text.endswith("，")
         assert "".join(w.text for w in segment.words).strip() == segment.text.strip()
     assert english.language == "en" and not any("，" in s.text for s in english.segments)
+
+
+@pytest.mark.parametrize(
+    ("what", "no_speech_prob", "avg_logprob", "heard_s", "dropped"),
+    [  # windows measured on tests/data and the fixtures (bench/fidelity.py's corpora)
+        ("a-cappella singing: 'Thank you very much.'", 0.52, -1.03, 0.38, True),
+        ("sung vowels: 'A-a, B-A-N-E'", 0.62, -1.61, 3.74, True),
+        ("the same at a 200 ms pad: 'Thank you. Thank you.'", 0.63, -0.72, 0.38, True),
+        ("cards_004: '5 5'", 0.24, -0.76, 0.96, False),
+        ("tongue twister, 19 s of speech, 186 tokens", 0.57, -0.82, 18.96, False),
+        ("tongue twister at another lead-in", 0.63, -0.58, 18.96, False),
+        ("noisy Mandarin, 5.7 s of speech", 0.40, -1.14, 5.73, False),
+        ("faster-whisper's own rule, whatever the VAD heard", 0.61, -1.01, 20.0, True),
+    ],
+)
+def test_no_speech_needs_the_engines_evidence_and_for_a_long_stretch_its_own_rule(
+    what: str, no_speech_prob: float, avg_logprob: float, heard_s: float, dropped: bool
+) -> None:
+    """Where the VAD heard 4 s or more of speech only faster-whisper's rule (0.6, -1.0) drops a window: by
+    these two numbers alone the tongue twister is as unsure as singing, and dropping it lost 140 characters."""
+    assert (no_speech_rule(no_speech_prob, avg_logprob, heard_s) is not None) is dropped, what
 
 
 def test_a_window_stuck_on_a_few_tokens_is_a_loop_and_genuine_repetition_is_not(whisper: WhisperEngine) -> None:
