@@ -139,12 +139,12 @@ class WhisperEngine:
 
 
 def _segment(segment: DecodedSegment, language: str) -> RecognizedSegment:
+    """A decoded segment in the engine protocol's terms; a phrase of Chinese closed by its comma."""
     text, words = segment.text, tuple(_word(**w) for w in segment.words)
     if language == "zh" and _HAN.fullmatch(text.rstrip()[-1:]):
-        text, words = (
-            _close_phrase(text),
-            words[:-1] + tuple(replace(w, text=_close_phrase(w.text)) for w in words[-1:]),
-        )
+        text = _close_phrase(text)
+        if words:
+            words = (*words[:-1], replace(words[-1], text=_close_phrase(words[-1].text)))
     return RecognizedSegment(segment.start_s, segment.end_s, text, words)
 
 
