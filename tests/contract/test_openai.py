@@ -130,10 +130,13 @@ def test_transcriptions_subtitles(oa: OpenAI) -> None:
     with BECKETT.open("rb") as f:
         srt = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="srt")
     blocks = srt.strip().split("\n\n")
-    assert len(blocks) >= 3 and blocks[0].startswith("1\n00:00:0") and " --> " in blocks[0]
+    # Beckett's pauses give at least two sentences whatever marks Whisper writes (commas or full stops decide
+    # on the CPU's int8 kernels, so cue counts beyond that are not asserted).
+    assert len(blocks) >= 2 and blocks[0].startswith("1\n00:00:0") and " --> " in blocks[0]
     with BECKETT.open("rb") as f:
         vtt = oa.audio.transcriptions.create(model="whisper-1", file=f, response_format="vtt")
-    assert vtt.startswith("WEBVTT") and "Fail better." in vtt
+    cue_text = [line for line in vtt.splitlines()[1:] if line and " --> " not in line]
+    assert vtt.startswith("WEBVTT") and words(" ".join(cue_text)) == EXPECTED
 
 
 def test_transcriptions_verbose_json_with_words(oa: OpenAI) -> None:
@@ -147,7 +150,7 @@ def test_transcriptions_verbose_json_with_words(oa: OpenAI) -> None:
     assert r.language == "english" and 9.9 < r.duration < 10.0
     assert [words(w.word) for w in r.words] == EXPECTED.split()
     assert all(0 <= w.start <= w.end <= r.duration for w in r.words)
-    assert len(r.segments) >= 3 and r.segments[0].start < r.segments[-1].start
+    assert len(r.segments) >= 2 and r.segments[0].start < r.segments[-1].start
 
 
 def test_transcriptions_content_types(base: str) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("transformers", reason="needs openasr[emotion]")
+pytest.importorskip("torch", reason="needs openasr[emotion] (torch and transformers)")
+pytest.importorskip("transformers", reason="needs openasr[emotion] (torch and transformers)")
 
 from audio_files import SAMPLE_RATE_HZ, load_clip
 from emotion_models import EMOTION2VEC_PLUS_LABELS, tiny_emotion2vec_model, tiny_transformers_model
@@ -25,6 +26,7 @@ from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.emotion_batcher import EmotionBatcher, emotion_batcher
 from speech_clips import clip
 
+pytestmark = pytest.mark.extras
 BECKETT = Path(__file__).resolve().parents[1] / "data" / "en" / "beckett.wav"
 """Six short sentences ("Ever tried. Ever failed. …") in 10 s: merging short sentences is exercised."""
 
