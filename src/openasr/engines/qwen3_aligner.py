@@ -9,6 +9,7 @@ sentence builder expects, and joining the words gives the text back exactly.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,11 +86,10 @@ def _words_in_text(text: str, timed: list[dict[str, object]], duration_s: float)
     cursor = 0
     last_end_s = 0.0
     for word in timed:
-        token = str(word["text"])
-        found = text.find(token, cursor)
-        if found < 0:
+        found = _find_word(text, str(word["text"]), cursor)
+        if found is None:
             continue
-        cursor = found + len(token)
+        cursor = found
         start_s = min(max(float(str(word["start_time"])), last_end_s), duration_s)
         end_s = min(max(float(str(word["end_time"])), start_s), duration_s)
         last_end_s = end_s
@@ -101,6 +101,41 @@ def _words_in_text(text: str, timed: list[dict[str, object]], duration_s: float)
         words.append(RecognizedWord(start_s, end_s, text[begin:stop], None))
         begin = stop
     return tuple(words)
+
+
+def _find_word(text: str, word: str, cursor: int) -> int | None:
+    """Where the aligner's `word` ends in `text`, searching from `cursor`; None where it is not there.
+
+    The aligner's words are the text's words with everything but letters, digits and apostrophes taken
+    out (transformers' `Qwen3ASRProcessor.split_words_for_alignment` and `_is_kept_char`), so "U.S.A."
+    comes back as "USA", "3.5%" as "35", "well-known" as "wellknown" and "1,000" as "1000": the word is
+    matched letter by letter, stepping over the punctuation inside it."""
+    if not word:
+        return None
+    start = text.find(word[0], cursor)
+    while start >= 0:
+        end = _spelled_from(text, word, start)
+        if end is not None:
+            return end
+        start = text.find(word[0], start + 1)
+    return None
+
+
+def _spelled_from(text: str, word: str, start: int) -> int | None:
+    """The end of `word` spelled from `start`, punctuation between its letters skipped."""
+    i = start
+    for char in word:
+        while i < len(text) and text[i] != char and _is_inner_punctuation(text[i]):
+            i += 1
+        if i >= len(text) or text[i] != char:
+            return None
+        i += 1
+    return i
+
+
+def _is_inner_punctuation(char: str) -> bool:
+    """What the aligner drops from inside a word: not a letter, digit, apostrophe or space."""
+    return char != "'" and not char.isspace() and unicodedata.category(char)[0] not in "LN"
 
 
 def _after_punctuation(text: str, index: int) -> int:

@@ -100,3 +100,30 @@ def test_aligned_words_are_cut_from_the_text_with_their_punctuation_and_times_ke
     assert all(w.start_s <= w.end_s for w in words)
     assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(words))
     assert all(w.probability is None for w in words)  # an aligner does not choose words
+
+
+def test_words_with_inner_punctuation_keep_their_times() -> None:
+    """The aligner's words are cleaned by transformers' own splitter ("U.S.A." -> "USA"); each is found
+    in the text again with its punctuation, and keeps its own time."""
+    from transformers.models.qwen3_asr.processing_qwen3_asr import Qwen3ASRProcessor
+
+    from openasr.engines.qwen3_aligner import _words_in_text
+
+    text = "The U.S.A. grew 3.5%, a well-known fact: 1,000 firms."
+    cleaned = Qwen3ASRProcessor.split_words_for_alignment(None, text, "English")  # type: ignore[arg-type]
+    assert cleaned == ["The", "USA", "grew", "35", "a", "wellknown", "fact", "1000", "firms"]
+    timed = [{"text": w, "start_time": 0.5 * n, "end_time": 0.5 * n + 0.4} for n, w in enumerate(cleaned)]
+    words = _words_in_text(text, timed, duration_s=6.0)
+    assert [w.text for w in words] == [
+        "The",
+        " U.S.A.",
+        " grew",
+        " 3.5%,",
+        " a",
+        " well-known",
+        " fact:",
+        " 1,000",
+        " firms.",
+    ]
+    assert [w.start_s for w in words] == [t["start_time"] for t in timed]
+    assert "".join(w.text for w in words) == text
