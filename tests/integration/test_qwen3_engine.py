@@ -20,6 +20,7 @@ from speech_clips import load_clips
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 HELLO = "language English<asr_text>hello world."
+NONE_THEN_TEXT = "language None<asr_text>thank you."
 CLIPS = load_clips("en")[:3] + load_clips("zh")[:1]
 
 
@@ -97,3 +98,40 @@ def test_aligner_words_are_monotonic_inside_their_chunk(tiny_qwen3, tmp_path: Pa
     assert all(0 <= w.begin_ms <= w.end_ms <= duration_ms for w in words)
     assert all(a.end_ms <= b.begin_ms for a, b in itertools.pairwise(words))
     assert "hello world." in transcript.channels[0].text
+
+
+def test_language_none_followed_by_text_keeps_the_text(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    engine = EnginePool(tmp_path, EngineConfig(device="cpu")).get(str(tiny_qwen3.scripted(NONE_THEN_TEXT))).inner
+    (result,) = engine.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
+    assert [s.text for s in result.segments] == [NONE_THEN_TEXT.partition("<asr_text>")[2]]
+    assert result.language_probability == 0.0  # the model named no language
+
+
+def test_header_confidence_equals_the_one_from_every_steps_scores(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The confidence kept while decoding equals what `output_scores=True` over all steps gave."""
+    import torch
+
+    engine = EnginePool(tmp_path, EngineConfig(device="cpu")).get(str(tiny_qwen3.scripted(HELLO))).inner
+    items = _items(CLIPS, RecognitionRequest(None))
+    kept = [r.language_probability for r in engine.recognize(items)]
+    inputs = engine.prepare(items)
+    out = engine._model.generate(
+        **inputs, max_new_tokens=32, do_sample=False, output_scores=True, return_dict_in_generate=True
+    )
+    generated = out.sequences[:, inputs["input_ids"].shape[1] :]
+    steps = torch.stack(out.scores, dim=1).float().log_softmax(-1)
+    chosen = steps.gather(-1, generated[:, : steps.shape[1]].unsqueeze(-1)).squeeze(-1)
+    end = (generated == engine._marker_id).int().argmax(-1)
+    full = [float(row[:e].sum().exp()) for row, e in zip(chosen, end.tolist(), strict=True)]
+    assert kept == pytest.approx(full, rel=1e-5) and all(0.0 < p <= 1.0 for p in full)
+
+
+def test_a_chunk_cut_at_its_budget_is_flagged_and_logged(
+    tiny_qwen3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    engine = EnginePool(tmp_path, EngineConfig(device="cpu", max_new_tokens=3)).get(str(tiny_qwen3.scripted(HELLO)))
+    whole = EnginePool(tmp_path / "b", EngineConfig(device="cpu")).get(str(tiny_qwen3.scripted(HELLO)))
+    (cut,) = engine.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
+    (complete,) = whole.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
+    assert cut.truncated and "cut" in caplog.text
+    assert not complete.truncated and [s.text for s in complete.segments] == ["hello world."]
