@@ -198,7 +198,7 @@ def load_qwen3(model: str, config: EngineConfig, cache_dir: Path) -> Engine:
     hub_cache = cache_dir / "hub"
     try:
         aligner = (
-            ForcedAligner(resolve_qwen3_source(config.aligner_model), placement, hub_cache)
+            ForcedAligner(resolve_qwen3_source(config.aligner_model, "aligner"), placement, hub_cache)
             if config.aligner_model
             else None
         )
