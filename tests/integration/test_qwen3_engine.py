@@ -135,3 +135,20 @@ def test_a_chunk_cut_at_its_budget_is_flagged_and_logged(
     (complete,) = whole.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     assert cut.truncated and "cut" in caplog.text
     assert not complete.truncated and [s.text for s in complete.segments] == ["hello world."]
+
+
+@pytest.mark.parametrize("samples", [32_001, 40_017, 16_000 * 5 + 159])
+def test_an_items_inputs_do_not_depend_on_its_batch(pool: EnginePool, tiny_qwen3, samples: int) -> None:  # type: ignore[no-untyped-def]
+    """Lengths that are not multiples of the 160-sample mel hop: the same frames and audio tokens alone
+    as beside a longer item (transformers' batched feature extraction gives such an item one more)."""
+    engine = pool.get(str(tiny_qwen3.asr)).inner
+    clip = load_clip(CLIPS[0].path)
+    short = RecognitionItem(clip[:samples], RecognitionRequest(None))
+    longer = RecognitionItem(clip[: 16000 * 8], RecognitionRequest("en", prompt="a glossary"))
+    alone, together = engine.prepare([short]), engine.prepare([longer, short])
+    mask = alone["attention_mask"][0].bool()
+    assert together["input_ids"][1][-mask.numel() :].tolist() == alone["input_ids"][0].tolist()
+    assert int(together["input_features_mask"][1].sum()) == int(alone["input_features_mask"][0].sum())
+    frames = int(alone["input_features_mask"][0].sum())
+    assert together["input_features"][1][:, :frames].equal(alone["input_features"][0][:, :frames])
+    assert engine.recognize([longer, short])[1] == engine.recognize([short])[0]

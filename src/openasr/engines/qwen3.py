@@ -2,8 +2,9 @@
 
 A batch of chunks, from any callers, is one padded `generate`: each item carries its own system turn
 (the caller's context) and its own assistant prefill (`language <Name><asr_text>` when the language is
-forced, nothing when the model is to detect it). Greedy decoding with left padding and attention masks,
-so an item's text does not depend on its batch. The model's own `language None` verdict means no speech:
+forced, nothing when the model is to detect it). Each item is processed alone and then padded
+(`qwen3_batch`), and decoding is greedy with left padding and attention masks, so an item's inputs do not
+depend on its batch. The model's own `language None` verdict means no speech:
 that chunk gets no text. Word and sentence times come from Qwen3-ForcedAligner when one is configured;
 without it a chunk's text spans the VAD's speech in it, and word timestamps are not offered.
 """
@@ -20,6 +21,7 @@ from openasr.core.errors import InvalidParameterError
 from openasr.core.options import MAX_CONTEXT_TOKENS
 from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
 from openasr.engines.qwen3_aligner import SAMPLE_RATE_HZ, ForcedAligner
+from openasr.engines.qwen3_batch import pad_items
 from openasr.engines.qwen3_budget import max_new_tokens
 from openasr.engines.qwen3_header_scores import HeaderScores
 from openasr.engines.qwen3_languages import CODE_TO_NAME, ParsedOutput, language_name, parse_output
@@ -61,6 +63,8 @@ class Qwen3AsrEngine:
         """A cap on the duration-scaled budget (`qwen3_budget`); None: the budget alone."""
         self._tokenizer = self._processor.tokenizer
         self._marker_id = int(self._tokenizer.convert_tokens_to_ids("<asr_text>"))
+        pad = self._tokenizer.pad_token_id
+        self._pad_id = int(pad if pad is not None else self._tokenizer.eos_token_id)
         self._tokenizer_lock = threading.Lock()
         """Usage counts tokens on request threads while a batch is being padded on the engine's: a Rust
         tokenizer whose padding is being set raises "Already borrowed" to a concurrent caller."""
@@ -102,7 +106,8 @@ class Qwen3AsrEngine:
             return str(self._tokenizer.decode(ids[:limit])).strip()
 
     def prepare(self, items: Sequence[RecognitionItem]) -> dict[str, object]:
-        """The padded model inputs of a batch (input ids hold each item's system turn and prefill)."""
+        """The padded model inputs of a batch (input ids hold each item's system turn and prefill), each
+        item processed alone and then padded (`qwen3_batch`), so that it does not depend on its batch."""
         for item in items:
             if item.request.language is not None and item.request.language not in CODE_TO_NAME:
                 raise InvalidParameterError(
@@ -110,14 +115,17 @@ class Qwen3AsrEngine:
                 )
         prompts = [self.system_prompt(item.request.prompt) for item in items]
         with self._tokenizer_lock:
-            inputs = self._processor.apply_transcription_request(
-                audio=[item.samples for item in items],
-                language=[language_name(i.request.language) if i.request.language else None for i in items],
-                prompt=prompts,
-            )
-        inputs = inputs.to(self._device)
+            each = [
+                self._processor.apply_transcription_request(
+                    audio=[item.samples],
+                    language=[language_name(item.request.language) if item.request.language else None],
+                    prompt=[prompt],
+                )
+                for item, prompt in zip(items, prompts, strict=True)
+            ]
+        inputs = {key: value.to(self._device) for key, value in pad_items(each, self._pad_id).items()}
         inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
-        return dict(inputs)
+        return inputs
 
     def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
         import torch
