@@ -15,6 +15,7 @@ from openasr.core.options import TranscribeOptions
 from openasr.engines.base import RecognitionItem, RecognitionRequest
 from openasr.engines.registry import model_backend
 from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from qwen3_models import DEVICE
 from speech_clips import load_clips
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -26,7 +27,7 @@ CLIPS = load_clips("en")[:3] + load_clips("zh")[:1]
 
 @pytest.fixture(scope="module")
 def pool(tiny_qwen3, tmp_path_factory: pytest.TempPathFactory) -> EnginePool:  # type: ignore[no-untyped-def]
-    config = EngineConfig(device="cpu", aligner_model=str(tiny_qwen3.aligner), max_new_tokens=12)
+    config = EngineConfig(device=DEVICE, aligner_model=str(tiny_qwen3.aligner), max_new_tokens=12)
     return EnginePool(tmp_path_factory.mktemp("cache"), config)
 
 
@@ -68,7 +69,7 @@ def test_context_goes_into_the_system_turn_within_the_limit(pool: EnginePool, ti
 
 
 def test_scripted_reply_is_parsed_and_a_forced_language_is_kept(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pool = EnginePool(tmp_path, EngineConfig(device="cpu"))
+    pool = EnginePool(tmp_path, EngineConfig(device=DEVICE))
     engine = pool.get(str(tiny_qwen3.scripted(HELLO))).inner
     detected, forced = engine.recognize(
         _items(CLIPS[:1], RecognitionRequest(None)) + _items(CLIPS[:1], RecognitionRequest("fr"))
@@ -81,14 +82,14 @@ def test_scripted_reply_is_parsed_and_a_forced_language_is_kept(tiny_qwen3, tmp_
 
 
 def test_language_none_gives_no_text(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pool = EnginePool(tmp_path, EngineConfig(device="cpu"))
+    pool = EnginePool(tmp_path, EngineConfig(device=DEVICE))
     engine = pool.get(str(tiny_qwen3.scripted("language None<asr_text>")))
     transcript = pipeline.run(CLIPS[0].path, TranscribeOptions(model=engine.name), engine)
     assert transcript.channels[0].text == "" and transcript.channels[0].sentences == ()
 
 
 def test_aligner_words_are_monotonic_inside_their_chunk(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pool = EnginePool(tmp_path, EngineConfig(device="cpu", aligner_model=str(tiny_qwen3.aligner)))
+    pool = EnginePool(tmp_path, EngineConfig(device=DEVICE, aligner_model=str(tiny_qwen3.aligner)))
     engine = pool.get(str(tiny_qwen3.scripted(HELLO)))
     clip = CLIPS[0]
     transcript = pipeline.run(clip.path, TranscribeOptions(model=engine.name, words=True), engine)
@@ -101,7 +102,7 @@ def test_aligner_words_are_monotonic_inside_their_chunk(tiny_qwen3, tmp_path: Pa
 
 
 def test_language_none_followed_by_text_keeps_the_text(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    engine = EnginePool(tmp_path, EngineConfig(device="cpu")).get(str(tiny_qwen3.scripted(NONE_THEN_TEXT))).inner
+    engine = EnginePool(tmp_path, EngineConfig(device=DEVICE)).get(str(tiny_qwen3.scripted(NONE_THEN_TEXT))).inner
     (result,) = engine.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     assert [s.text for s in result.segments] == [NONE_THEN_TEXT.partition("<asr_text>")[2]]
     assert result.language_probability == 0.0  # the model named no language
@@ -111,7 +112,7 @@ def test_header_confidence_equals_the_one_from_every_steps_scores(tiny_qwen3, tm
     """The confidence kept while decoding equals what `output_scores=True` over all steps gave."""
     import torch
 
-    engine = EnginePool(tmp_path, EngineConfig(device="cpu")).get(str(tiny_qwen3.scripted(HELLO))).inner
+    engine = EnginePool(tmp_path, EngineConfig(device=DEVICE)).get(str(tiny_qwen3.scripted(HELLO))).inner
     items = _items(CLIPS, RecognitionRequest(None))
     kept = [r.language_probability for r in engine.recognize(items)]
     inputs = engine.prepare(items)
@@ -129,8 +130,8 @@ def test_header_confidence_equals_the_one_from_every_steps_scores(tiny_qwen3, tm
 def test_a_chunk_cut_at_its_budget_is_flagged_and_logged(
     tiny_qwen3, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
-    engine = EnginePool(tmp_path, EngineConfig(device="cpu", max_new_tokens=3)).get(str(tiny_qwen3.scripted(HELLO)))
-    whole = EnginePool(tmp_path / "b", EngineConfig(device="cpu")).get(str(tiny_qwen3.scripted(HELLO)))
+    engine = EnginePool(tmp_path, EngineConfig(device=DEVICE, max_new_tokens=3)).get(str(tiny_qwen3.scripted(HELLO)))
+    whole = EnginePool(tmp_path / "b", EngineConfig(device=DEVICE)).get(str(tiny_qwen3.scripted(HELLO)))
     (cut,) = engine.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     (complete,) = whole.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     assert cut.truncated and "cut" in caplog.text
