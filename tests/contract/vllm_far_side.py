@@ -7,8 +7,8 @@ What it copies from vLLM (vllm-project/vllm, commit 01ed47b):
   `supports_segment_timestamp` and the speech-to-text serving code refuses timestamps without it;
   `get_generation_prompt` reads `to_language` (the request's `language` is ignored, vllm#33768) and builds
   `<|im_start|>user\\n<audio><|im_end|>\\n<|im_start|>assistant\\n` with no system turn, so `prompt` is
-  dropped; `post_process_output` returns only the text after the last `<asr_text>`, and `language`
-  echoes the request.
+  dropped; `post_process_output` returns only the text after the last `<asr_text>`; a `json` answer is
+  `{"text", "usage"}` with no language at all (the speech-to-text serving code's non-verbose response).
 - `POST /v1/chat/completions`: the chat template renders the system message (the context) and the
   audio; with `continue_final_message` and `add_generation_prompt: false` the last assistant message is
   continued, so a `language X<asr_text>` prefill forces the language and the answer holds only the
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import threading
 import time
 import wave
@@ -70,16 +71,19 @@ class VllmLike:
         @app.post("/v1/audio/transcriptions")
         def transcriptions(
             file: UploadFile,
+            model: str = Form(""),
             response_format: str = Form("json"),
             to_language: str | None = Form(None),
-            language: str | None = Form(None),
         ) -> Any:
             if response_format == "verbose_json":
-                return JSONResponse({"error": {"message": "Currently do not support verbose_json"}}, 400)
+                refusal = f"Currently do not support verbose_json for {model}"
+                return JSONResponse({"error": {"message": refusal}}, 400)
             forced = language_code(to_language) if to_language else None  # `language` is not read
-            name, text = self.transcribe(_samples(file.file.read()), forced, "")  # no system turn
+            samples = _samples(file.file.read())
+            name, text = self.transcribe(samples, forced, "")  # no system turn
             raw = f"language {name}{_MARKER}{text}" if forced is None else text
-            return {"text": raw.rsplit(_MARKER, 1)[-1], "language": language}
+            usage = {"type": "duration", "seconds": math.ceil(len(samples) / 16_000)}
+            return {"text": raw.rsplit(_MARKER, 1)[-1], "usage": usage}
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> Any:
