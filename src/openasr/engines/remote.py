@@ -86,7 +86,10 @@ class RemoteEngine:
                 "word_timestamps": "the remote engine returns text only",
                 "emotion": "no emotion classifier for a remote engine",
             },
-            notes=(f"recognition by {config.url} (model {config.model}); sentence times are the VAD chunks'",),
+            notes=(
+                f"recognition by {config.url} (model {config.model}, {config.api} API); "
+                "sentence times are the VAD chunks'",
+            ),
         )
 
     def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
