@@ -153,3 +153,17 @@ def test_an_items_inputs_do_not_depend_on_its_batch(pool: EnginePool, tiny_qwen3
     frames = int(alone["input_features_mask"][0].sum())
     assert together["input_features"][1][:, :frames].equal(alone["input_features"][0][:, :frames])
     assert engine.recognize([longer, short])[1] == engine.recognize([short])[0]
+
+
+def test_an_items_aligner_inputs_and_times_do_not_depend_on_its_batch(pool: EnginePool, tiny_qwen3) -> None:  # type: ignore[no-untyped-def]
+    aligner = pool.get(str(tiny_qwen3.asr)).inner.aligner
+    clip = load_clip(CLIPS[0].path)
+    short, longer = clip[:32_001], clip[: 16000 * 8]
+    alone, _ = aligner.prepare([short], ["hello world."], ["en"])
+    together, _ = aligner.prepare([longer, short], ["a longer text is said here.", "hello world."], ["en", "en"])
+    frames = int(alone["input_features_mask"][0].sum())
+    assert int(together["input_features_mask"][1].sum()) == frames
+    assert together["input_ids"][1][-alone["input_ids"].shape[1] :].tolist() == alone["input_ids"][0].tolist()
+    (words,) = aligner.align([short], ["hello world."], ["en"])
+    both = aligner.align([longer, short], ["a longer text is said here.", "hello world."], ["en", "en"])
+    assert words and both[1] == words

@@ -2,7 +2,8 @@
 
 The aligner is a token classifier over the audio followed by each word and two `<timestamp>` markers;
 the class of each marker is the time (80 ms steps) where the word starts or ends. A whole batch of chunks
-is aligned in one padded forward pass. Words are cut from the recognised text itself (the aligner's word
+is aligned in one padded forward pass, each chunk's inputs built alone and then padded (`qwen3_batch`),
+so its times do not depend on its batch. Words are cut from the recognised text itself (the aligner's word
 list drops punctuation), so each word keeps its leading space and the punctuation after it, as the
 sentence builder expects, and joining the words gives the text back exactly.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from openasr.engines.base import RecognizedWord
+from openasr.engines.qwen3_batch import pad_items
 from openasr.engines.qwen3_languages import ALIGNER_LANGUAGES, language_name
 from openasr.engines.qwen3_torch import TorchPlacement
 
@@ -37,7 +39,25 @@ class ForcedAligner:
         )
         self._model.to(placement.device).eval()
         self._device = placement.device
+        tokenizer = self._processor.tokenizer
+        self._pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
         self.languages = ALIGNER_LANGUAGES - _missing_splitters()
+
+    def prepare(
+        self, samples: Sequence[np.ndarray], texts: Sequence[str], languages: Sequence[str]
+    ) -> tuple[dict[str, Any], list[list[str]]]:
+        """The padded inputs of a batch, each item built alone (`qwen3_batch`), and each item's words."""
+        each = [
+            self._processor.prepare_forced_aligner_inputs(
+                audio=[audio], transcript=[text], language=[language_name(language)]
+            )
+            for audio, text, language in zip(samples, texts, languages, strict=True)
+        ]
+        word_lists = [words for _, item_words in each for words in item_words]
+        inputs = {k: v.to(self._device) for k, v in pad_items([features for features, _ in each], self._pad_id).items()}
+        if "input_features" in inputs:
+            inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
+        return inputs, word_lists
 
     def align(
         self, samples: Sequence[np.ndarray], texts: Sequence[str], languages: Sequence[str]
@@ -50,14 +70,9 @@ class ForcedAligner:
         out: list[tuple[RecognizedWord, ...]] = [() for _ in texts]
         if not todo:
             return out
-        inputs, word_lists = self._processor.prepare_forced_aligner_inputs(
-            audio=[samples[i] for i in todo],
-            transcript=[texts[i] for i in todo],
-            language=[language_name(languages[i]) for i in todo],
+        inputs, word_lists = self.prepare(
+            [samples[i] for i in todo], [texts[i] for i in todo], [languages[i] for i in todo]
         )
-        inputs = inputs.to(self._device)
-        if "input_features" in inputs:
-            inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
         with torch.inference_mode():
             logits = self._model(**inputs).logits
         timed = self._processor.decode_forced_alignment(
