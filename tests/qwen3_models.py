@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+DEVICE = os.environ.get("OPENASR_TEST_DEVICE", "cpu")
+"""Where the Qwen3 tests run the tiny models: the CPU, or `cuda` when bench/gpu_check.sh runs them."""
 
 SPECIAL = ["<|audio_start|>", "<|audio_end|>", "<|audio_pad|>", "<asr_text>", "<timestamp>"]
 ASR_TEMPLATE = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
 
     engine_model: str = "Qwen/Qwen3-ASR-1.7B"
     """The model name the remote server knows (vLLM's served model name; `whisper-1` for an openasr)."""
+
+    engine_api: Literal["chat", "transcriptions"] = "chat"
+    """How the remote engine is called: `chat` is `POST /v1/chat/completions` with the model's own chat
+    template, what `vllm serve Qwen/Qwen3-ASR-1.7B` needs (its transcription endpoint drops the context,
+    the forced language and the detected language); `transcriptions` is `POST /v1/audio/transcriptions`,
+    for a far side that is another openasr."""
 
     engine_api_key: str | None = None
     engine_timeout_s: float = 120.0
@@ -274,6 +280,7 @@ class Settings(BaseSettings):
                 timeout_s=self.engine_timeout_s,
                 concurrency=max(1, self.engine_concurrency),
                 retries=max(0, self.engine_retries),
+                api=self.engine_api,
             )
         return EngineConfig.resolve(
             cpu_threads=self.cpu_threads,

@@ -23,6 +23,7 @@ from static_server import static_server
 from live_server import KEY, live_server, server_settings
 from openasr.core.options import MAX_CONTEXT_TOKENS, count_context_tokens
 from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from qwen3_models import DEVICE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -52,7 +53,7 @@ def tokenizer(tiny_qwen3) -> Any:  # type: ignore[no-untyped-def]
 
 def _server(tmp: Path, model: Path, aligner: Path | None) -> Iterator[str]:
     settings = server_settings(tmp, default_model=str(model), aligner_model=str(aligner) if aligner else None)
-    config = EngineConfig(device="cpu", aligner_model=settings.aligner_model, max_new_tokens=16)
+    config = EngineConfig(device=DEVICE, aligner_model=settings.aligner_model, max_new_tokens=16)
     pool = EnginePool(tmp / "cache", config)
     try:
         with live_server(settings, pool) as url:

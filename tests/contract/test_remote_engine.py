@@ -1,5 +1,6 @@
-"""The remote engine against a second openasr on loopback (real HTTP, real batching on the far side, a
-tiny Qwen3-ASR scripted to say "hello world."), including the far side going down and coming back."""
+"""The remote engine against a second openasr on loopback (`OPENASR_ENGINE_API=transcriptions`; real HTTP,
+real batching on the far side, a tiny Qwen3-ASR scripted to say "hello world."), including the far side
+going down and coming back."""
 
 from __future__ import annotations
 
@@ -53,7 +54,13 @@ def far(tiny_qwen3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FarSid
 def near(far: FarSide, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("near")
     settings = server_settings(
-        tmp, engine_url=far.url, engine_model="whisper-1", engine_api_key=KEY, engine_retries=1, engine_timeout_s=30
+        tmp,
+        engine_url=far.url,
+        engine_model="whisper-1",
+        engine_api="transcriptions",
+        engine_api_key=KEY,
+        engine_retries=1,
+        engine_timeout_s=30,
     )
     assert settings.default_model == "whisper-1"  # named after the remote model
     pool = EnginePool(tmp / "cache", settings.engine_config())
@@ -117,6 +124,7 @@ def test_far_side_going_down_mid_task_and_coming_back(far: FarSide, tmp_path: Pa
         tmp_path / "near",
         engine_url=far.url,
         engine_model="whisper-1",
+        engine_api="transcriptions",
         engine_api_key=KEY,
         engine_retries=1,
         engine_concurrency=1,

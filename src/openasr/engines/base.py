@@ -85,11 +85,13 @@ class RecognizedSegment:
 @dataclass(frozen=True)
 class Recognition:
     """One chunk's result: its segments and the language they are in; `language_probability` is the
-    detection's confidence, None where the caller gave the language."""
+    detection's confidence, None where the caller gave the language. `truncated` says the engine stopped
+    at its token budget, so the chunk's text may be cut short (the engine also logs a warning)."""
 
     segments: tuple[RecognizedSegment, ...]
     language: str
     language_probability: float | None = None
+    truncated: bool = False
 
 
 class Engine(Protocol):

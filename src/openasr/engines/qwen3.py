@@ -2,8 +2,9 @@
 
 A batch of chunks, from any callers, is one padded `generate`: each item carries its own system turn
 (the caller's context) and its own assistant prefill (`language <Name><asr_text>` when the language is
-forced, nothing when the model is to detect it). Greedy decoding with left padding and attention masks,
-so an item's text does not depend on its batch. The model's own `language None` verdict means no speech:
+forced, nothing when the model is to detect it). Each item is processed alone and then padded
+(`qwen3_batch`), and decoding is greedy with left padding and attention masks, so an item's inputs do not
+depend on its batch. The model's own `language None` verdict means no speech:
 that chunk gets no text. Word and sentence times come from Qwen3-ForcedAligner when one is configured;
 without it a chunk's text spans the VAD's speech in it, and word timestamps are not offered.
 """
@@ -20,14 +21,15 @@ from openasr.core.errors import InvalidParameterError
 from openasr.core.options import MAX_CONTEXT_TOKENS
 from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
 from openasr.engines.qwen3_aligner import SAMPLE_RATE_HZ, ForcedAligner
+from openasr.engines.qwen3_batch import pad_items
+from openasr.engines.qwen3_budget import max_new_tokens
+from openasr.engines.qwen3_header_scores import HeaderScores
 from openasr.engines.qwen3_languages import CODE_TO_NAME, ParsedOutput, language_name, parse_output
 from openasr.engines.qwen3_torch import TorchPlacement
 
 log = logging.getLogger(__name__)
 
 MAX_CHUNK_S = 30.0
-DEFAULT_MAX_NEW_TOKENS = 448
-"""Text tokens one chunk may produce: 30 s of fast Chinese is about 250; the rest is headroom."""
 _NO_SPEECH_LANGUAGE = "en"
 """Reported for a chunk without speech whose language nobody named (the pipeline's own fallback)."""
 _PROMPT_RESERVE_TOKENS = 1024
@@ -44,7 +46,7 @@ class Qwen3AsrEngine:
         placement: TorchPlacement,
         *,
         aligner: ForcedAligner | None = None,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        max_new_tokens: int | None = None,
         cache_dir: Path | None = None,
     ) -> None:
         from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
@@ -58,8 +60,11 @@ class Qwen3AsrEngine:
         self._device = placement.device
         self._aligner = aligner
         self._max_new_tokens = max_new_tokens
+        """A cap on the duration-scaled budget (`qwen3_budget`); None: the budget alone."""
         self._tokenizer = self._processor.tokenizer
         self._marker_id = int(self._tokenizer.convert_tokens_to_ids("<asr_text>"))
+        pad = self._tokenizer.pad_token_id
+        self._pad_id = int(pad if pad is not None else self._tokenizer.eos_token_id)
         self._tokenizer_lock = threading.Lock()
         """Usage counts tokens on request threads while a batch is being padded on the engine's: a Rust
         tokenizer whose padding is being set raises "Already borrowed" to a concurrent caller."""
@@ -101,7 +106,8 @@ class Qwen3AsrEngine:
             return str(self._tokenizer.decode(ids[:limit])).strip()
 
     def prepare(self, items: Sequence[RecognitionItem]) -> dict[str, object]:
-        """The padded model inputs of a batch (input ids hold each item's system turn and prefill)."""
+        """The padded model inputs of a batch (input ids hold each item's system turn and prefill), each
+        item processed alone and then padded (`qwen3_batch`), so that it does not depend on its batch."""
         for item in items:
             if item.request.language is not None and item.request.language not in CODE_TO_NAME:
                 raise InvalidParameterError(
@@ -109,55 +115,53 @@ class Qwen3AsrEngine:
                 )
         prompts = [self.system_prompt(item.request.prompt) for item in items]
         with self._tokenizer_lock:
-            inputs = self._processor.apply_transcription_request(
-                audio=[item.samples for item in items],
-                language=[language_name(i.request.language) if i.request.language else None for i in items],
-                prompt=prompts,
-            )
-        inputs = inputs.to(self._device)
+            each = [
+                self._processor.apply_transcription_request(
+                    audio=[item.samples],
+                    language=[language_name(item.request.language) if item.request.language else None],
+                    prompt=[prompt],
+                )
+                for item, prompt in zip(items, prompts, strict=True)
+            ]
+        inputs = {key: value.to(self._device) for key, value in pad_items(each, self._pad_id).items()}
         inputs["input_features"] = inputs["input_features"].to(self._model.dtype)
-        return dict(inputs)
+        return inputs
 
     def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
         import torch
+        from transformers import LogitsProcessorList
 
         inputs = self.prepare(items)
+        budget = max_new_tokens(max(len(i.samples) for i in items) / SAMPLE_RATE_HZ, self._max_new_tokens)
+        header = HeaderScores(self._marker_id, [i.request.language is not None for i in items])
         with torch.inference_mode():
-            out = self._model.generate(
-                **inputs,
-                max_new_tokens=self._max_new_tokens,
-                do_sample=False,
-                output_scores=True,
-                return_dict_in_generate=True,
+            sequences = self._model.generate(
+                **inputs, max_new_tokens=budget, do_sample=False, logits_processor=LogitsProcessorList([header])
             )
         prompt_length = int(inputs["input_ids"].shape[1])  # type: ignore[attr-defined]
-        generated = out.sequences[:, prompt_length:]
+        generated = sequences[:, prompt_length:]
         with self._tokenizer_lock:
             raw = self._tokenizer.batch_decode(generated, skip_special_tokens=False)
         parsed = [parse_output(text, item.request.language) for text, item in zip(raw, items, strict=True)]
-        confidence = self._header_confidence(generated, out.scores)
+        confidence = header.confidence(generated)
+        cut = self._cut(generated, budget)
         words = self._align(items, parsed)
         return [
-            self._recognition(item, output, item_words, conf)
-            for item, output, item_words, conf in zip(items, parsed, words, confidence, strict=True)
+            self._recognition(item, output, item_words, conf, truncated)
+            for item, output, item_words, conf, truncated in zip(items, parsed, words, confidence, cut, strict=True)
         ]
 
-    def _header_confidence(self, generated: object, scores: tuple) -> list[float]:
-        """How sure the model was of the `language X` line it wrote: the probability of that line's
-        tokens under the scores greedy decoding chose by (the generation config's processors applied);
-        1.0 where it wrote none, i.e. the language was forced."""
-        import torch
-
-        marker = self._marker_id
-        steps = torch.stack(scores, dim=1).float().log_softmax(-1)  # (batch, steps, vocab)
-        ids = generated[:, : steps.shape[1]]  # type: ignore[index]
-        chosen = steps.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-        out = []
-        for row, row_ids in zip(chosen, ids, strict=True):
-            hits = (row_ids == marker).nonzero()
-            end = int(hits[0, 0]) if len(hits) else 0
-            out.append(float(row[:end].sum().exp()))
-        return out
+    def _cut(self, generated: Any, budget: int) -> list[bool]:
+        """Rows that used the whole budget without an end token: their text may be cut short."""
+        eos = self._model.generation_config.eos_token_id
+        ends = [eos] if isinstance(eos, int) else list(eos or [])
+        cut = []
+        for row in generated.tolist():
+            truncated = len(row) >= budget and not any(token in ends for token in row)
+            if truncated:
+                log.warning("Qwen3-ASR %s: a chunk reached its budget of %d tokens and was cut", self.name, budget)
+            cut.append(truncated)
+        return cut
 
     def _align(self, items: Sequence[RecognitionItem], parsed: list[ParsedOutput]) -> list[tuple]:
         """Align, in one batch, the chunks whose caller wants word times in a language the aligner has."""
@@ -179,19 +183,21 @@ class Qwen3AsrEngine:
                 out[i] = words
         return out
 
-    def _recognition(self, item: RecognitionItem, output: ParsedOutput, words: tuple, confidence: float) -> Recognition:
+    def _recognition(
+        self, item: RecognitionItem, output: ParsedOutput, words: tuple, confidence: float, truncated: bool
+    ) -> Recognition:
         """`language None` (or an empty text) gives no segment; a detected language carries the model's
         confidence in its language line, a forced one none."""
         language = output.language or item.request.language or _NO_SPEECH_LANGUAGE
         if not output.text:
-            return Recognition((), language, None)
+            return Recognition((), language, None, truncated)
         if words:
             segment = RecognizedSegment(words[0].start_s, words[-1].end_s, output.text, words)
         else:
             start_s, end_s = _speech_extent(item)
             segment = RecognizedSegment(start_s, end_s, output.text)
         probability = None if item.request.language else (confidence if output.language else 0.0)
-        return Recognition((segment,), language, probability)
+        return Recognition((segment,), language, probability, truncated)
 
 
 def _why_not(aligner: ForcedAligner | None) -> dict[str, str]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from openasr.engines.qwen3_repetition import fix_repetitions
+
 CODE_TO_NAME: dict[str, str] = {
     "ar": "Arabic",
     "yue": "Cantonese",
@@ -113,12 +115,13 @@ def language_name(code: str) -> str:
 
 
 _MARKER = "<asr_text>"
+_LANGUAGE_LIST = re.compile(r"\s*[,/、，;+&]\s*|\s+and\s+")
 
 
 @dataclass(frozen=True)
 class ParsedOutput:
-    """What the model wrote for one chunk. `no_speech` is its `language None` verdict; `language` is the
-    service code it named (None where it named none, or one we do not know)."""
+    """What the model wrote for one chunk. `no_speech` is its `language None` verdict with no text after
+    it; `language` is the service code it named (None where it named none, or one we do not know)."""
 
     text: str
     language: str | None
@@ -126,16 +129,38 @@ class ParsedOutput:
 
 
 def parse_output(raw: str, forced_language: str | None = None) -> ParsedOutput:
-    """Parse `language X<asr_text>text` (special tokens kept in `raw`); with a forced language the model
-    only wrote the text, which may still hold a repeated header that is dropped."""
-    text = raw.replace("<|im_end|>", "").replace("<|endoftext|>", "")
+    """Parse `language X<asr_text>text` (special tokens kept in `raw`) as qwen-asr's `parse_asr_output`
+    does (QwenLM/Qwen3-ASR `qwen_asr/inference/utils.py`, lines 403-470): loops collapsed first; the
+    header's first `language …` line names the language; `language None` with text after it keeps the
+    text ("if model still returned something, keep it"). With a forced language the model only wrote
+    the text, which may still hold a repeated header that is dropped."""
+    text = fix_repetitions(raw.replace("<|im_end|>", "").replace("<|endoftext|>", "").strip())
     if _MARKER not in text:
         return ParsedOutput(text.strip(), forced_language)
     header, _, body = text.partition(_MARKER)
     body = body.replace(_MARKER, "").strip()
-    lines = [line.strip() for line in header.strip().splitlines() if line.strip()]
-    first = lines[-1] if lines else ""
-    named = first[len("language ") :].strip() if first.lower().startswith("language ") else first
+    named = _header_language(header)
     if named.lower() == "none":
-        return ParsedOutput("", forced_language, no_speech=True)
-    return ParsedOutput(body, forced_language or language_code(named))
+        return ParsedOutput(body, forced_language, no_speech=not body)
+    return ParsedOutput(body, forced_language or _header_code(named))
+
+
+def _header_language(header: str) -> str:
+    """What the first `language …` line of the header names (the first line where none says so)."""
+    lines = [line.strip() for line in header.strip().splitlines() if line.strip()]
+    for line in lines:
+        if line.lower().startswith("language "):
+            return line[len("language ") :].strip()
+    return lines[0] if lines else ""
+
+
+def _header_code(named: str) -> str | None:
+    """The code of a header's language; a header naming several ("Chinese,English") gives the first of
+    them that is known."""
+    code = language_code(named)
+    if code is not None or named.lower() == "none":
+        return code
+    for part in _LANGUAGE_LIST.split(named):
+        if part and (code := language_code(part)) is not None:
+            return code
+    return None

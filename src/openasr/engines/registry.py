@@ -181,8 +181,16 @@ QWEN3_ORIGINAL_TO_HF = {
     "Qwen/Qwen3-ASR-1.7B": "Qwen/Qwen3-ASR-1.7B-hf",
     "Qwen/Qwen3-ForcedAligner-0.6B": "Qwen/Qwen3-ForcedAligner-0.6B-hf",
 }
-"""The original checkpoints (qwen-asr's `thinker_config` layout, which transformers does not load and
-ships no converter for) name the same weights as their `-hf` conversions, which are loaded instead."""
+"""The original checkpoints (qwen-asr's `thinker_config` layout, which transformers' native classes do
+not load) name the same weights as their `-hf` conversions, which are loaded instead."""
+
+QWEN3_ARCHITECTURES = {"asr": "Qwen3ASRForConditionalGeneration", "aligner": "Qwen3ASRForTokenClassification"}
+"""Both checkpoints say `model_type: qwen3_asr`; their `architectures` tell the recogniser from the aligner."""
+_QWEN3_ROLE_NAMES = {"asr": "a Qwen3-ASR model", "aligner": "a Qwen3-ForcedAligner (OPENASR_ALIGNER_MODEL)"}
+_CONVERTER = (
+    "convert it with transformers' src/transformers/models/qwen3_asr/convert_qwen3_asr_to_hf.py (in the "
+    "transformers source tree, not in the wheel), or use its -hf conversion (e.g. Qwen/Qwen3-ASR-1.7B-hf)"
+)
 
 
 def model_backend(name: str) -> str:
@@ -193,20 +201,31 @@ def model_backend(name: str) -> str:
     return "qwen3" if "/" in name and "qwen3-asr" in name.lower() else "whisper"
 
 
-def resolve_qwen3_source(name: str) -> str:
-    """A Qwen3-ASR (or ForcedAligner) directory or hub id that transformers' native classes load."""
+def resolve_qwen3_source(name: str, role: str = "asr") -> str:
+    """A Qwen3-ASR (`role` "asr") or Qwen3-ForcedAligner ("aligner") directory or hub id that
+    transformers' native classes load; the other kind of checkpoint is refused, not loaded with a head
+    it does not have."""
     path = Path(name).expanduser()
-    if path.is_dir():
-        config = _qwen3_config(path)
-        if config is None:
-            raise ModelUnavailableError(f"{path} is not a Qwen3-ASR model directory (config.json model_type)")
-        if "thinker_config" in config:
-            raise ModelUnavailableError(
-                f"{path} holds an original Qwen3-ASR checkpoint (thinker_config layout), which transformers "
-                "does not load: use its -hf conversion (e.g. Qwen/Qwen3-ASR-1.7B-hf)"
-            )
-        return str(path)
-    return QWEN3_ORIGINAL_TO_HF.get(name, name)
+    if not path.is_dir():
+        source = QWEN3_ORIGINAL_TO_HF.get(name, name)
+        is_aligner = "forcedaligner" in source.lower()
+        if source in QWEN3_ORIGINAL_TO_HF.values() and is_aligner != (role == "aligner"):
+            raise ModelUnavailableError(f"{name} is not {_QWEN3_ROLE_NAMES[role]}")
+        return source
+    config = _qwen3_config(path)
+    if config is None:
+        raise ModelUnavailableError(f"{path} is not a Qwen3-ASR model directory (config.json model_type)")
+    if "thinker_config" in config:
+        raise ModelUnavailableError(
+            f"{path} holds an original Qwen3-ASR checkpoint (thinker_config layout), which transformers "
+            f"does not load: {_CONVERTER}"
+        )
+    architectures = config.get("architectures")
+    if isinstance(architectures, list) and architectures and QWEN3_ARCHITECTURES[role] not in architectures:
+        other = next((r for r, a in QWEN3_ARCHITECTURES.items() if a in architectures), None)
+        found = f"it is {_QWEN3_ROLE_NAMES[other]}" if other else f"its architectures are {architectures}"
+        raise ModelUnavailableError(f"{path} is not {_QWEN3_ROLE_NAMES[role]}: {found}")
+    return str(path)
 
 
 def _qwen3_config(directory: Path) -> dict[str, object] | None:
@@ -295,7 +314,7 @@ def qwen3_status(name: str, aligner: str | None) -> ModelStatus:
         context = max(0, min(context, int(positions) - _QWEN3_PROMPT_RESERVE))
         size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
         if "thinker_config" in config:
-            status, detail = "unavailable", "original checkpoint layout: use its -hf conversion"
+            status, detail = "unavailable", "original checkpoint layout: convert it (convert_qwen3_asr_to_hf.py)"
     else:
         status = "hub"
     if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:

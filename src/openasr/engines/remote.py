@@ -1,11 +1,18 @@
-"""An OpenAI-compatible ASR server as an engine: `vllm serve Qwen/Qwen3-ASR-1.7B`, or another openasr.
+"""An ASR server as an engine: `vllm serve Qwen/Qwen3-ASR-1.7B`, or another openasr.
 
-Each chunk goes to `POST {url}/v1/audio/transcriptions` as a 16-bit WAV with the caller's context as
-`prompt` and a forced language as `language`; the far side batches (vLLM's continuous batching on a GPU),
-openasr adds its service around it (DashScope API, durable tasks, subtitles). At most `concurrency`
-chunks are in flight. A 429, a 5xx or a connection failure is retried with exponential backoff; when the
-retries run out the chunk fails with `EngineUnavailableError` (a 503 to a sync caller; a task goes back
-to PENDING and resumes from its checkpoints), never a hung request: every call has a timeout.
+Two far sides, chosen by `api` (`OPENASR_ENGINE_API`), never by trying one and failing:
+- `chat` (the default, for vLLM): `POST {url}/v1/chat/completions` with the context as the system
+  message, the chunk as a base64 WAV `audio_url` part and a forced language as an assistant prefill
+  (`remote_chat`); the model's raw answer is read by the in-process engine's parser, so the language
+  reported is the one the model wrote in its header.
+- `transcriptions` (for another openasr): `POST {url}/v1/audio/transcriptions` as a 16-bit WAV with the
+  context as `prompt`, a forced language as `language` and `verbose_json`, which openasr serves in full.
+
+The far side batches (vLLM's continuous batching on a GPU), openasr adds its service around it (DashScope
+API, durable tasks, subtitles). At most `concurrency` chunks are in flight. A 429, a 5xx or a connection
+failure is retried with exponential backoff; when the retries run out the chunk fails with
+`EngineUnavailableError` (a 503 to a sync caller; a task goes back to PENDING and resumes from its
+checkpoints), never a hung request: every call has a timeout.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ import numpy as np
 from openasr.core.errors import EngineUnavailableError, InvalidParameterError, ModelUnavailableError
 from openasr.core.options import MAX_CONTEXT_TOKENS
 from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
+from openasr.engines.qwen3_budget import max_new_tokens
 from openasr.engines.qwen3_languages import CODE_TO_NAME, language_code, parse_output
+from openasr.engines.remote_chat import chat_answer, chat_request
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,8 @@ class RemoteConfig:
     concurrency: int = 8
     retries: int = 4
     backoff_s: float = 0.5
+    api: str = "chat"
+    """`chat` (vLLM's chat completions) or `transcriptions` (another openasr's OpenAI endpoint)."""
 
 
 class RemoteEngine:
@@ -75,7 +86,10 @@ class RemoteEngine:
                 "word_timestamps": "the remote engine returns text only",
                 "emotion": "no emotion classifier for a remote engine",
             },
-            notes=(f"recognition by {config.url} (model {config.model}); sentence times are the VAD chunks'",),
+            notes=(
+                f"recognition by {config.url} (model {config.model}, {config.api} API); "
+                "sentence times are the VAD chunks'",
+            ),
         )
 
     def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
@@ -92,31 +106,46 @@ class RemoteEngine:
         self._client.close()
 
     def _recognize_one(self, item: RecognitionItem) -> Recognition:
-        body = self._post(item)
-        parsed = parse_output(str(body.get("text") or ""), item.request.language)
-        language = parsed.language or _code(body.get("language")) or item.request.language or "en"
+        raw, reported, truncated = self._ask(item)
+        parsed = parse_output(raw, item.request.language)
+        language = parsed.language or _code(reported) or item.request.language or "en"
+        if truncated:
+            log.warning(
+                "remote engine %s: a %.1f s chunk was cut at its token budget", self._config.url, _seconds(item)
+            )
         if not parsed.text:
-            return Recognition((), language, None)
+            return Recognition((), language, None, truncated)
         if item.speech:
             start_s, end_s = item.speech[0][0], item.speech[-1][1]
         else:
-            start_s, end_s = 0.0, len(item.samples) / SAMPLE_RATE_HZ
-        return Recognition((RecognizedSegment(start_s, end_s, parsed.text),), language, None)
+            start_s, end_s = 0.0, _seconds(item)
+        return Recognition((RecognizedSegment(start_s, end_s, parsed.text),), language, None, truncated)
 
-    def _post(self, item: RecognitionItem) -> dict[str, Any]:
+    def _ask(self, item: RecognitionItem) -> tuple[str, object, bool]:
+        """The far side's raw text, the language it reports apart from the text, and whether it was cut."""
+        wav = wav_bytes(item.samples)
+        if self._config.api == "chat":
+            budget = max_new_tokens(_seconds(item))
+            body = chat_request(self._config.model, wav, item.request.prompt, item.request.language, budget)
+            raw, truncated = chat_answer(self._post("/v1/chat/completions", json=body))
+            return raw, None, truncated
         data = {"model": self._config.model, "response_format": "verbose_json", "temperature": "0"}
         if item.request.language:
             data["language"] = item.request.language
         if item.request.prompt:
             data["prompt"] = item.request.prompt
-        files = {"file": ("chunk.wav", wav_bytes(item.samples), "audio/wav")}
+        files = {"file": ("chunk.wav", wav, "audio/wav")}
+        answer = self._post("/v1/audio/transcriptions", data=data, files=files)
+        return str(answer.get("text") or ""), answer.get("language"), False
+
+    def _post(self, path: str, **content: Any) -> dict[str, Any]:
         last = ""
         for attempt in range(self._config.retries + 1):
             if attempt:
                 time.sleep(self._config.backoff_s * 2 ** (attempt - 1))
             try:
                 with self._slots:
-                    response = self._client.post("/v1/audio/transcriptions", data=data, files=files)
+                    response = self._client.post(path, **content)
             except httpx.HTTPError as exc:  # refused, reset, timed out: the far side may come back
                 last = f"{type(exc).__name__}: {exc}"
                 continue
@@ -132,6 +161,10 @@ class RemoteEngine:
             return dict(response.json())
         log.warning("remote engine %s unavailable after %d tries: %s", self._config.url, self._config.retries + 1, last)
         raise EngineUnavailableError(f"the remote engine at {self._config.url} is unavailable ({last}); retry later")
+
+
+def _seconds(item: RecognitionItem) -> float:
+    return len(item.samples) / SAMPLE_RATE_HZ
 
 
 def _code(language: object) -> str | None:

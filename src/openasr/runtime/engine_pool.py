@@ -55,8 +55,9 @@ class EngineConfig:
     device: str = "auto"
     dtype: str = "auto"
     aligner_model: str | None = None
-    max_new_tokens: int = 448
-    """Text tokens a Qwen3-ASR chunk may produce (30 s of fast Chinese is about 250)."""
+    max_new_tokens: int | None = None
+    """A cap on the tokens a Qwen3-ASR chunk may produce; None: the budget scaled with the chunk's
+    duration (`engines/qwen3_budget`, 526 for 30 s)."""
     remote: RemoteConfig | None = None
     remote_model: str | None = None
     """The model name that the remote engine serves (the default model)."""
@@ -197,7 +198,7 @@ def load_qwen3(model: str, config: EngineConfig, cache_dir: Path) -> Engine:
     hub_cache = cache_dir / "hub"
     try:
         aligner = (
-            ForcedAligner(resolve_qwen3_source(config.aligner_model), placement, hub_cache)
+            ForcedAligner(resolve_qwen3_source(config.aligner_model, "aligner"), placement, hub_cache)
             if config.aligner_model
             else None
         )

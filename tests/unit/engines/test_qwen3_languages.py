@@ -74,10 +74,9 @@ def test_registry_reads_the_backend_from_the_model_and_refuses_the_original_layo
         (directory / "config.json").write_text(json.dumps(config))
     assert [model_backend(str(d)) for d in (hf, original, whisper)] == ["qwen3", "qwen3", "whisper"]
     assert resolve_qwen3_source(str(hf)) == str(hf)
-    with pytest.raises(ModelUnavailableError, match="-hf conversion"):
+    with pytest.raises(ModelUnavailableError, match=r"convert_qwen3_asr_to_hf\.py"):
         resolve_qwen3_source(str(original))
     assert resolve_qwen3_source("Qwen/Qwen3-ASR-1.7B") == "Qwen/Qwen3-ASR-1.7B-hf"
-    assert resolve_qwen3_source("Qwen/Qwen3-ForcedAligner-0.6B") == "Qwen/Qwen3-ForcedAligner-0.6B-hf"
     assert "context biasing (3072 tokens)" in qwen3_status(str(hf), None).capabilities
 
 
@@ -100,3 +99,50 @@ def test_aligned_words_are_cut_from_the_text_with_their_punctuation_and_times_ke
     assert all(w.start_s <= w.end_s for w in words)
     assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(words))
     assert all(w.probability is None for w in words)  # an aligner does not choose words
+
+
+def test_words_with_inner_punctuation_keep_their_times() -> None:
+    """The aligner's words are cleaned by transformers' own splitter ("U.S.A." -> "USA"); each is found
+    in the text again with its punctuation, and keeps its own time."""
+    from transformers.models.qwen3_asr.processing_qwen3_asr import Qwen3ASRProcessor
+
+    from openasr.engines.qwen3_aligner import _words_in_text
+
+    text = "The U.S.A. grew 3.5%, a well-known fact: 1,000 firms."
+    cleaned = Qwen3ASRProcessor.split_words_for_alignment(None, text, "English")  # type: ignore[arg-type]
+    assert cleaned == ["The", "USA", "grew", "35", "a", "wellknown", "fact", "1000", "firms"]
+    timed = [{"text": w, "start_time": 0.5 * n, "end_time": 0.5 * n + 0.4} for n, w in enumerate(cleaned)]
+    words = _words_in_text(text, timed, duration_s=6.0)
+    assert [w.text for w in words] == [
+        "The",
+        " U.S.A.",
+        " grew",
+        " 3.5%,",
+        " a",
+        " well-known",
+        " fact:",
+        " 1,000",
+        " firms.",
+    ]
+    assert [w.start_s for w in words] == [t["start_time"] for t in timed]
+    assert "".join(w.text for w in words) == text
+
+
+def test_the_recogniser_and_the_aligner_are_told_apart_by_their_architectures(tmp_path: Path) -> None:
+    asr, aligner = tmp_path / "asr", tmp_path / "aligner"
+    for directory, architecture in (
+        (asr, "Qwen3ASRForConditionalGeneration"),
+        (aligner, "Qwen3ASRForTokenClassification"),
+    ):
+        directory.mkdir()
+        config = {"model_type": "qwen3_asr", "architectures": [architecture]}
+        (directory / "config.json").write_text(json.dumps(config))
+    assert resolve_qwen3_source(str(asr)) == str(asr)
+    assert resolve_qwen3_source(str(aligner), "aligner") == str(aligner)
+    with pytest.raises(ModelUnavailableError, match="is a Qwen3-ForcedAligner"):
+        resolve_qwen3_source(str(aligner))
+    with pytest.raises(ModelUnavailableError, match="is a Qwen3-ASR model"):
+        resolve_qwen3_source(str(asr), "aligner")
+    with pytest.raises(ModelUnavailableError, match="not a Qwen3-ASR model"):
+        resolve_qwen3_source("Qwen/Qwen3-ForcedAligner-0.6B")
+    assert resolve_qwen3_source("Qwen/Qwen3-ForcedAligner-0.6B", "aligner") == "Qwen/Qwen3-ForcedAligner-0.6B-hf"
