@@ -44,8 +44,12 @@ class RecognitionRate:
     """Audio seconds recognised per wall second while the engine is busy, as an exponentially weighted
     mean of measurements each spanning at least `MIN_SPAN_S` of busy time.
 
-    Only busy time counts: idle gaps between bursts would otherwise read as a slow engine. Times are
-    passed in (`now`, monotonic seconds), so the arithmetic is tested without a clock."""
+    Only busy time counts: idle gaps between bursts would otherwise read as a slow engine. A measurement
+    made while the engine was not backlogged (one request alone: its few chunks do not fill the
+    batches) only bounds the capacity from below, so it may raise the rate but never lower it: a warm-up
+    clip would otherwise halve the room of the burst after it (bench/load.py: a third fewer accepted,
+    p95 half the bound). Times are passed in (`now`, monotonic seconds), so the arithmetic is tested
+    without a clock."""
 
     def __init__(self, prior: float = DEFAULT_RATE) -> None:
         self.value = prior
@@ -62,8 +66,8 @@ class RecognitionRate:
         """Nothing is being recognised: the time until the next `busy` is not the engine's."""
         self._since = None
 
-    def recognised(self, audio_s: float, now: float) -> None:
-        """`audio_s` more seconds of audio were recognised by `now`."""
+    def recognised(self, audio_s: float, now: float, backlogged: bool = True) -> None:
+        """`audio_s` more seconds of audio were recognised by `now`; `backlogged`: other work waited."""
         self.busy(now)
         assert self._since is not None
         self._audio_s += audio_s
@@ -71,9 +75,11 @@ class RecognitionRate:
         if span < MIN_SPAN_S:
             return
         sample = max(_MIN_RATE, self._audio_s / span)
+        self._since, self._audio_s = now, 0.0
+        if not backlogged and sample < self.value:
+            return
         self.value = sample if not self._measured else self.value + RATE_WEIGHT * (sample - self.value)
         self._measured = True
-        self._since, self._audio_s = now, 0.0
 
     def wait_s(self, audio_s: float) -> float:
         """Predicted wall seconds to recognise `audio_s` of audio."""
@@ -198,7 +204,8 @@ class Admission:
             queue = self._queues.get(model)
             if queue is not None:
                 queue.remaining_s = max(0.0, queue.remaining_s - audio_s)
-            self._rate(model).recognised(audio_s, self._clock())
+            backlogged = queue is not None and queue.reserved > 1
+            self._rate(model).recognised(audio_s, self._clock(), backlogged)
 
     def _check(self, model: str, queued: bool, ahead_s: float, own_s: float) -> None:
         """Refuse (under the lock) a request of `own_s` behind `ahead_s` of audio that would wait too long;

@@ -36,6 +36,18 @@ def test_the_rate_moves_by_its_weight_and_counts_only_busy_time() -> None:
     assert rate.value == pytest.approx(10.0 + RATE_WEIGHT * (20.0 - 10.0))
 
 
+def test_a_request_alone_may_raise_the_rate_but_never_lower_it() -> None:
+    """One request alone does not fill the batches: its pace is a lower bound of the capacity."""
+    rate = RecognitionRate(prior=8.0)
+    rate.busy(0.0)
+    rate.recognised(5.0, 2.0, backlogged=False)  # 2.5 s/s: ignored
+    assert rate.value == 8.0
+    rate.recognised(40.0, 4.0, backlogged=False)  # 20 s/s: a capacity of at least that
+    assert rate.value == 20.0
+    rate.recognised(10.0, 6.0, backlogged=True)  # 5 s/s with work waiting: the engine's real pace
+    assert rate.value == pytest.approx(20.0 + RATE_WEIGHT * (5.0 - 20.0))
+
+
 def test_an_empty_queue_admits_even_a_request_over_the_bound() -> None:
     admission = Admission(10)  # 300 s of audio is 37.5 s of work at the prior rate
     with admission.reserve("m", 300):
