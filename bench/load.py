@@ -1,6 +1,6 @@
 """Overload: 1, 25, 100 and 200 clients each sending one sync request at once, and what the server does.
 
-    python bench/load.py [--clients 1 25 100 200] [--max-queued-audio-s 600]
+    python bench/load.py [--clients 1 25 100 200] [--max-wait-s 60]
 
 Starts `openasr serve` on a free loopback port (its own data directory, the given back-pressure bound),
 then for each client count fires that many DashScope sync requests together (data URIs of the committed
@@ -121,7 +121,7 @@ def percentile(values: list[float], share: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 25, 100, 200])
-    parser.add_argument("--max-queued-audio-s", type=float, default=None, help="default: the server's own")
+    parser.add_argument("--max-wait-s", type=float, default=None, help="default: the server's own")
     args = parser.parse_args(argv)
     clips = [c for c in english_clips() if 5 <= len(c.samples) / RATE_HZ <= 15]
     bodies = [
@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for c in clips
     ]
-    if args.max_queued_audio_s is not None:
-        os.environ["OPENASR_MAX_QUEUED_AUDIO_S"] = str(args.max_queued_audio_s)
+    if args.max_wait_s is not None:
+        os.environ["OPENASR_MAX_WAIT_S"] = str(args.max_wait_s)
     with tempfile.TemporaryDirectory() as tmp:
         process, base = _start_default(Path(tmp))
         try:
@@ -144,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             process.terminate()
             process.wait(timeout=60)
-    bound = args.max_queued_audio_s if args.max_queued_audio_s is not None else "default"
+    bound = args.max_wait_s if args.max_wait_s is not None else "default"
     table = Table(
         title=f"Overload: one request per client, all at once; {len(clips)} real clips of 5–15 s; "
-        f"bound {bound} s of audio; {os.cpu_count()} cores"
+        f"bound {bound} s of predicted wait; {os.cpu_count()} cores"
     )
     columns = ("clients", "2xx", "429/503", "other", "wrong text", "p50 accepted", "p95 accepted")
     for column in (*columns, "RSS before", "RSS peak", f"RSS {SETTLE_S:g} s after"):

@@ -29,6 +29,7 @@ SYNC_LIMITS = Limits(10 * MB, 5 * 60.0)
 OPENAI_FILE_LIMITS = Limits(25 * MB, 30 * 60.0)
 """OpenAI's transcription endpoint: OpenAI's own 25 MB upload limit; 30 min bounds one request's CPU time."""
 
+
 @dataclass(frozen=True)
 class AudioRequest:
     """Where the audio comes from and on whose behalf (upload keys are bound to the API key)."""
@@ -74,8 +75,8 @@ class TranscriptionService:
     def transcribe_file(self, path: Path, options: TranscribeOptions, limits: Limits = SYNC_LIMITS) -> Transcript:
         """Sync recognition of a file already on disk (OpenAI multipart uploads)."""
         transcription = self._open(path, options, limits)
-        with self.admission.reserve(options.model, transcription.audio.duration_s):
-            return transcription.run()
+        with self.admission.reserve(options.model, transcription.total_s) as reserved:
+            return transcription.run(progress=lambda done_s, _total_s: reserved.progress(done_s))
 
     def stream(self, audio: AudioRequest, options: TranscribeOptions) -> Iterator[StreamUpdate]:
         """Yield a `StreamUpdate` per recognised chunk as soon as it is ready, then the final transcript.
@@ -93,8 +94,9 @@ class TranscriptionService:
         transcription = self._open(path, options, limits)
         info = transcription.audio
         results = []
-        with self.admission.reserve(options.model, info.duration_s):
+        with self.admission.reserve(options.model, info.duration_s) as reserved:
             for chunk in transcription.stream():
+                reserved.progress(chunk.end_s)
                 results.append(chunk)
                 yield StreamUpdate(chunk, None, info)
         yield StreamUpdate(None, transcription.assemble([results]), info)

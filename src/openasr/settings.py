@@ -97,19 +97,25 @@ class Settings(BaseSettings):
     """`/ready` answers 503 while more chunks than this wait for the engine (about 2 h of speech queued):
     a load balancer then sends new work elsewhere."""
 
-    max_queued_audio_s: float = 300.0
-    """Back-pressure: sync requests (DashScope sync and stream, chat, OpenAI transcription) are refused
-    with 503 (DashScope) or 429 (OpenAI) and a `Retry-After` while more seconds of audio than this wait
-    for one engine; an empty queue always admits. 300 s (one longest sync request) is under a minute of
-    work for whisper-base on a one-CPU machine (6–8 s of audio per second), so an accepted request
-    finishes within about that; raise it with the cores. 0 turns admission control off; async tasks are
-    never refused (they wait in the task store)."""
+    max_wait_s: float = 60.0
+    """Back-pressure: a sync request (DashScope sync and stream, chat, OpenAI transcription) is accepted
+    only while its predicted completion (the audio queued ahead of it and its own, divided by the
+    recognition rate measured as chunks finish) is within this many seconds; otherwise 503 (DashScope) or
+    429 (OpenAI) with a `Retry-After` from the same prediction. An empty queue always admits. 0 turns
+    admission control off; async tasks are never refused (they wait in the task store)."""
 
     request_header_timeout_s: float = 10.0
     """A connection must send its request line and headers within this; else it is closed."""
 
     request_body_timeout_s: float = 30.0
     """A body may pause at most this long between two reads; else 408 (or closed)."""
+
+    request_body_min_rate: float = 240.0
+    """Bytes per second a body must average once `request_body_rate_grace_s` has passed since it began;
+    else 408. A trickling client cannot hold a connection for hours; 0 turns the check off."""
+
+    request_body_rate_grace_s: float = 5.0
+    """How long a body may arrive slower than `request_body_min_rate` at its start."""
 
     keep_alive_timeout_s: float = 15.0
     """An idle keep-alive connection is closed after this."""

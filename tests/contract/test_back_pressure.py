@@ -1,4 +1,5 @@
-"""Back-pressure on a real server: sync work over the queue bound is refused with Retry-After, not queued."""
+"""Back-pressure on a real server: sync work whose predicted wait is over the bound is refused with
+Retry-After, not queued."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ def words(text: str) -> str:
 
 
 def test_sync_requests_over_the_bound_get_retry_after_and_tasks_are_still_accepted(tmp_path: Path) -> None:
-    """A bound of 30 s of audio: the first 44 s request is admitted onto the empty queue, the others that
-    arrive while it runs are refused at once — 503 `Throttling` on DashScope, 429 on OpenAI."""
+    """A bound of 5 s of predicted wait: the first 44 s request is admitted onto the empty queue; behind it
+    a second 44 s request would wait about 11 s at the prior rate, so the others are refused at once —
+    503 `Throttling` on DashScope, 429 on OpenAI."""
     uri = "data:audio/flac;base64," + base64.b64encode(TWO_CITIES.read_bytes()).decode()
     native = {"model": "qwen3-asr-flash", "input": {"messages": [{"role": "user", "content": [{"audio": uri}]}]}}
-    with live_server(server_settings(tmp_path, max_queued_audio_s=30)) as base:
+    with live_server(server_settings(tmp_path, max_wait_s=5)) as base:
         start = threading.Barrier(6)
         answers: dict[str, requests.Response] = {}
 
@@ -82,11 +84,11 @@ def rss_mb() -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc")
 def test_a_burst_of_clients_is_answered_and_memory_comes_back(tmp_path: Path) -> None:
-    """40 clients at once with a 5 s clip each, a bound of 20 s: some are served (each with its text),
+    """40 clients at once with a 5 s clip each, a bound of 3 s of predicted wait: some are served (each with its text),
     the rest refused with Retry-After, none gets another error, and memory returns near its idle level."""
     uri = "data:audio/wav;base64," + base64.b64encode(BECKETT.read_bytes()).decode()
     native = {"model": "qwen3-asr-flash", "input": {"messages": [{"role": "user", "content": [{"audio": uri}]}]}}
-    with live_server(server_settings(tmp_path, max_queued_audio_s=20)) as base:
+    with live_server(server_settings(tmp_path, max_wait_s=3)) as base:
         requests.post(f"{base}{GENERATION}", headers=AUTH, json=native, timeout=120).raise_for_status()  # warm
         idle = rss_mb()
         start = threading.Barrier(40)

@@ -40,7 +40,7 @@ from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
 from openasr.server.docs import DashScopeError, OpenAIError, error_responses, install_openapi, offline_app
 from openasr.server.errors import RequestIdMiddleware, install_error_handlers
-from openasr.server.intake import IntakeMiddleware
+from openasr.server.intake import BodyLimits, IntakeMiddleware
 from openasr.server.logs import log_request
 from openasr.server.metrics import Metrics
 from openasr.server.models import ModelCatalog
@@ -82,7 +82,7 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
         uploads=uploads,
-        admission=Admission(settings.max_queued_audio_s, on_idle=release_free_memory),
+        admission=Admission(settings.max_wait_s, on_idle=release_free_memory),
     )
     tasks = TaskQueue(
         TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
@@ -221,7 +221,9 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         admission=ctx.service.admission,
         default_model=settings.default_model,
         upload_path=UPLOAD_PATH,
-        body_timeout_s=settings.request_body_timeout_s,
+        body_limits=BodyLimits(
+            settings.request_body_timeout_s, settings.request_body_min_rate, settings.request_body_rate_grace_s
+        ),
     )
     app.add_middleware(
         ObservationMiddleware,

@@ -66,6 +66,16 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class CarriedError(StarletteHTTPException):
+    """An `AsrError` raised while FastAPI reads a body (admission once the body is in): FastAPI turns
+    anything but an `HTTPException` raised there into a 400, so the error travels inside one and is
+    answered as itself."""
+
+    def __init__(self, error: AsrError) -> None:
+        super().__init__(error.http_status, error.message)
+        self.error = error
+
+
 def is_openai_path(path: str) -> bool:
     return path.startswith(OPENAI_PREFIXES)
 
@@ -111,6 +121,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, CarriedError):
+            return error_response(request, exc.error)
         error = InvalidParameterError(str(exc.detail))
         error.http_status = exc.status_code
         error.code = _HTTP_CODES.get(exc.status_code, "InvalidParameter")

@@ -1,11 +1,16 @@
-"""What a request must pass before its body is read: the key, the key's rate, the queue, the body's size.
+"""What a request must pass before and while its body is read: the key, the key's rate, the body's size
+and pace, and — once the body is in — the engine's queue.
 
 FastAPI reads (and for JSON, buffers) a body before any dependency runs, so a check made in a route's
-dependencies comes after the body has been received. This middleware decides from the path and headers
-alone: a missing or wrong key is 401, an invocation over its key's rate is 429 and a sync invocation
-while the engine's queue is over its bound is 503/429 — all before a byte of the body is read; a
-`Content-Length` over the route's cap is 413 at once, and a body that grows past the cap while it
-arrives (chunked, or a lying length) is cut off with 413, so no body is ever held beyond its cap.
+dependencies comes after the body has been received. This middleware decides what it can from the path
+and headers alone: a missing or wrong key is 401 and an invocation over its key's rate is 429 before a
+byte of the body is read; a `Content-Length` over the route's cap is 413 at once, and a body that grows
+past the cap while it arrives (chunked, or a lying length) is cut off with 413, so no body is ever held
+beyond its cap. A body that pauses too long or arrives too slowly is cut with 408 (`server.body`).
+
+A sync invocation is admitted into the engine's queue (503/429 while the predicted wait is over its
+bound) only when its body is complete: a client still sending holds no room there, so a few hundred
+trickling clients cannot lock out everybody else.
 
 The rate limit counts model invocations only (sync, stream, chat, transcription, task submit), as the
 service's RPM does (spec §11); polls, lists, usage and uploads are not counted.
@@ -16,8 +21,6 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-import anyio
-from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +29,8 @@ from openasr.core.errors import AsrError, UploadTooLargeError
 from openasr.core.keys import key_id
 from openasr.runtime.admission import Admission
 from openasr.server.auth import Gate
-from openasr.server.errors import error_response
+from openasr.server.body import BodyLimits, GuardedBody, too_large_message
+from openasr.server.errors import CarriedError, error_response
 from openasr.service import MB, OPENAI_FILE_LIMITS, SYNC_LIMITS
 
 _BASE64_GROWTH = 4 / 3
@@ -42,7 +46,8 @@ class RouteRule:
     invocation: bool = False
     """Counted against the key's rate (a model invocation)."""
     sync: bool = False
-    """Recognised while the client waits: admitted only while the engine's queue is under its bound."""
+    """Recognised while the client waits: admitted, once its body is in, only while the predicted wait
+    is under its bound."""
     surface: str = "other"
     """The metrics' surface label, for a request refused before routing names it."""
 
@@ -95,10 +100,10 @@ class IntakeMiddleware:
         admission: Admission,
         default_model: str,
         upload_path: str,
-        body_timeout_s: float,
+        body_limits: BodyLimits,
     ) -> None:
         self.app = app
-        self._body_timeout_s = body_timeout_s
+        self._body_limits = body_limits
         self._gate = gate
         self._admission = admission
         self._model = default_model
@@ -111,41 +116,26 @@ class IntakeMiddleware:
         rule = route_rule(scope["method"], scope["path"], self._upload_path)
         with ExitStack() as admitted:  # a sync request counts in the engine's queue until it is answered
             try:
-                counted = self._admit(scope, rule, admitted)
+                counted = self._check(scope, rule)
                 if counted is not None:  # the shared limiter is a database round trip
                     await run_in_threadpool(self._gate.limiter.hit, counted)
             except AsrError as exc:
                 await error_response(Request(scope), exc)(scope, _no_body, send)
                 return
-            await self.app(scope, self._guarded(receive, rule.max_body_bytes), send)
+            on_complete = (lambda: self._enter_queue(admitted)) if rule.sync else None
+            body = GuardedBody(receive, self._body_limits, rule.max_body_bytes, on_complete)
+            await self.app(scope, body.receive, body.closing(send))
 
-    def _guarded(self, receive: Receive, cap: int | None) -> Receive:
-        """The body with its running cap and a timeout between reads; once the body is complete, receive
-        waits untimed (a streaming response listens on it for the client leaving)."""
-        received = 0
-        body_done = False
+    def _enter_queue(self, admitted: ExitStack) -> None:
+        """The body is in: count the request in its engine's queue until it is answered, or refuse it."""
+        try:
+            admitted.enter_context(self._admission.enter(self._model))
+        except AsrError as exc:
+            raise CarriedError(exc) from None
 
-        async def guarded_receive() -> Message:
-            nonlocal received, body_done
-            if body_done:
-                return await receive()
-            try:
-                with anyio.fail_after(self._body_timeout_s):
-                    message = await receive()
-            except TimeoutError:
-                raise HTTPException(408, f"no body data arrived for {self._body_timeout_s:g} s") from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if cap is not None and received > cap:
-                    raise _Overflow(cap)
-                body_done = not message.get("more_body", False)
-            return message
-
-        return guarded_receive
-
-    def _admit(self, scope: Scope, rule: RouteRule, admitted: ExitStack) -> str | None:
-        """Key, size and queue; returns the key id to count against its rate when the route is an
-        invocation (counted last: a request refused as too large or busy costs no rate slot)."""
+    def _check(self, scope: Scope, rule: RouteRule) -> str | None:
+        """Key and size; returns the key id to count against its rate when the route is an
+        invocation (counted last: a request refused as too large costs no rate slot)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         observation = scope.get("state", {}).get("observation")
         if observation is not None:
@@ -158,25 +148,11 @@ class IntakeMiddleware:
         declared = headers.get("content-length", "").strip()
         if rule.max_body_bytes is not None and declared.isdigit() and int(declared) > rule.max_body_bytes:
             raise _too_large(rule.max_body_bytes)
-        if rule.sync:
-            admitted.enter_context(self._admission.enter(self._model))
         return key_id(api_key) if rule.invocation else None
 
 
-class _Overflow(HTTPException):
-    """The body grew past its cap while arriving. An `HTTPException`, because FastAPI turns anything
-    else raised while it reads a body into a 400; the error handlers render it as 413."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__(413, _too_large_message(cap))
-
-
 def _too_large(cap: int) -> BodyTooLargeError:
-    return BodyTooLargeError(_too_large_message(cap))
-
-
-def _too_large_message(cap: int) -> str:
-    return f"the request body is larger than the {cap / MB:.0f} MB allowed here"
+    return BodyTooLargeError(too_large_message(cap))
 
 
 async def _no_body() -> Message:
