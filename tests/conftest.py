@@ -93,8 +93,8 @@ def s3_endpoint():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A tiny random Qwen3-ASR + ForcedAligner (tests/qwen3_models.py); skipped without the qwen3 extra."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers.models.qwen3_asr")
+    pytest.importorskip("torch", reason="needs openasr[qwen3] (torch and transformers)")
+    pytest.importorskip("transformers.models.qwen3_asr", reason="needs openasr[qwen3] (transformers 5)")
     from qwen3_models import build_tiny_qwen3
 
     return build_tiny_qwen3(tmp_path_factory.mktemp("qwen3"))
