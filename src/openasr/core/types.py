@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openasr.core.billing import billed_seconds
 from openasr.core.options import TranscribeOptions
 
 SAMPLE_RATE_HZ = 16_000
@@ -120,9 +121,4 @@ class Transcript:
     @property
     def billed_seconds(self) -> int:
         """Audio seconds billed: the duration rounded up, times the channels transcribed (spec §11)."""
-        return _ceil_seconds(self.audio.duration_s) * max(1, len(self.channels))
-
-
-def _ceil_seconds(duration_s: float) -> int:
-    whole = int(duration_s)
-    return whole + (1 if duration_s - whole > 1e-9 else 0) if duration_s > 0 else 0
+        return billed_seconds(self.audio.duration_s) * max(1, len(self.channels))
