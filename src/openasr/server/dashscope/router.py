@@ -21,12 +21,15 @@ from openasr.server.errors import dashscope_body
 from openasr.server.observe import Observed
 from openasr.server.sse import EVENT_STREAM, SSE_HEADERS, dashscope_error, dashscope_event
 from openasr.server.streaming import first_update, guarded, stream_steps
+from openasr.server.surface import JSON_AUDIO_BYTES, Surface, gated
 from openasr.service import AudioRequest
 
 router = APIRouter(prefix="/api/v1", tags=["DashScope"])
+SYNC = Surface("dashscope", invocation=True, sync=True, max_body_bytes=JSON_AUDIO_BYTES)
 
 
 @router.post("/services/aigc/multimodal-generation/generation", response_model=None, responses=GENERATION_RESPONSES)
+@gated(SYNC)
 async def generate(
     body: GenerationRequest,
     ctx: Context,

@@ -39,14 +39,18 @@ from openasr.server.openai.protocol import (
 )
 from openasr.server.sse import EVENT_STREAM, OPENAI_DONE, SSE_HEADERS, openai_event
 from openasr.server.streaming import first_update, guarded, stream_steps
+from openasr.server.surface import FORM_AUDIO_BYTES, JSON_AUDIO_BYTES, Surface, gated
 from openasr.service import MB, OPENAI_FILE_LIMITS, AudioRequest, StreamUpdate
 
 router = APIRouter(tags=["OpenAI-compatible"])
 _COPY_BLOCK = 1 * MB
+CHAT = Surface("openai", invocation=True, sync=True, max_body_bytes=JSON_AUDIO_BYTES)
+TRANSCRIPTION = Surface("openai", invocation=True, sync=True, max_body_bytes=FORM_AUDIO_BYTES)
 
 
 @router.post("/compatible-mode/v1/chat/completions", response_model=None, responses=CHAT_RESPONSES)
 @router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
+@gated(CHAT)
 async def chat_completions(
     body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
 ) -> JSONResponse | StreamingResponse:
@@ -93,6 +97,7 @@ async def chat_completions(
 
 @router.post("/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES)
 @router.post("/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False)
+@gated(TRANSCRIPTION)
 async def transcriptions(
     ctx: Context,
     api_key: ApiKey,
