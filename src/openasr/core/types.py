@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from openasr.core.billing import billed_seconds
 from openasr.core.options import TranscribeOptions
 
 SAMPLE_RATE_HZ = 16_000
@@ -117,8 +116,3 @@ class Transcript:
     def emotion(self) -> str | None:
         """The first channel's emotion, as `language` is its language (sync requests have one channel)."""
         return self.channels[0].emotion if self.channels else None
-
-    @property
-    def billed_seconds(self) -> int:
-        """Audio seconds billed: the duration rounded up, times the channels transcribed (spec §11)."""
-        return billed_seconds(self.audio.duration_s) * max(1, len(self.channels))
