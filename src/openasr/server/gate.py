@@ -53,8 +53,8 @@ class Gate:
         metrics: Metrics | None = None,
         usage: TaskStore | None = None,
     ) -> None:
-        self.keys = keys
-        self.limiter = limiter
+        self._keys = keys
+        self._limiter = limiter
         self._admission = admission
         self._model = default_model
         self._metrics = metrics
@@ -63,7 +63,7 @@ class Gate:
     def key(self, authorization: str | None) -> str | None:
         """The caller's key from its `Authorization` header (None: none, and none is needed); raises
         `InvalidApiKeyError`. Routes read their key through this (`deps.ApiKey`)."""
-        return self.keys.check(authorization)
+        return self._keys.check(authorization)
 
     def open(self, scope: Scope) -> Observation:
         """Give the request its id and its observation, both in the scope's state, before anything runs."""
@@ -78,14 +78,14 @@ class Gate:
         obs.surface = surface.label
         api_key = None
         if surface.needs_key:
-            api_key = self.keys.check(headers.get("authorization"))
+            api_key = self._keys.check(headers.get("authorization"))
             obs.api_key_id = key_id(api_key)
         declared = headers.get("content-length", "").strip()
         cap = surface.max_body_bytes
         if cap is not None and declared.isdigit() and int(declared) > cap:
             raise BodyTooLargeError(too_large_message(cap))
         if surface.invocation:  # the shared limiter is a database round trip
-            await run_in_threadpool(self.limiter.hit, key_id(api_key))
+            await run_in_threadpool(self._limiter.hit, key_id(api_key))
 
     def admit(self, model: str | None = None) -> AbstractContextManager[None]:
         """Count a sync call in `model`'s queue (default: the server's model) until the context ends, or

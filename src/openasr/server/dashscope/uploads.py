@@ -56,7 +56,7 @@ def policy_key(request: Request) -> str | None:
     §11), so counting both against the 100 RPM of recognition would halve what a user may send.
     """
     ctx = get_context(request)
-    return ctx.gate.keys.check(request.headers.get("authorization"))
+    return ctx.gate.key(request.headers.get("authorization"))
 
 
 PolicyKey = Annotated[str | None, Depends(policy_key)]
