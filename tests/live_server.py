@@ -11,12 +11,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 import uvicorn
+from fastapi import APIRouter
 
 from openasr.runtime.engine_pool import EnginePool
 from openasr.server.app import create_app
@@ -42,12 +43,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(settings: Settings, engines: EnginePool | None = None, port: int | None = None) -> Iterator[str]:
+def live_server(
+    settings: Settings,
+    engines: EnginePool | None = None,
+    port: int | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) once GET /health answers 200; `engines` replaces the
     shared pool (a server whose engines need other settings: a Qwen3 aligner, an emotion classifier); `port` restarts a
-    server where it was."""
+    server where it was; `routers` adds a test's own routes to the app `create_app` built."""
     port = port or free_port()
     app = create_app(settings, engines=engines or shared_engines(settings.cache_dir))
+    for router in routers:
+        app.include_router(router)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

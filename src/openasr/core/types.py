@@ -116,13 +116,3 @@ class Transcript:
     def emotion(self) -> str | None:
         """The first channel's emotion, as `language` is its language (sync requests have one channel)."""
         return self.channels[0].emotion if self.channels else None
-
-    @property
-    def billed_seconds(self) -> int:
-        """Audio seconds billed: the duration rounded up, times the channels transcribed (spec §11)."""
-        return _ceil_seconds(self.audio.duration_s) * max(1, len(self.channels))
-
-
-def _ceil_seconds(duration_s: float) -> int:
-    whole = int(duration_s)
-    return whole + (1 if duration_s - whole > 1e-9 else 0) if duration_s > 0 else 0

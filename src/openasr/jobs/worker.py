@@ -34,8 +34,8 @@ from typing import Protocol
 
 from openasr import pipeline
 from openasr.audio.sources import SourcePolicy, UploadResolver
+from openasr.core.billing import charge
 from openasr.core.errors import AsrError, EngineUnavailableError
-from openasr.core.options import count_audio_tokens
 from openasr.jobs.errors import LeaseLostError
 from openasr.jobs.heartbeat import Heartbeat
 from openasr.jobs.records import Checkpoint, TaskRecord
@@ -291,10 +291,15 @@ class TaskWorker:
         transcript = transcription.assemble([done.get(c or 0, []) for c in transcription.channels])
         key = task.task_id
         self.results.write(key, render_json(transcript, file_url=task.file_url))
-        seconds = transcript.billed_seconds
-        engine, context = transcription.engine, transcription.options.context
-        tokens = (count_audio_tokens(seconds) + engine.count_tokens(context), engine.count_tokens(transcript.text))
-        self.store.finish(task.task_id, lease, result_key=key, usage_seconds=seconds, tokens=tokens)
+        billed = charge(
+            transcript.audio.duration_s,
+            context=transcription.options.context,
+            text=transcript.text,
+            count=transcription.engine.count_tokens,
+            channels=max(1, len(transcript.channels)),
+        )
+        tokens = (billed.input_tokens, billed.output_tokens)
+        self.store.finish(task.task_id, lease, result_key=key, usage_seconds=billed.seconds, tokens=tokens)
         duration_s, channels = transcription.audio.duration_s, len(transcription.channels)
         log.info("task %s: SUCCEEDED, %.1f s × %d channel(s)", task.task_id, duration_s, channels)
 

@@ -31,20 +31,19 @@ from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
 from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EnginePool
 from openasr.runtime.memory import release_free_memory
-from openasr.server.auth import Gate, KeyRing, Limiter, RateLimiter
+from openasr.server.auth import KeyRing, Limiter, RateLimiter
+from openasr.server.body import BodyLimits
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.tasks import results_router
 from openasr.server.dashscope.tasks import router as tasks_router
-from openasr.server.dashscope.uploads import UPLOAD_PATH
 from openasr.server.dashscope.uploads import router as uploads_router
 from openasr.server.deps import AppContext
 from openasr.server.docs import DashScopeError, OpenAIError, error_responses, install_openapi, offline_app
-from openasr.server.errors import RequestIdMiddleware, install_error_handlers
-from openasr.server.intake import BodyLimits, IntakeMiddleware
-from openasr.server.logs import log_request
+from openasr.server.errors import install_error_handlers
+from openasr.server.gate import Gate
+from openasr.server.gate_asgi import GateMiddleware
 from openasr.server.metrics import Metrics
 from openasr.server.models import ModelCatalog
-from openasr.server.observe import Observation, ObservationMiddleware
 from openasr.server.openai.router import router as openai_router
 from openasr.server.ops import router as ops_router
 from openasr.server.usage import router as usage_router
@@ -91,8 +90,9 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         result_retention_s=settings.result_retention_hours * 3600,
     )
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
-    gate = Gate(KeyRing(keys), rate_limiter(settings, tasks.store))
     metrics = Metrics(engines, tasks.store)
+    limiter = rate_limiter(settings, tasks.store)
+    gate = Gate(KeyRing(keys), limiter, service.admission, settings.default_model, metrics, usage=tasks.store)
     return AppContext(
         settings=settings,
         service=service,
@@ -162,25 +162,6 @@ def stop_workers(ctx: AppContext) -> None:
     ctx.workers.clear()
 
 
-def record_usage(ctx: AppContext, obs: Observation) -> None:
-    """The usage row of a billable request (sync, stream, OpenAI); tasks record theirs when they finish."""
-    if ctx.tasks is None or obs.usage is None:
-        return
-    ctx.tasks.store.record_usage(
-        api_key_id=obs.api_key_id or "anonymous",
-        model=obs.model,
-        surface=obs.surface,
-        charge=obs.usage,
-        request_id=obs.request_id,
-    )
-
-
-def observe_request(ctx: AppContext, obs: Observation, status: int, elapsed_s: float) -> None:
-    if ctx.metrics is not None:
-        ctx.metrics.observe_request(obs, status, elapsed_s)
-    log_request(obs, status, elapsed_s)
-
-
 def loaded_capabilities(ctx: AppContext) -> tuple[str, EngineCapabilities] | None:
     model = ctx.settings.default_model
     engine = ctx.service.engines.loaded_engines().get(model)
@@ -215,22 +196,10 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         description="Self-hosted Qwen3-ASR (DashScope) and OpenAI-compatible speech recognition.",
     )
     app.state.ctx = ctx
-    app.add_middleware(
-        IntakeMiddleware,
-        gate=ctx.gate,
-        admission=ctx.service.admission,
-        default_model=settings.default_model,
-        upload_path=UPLOAD_PATH,
-        body_limits=BodyLimits(
-            settings.request_body_timeout_s, settings.request_body_min_rate, settings.request_body_rate_grace_s
-        ),
+    body_limits = BodyLimits(
+        settings.request_body_timeout_s, settings.request_body_min_rate, settings.request_body_rate_grace_s
     )
-    app.add_middleware(
-        ObservationMiddleware,
-        observe=lambda obs, status, elapsed_s: observe_request(ctx, obs, status, elapsed_s),
-        persist=lambda obs: record_usage(ctx, obs),
-    )
-    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so the request id exists first
+    app.add_middleware(GateMiddleware, gate=ctx.gate, body_limits=body_limits)  # the only middleware
     install_error_handlers(app)
     dashscope_errors = error_responses(DashScopeError)
     for router in (dashscope_router, uploads_router, tasks_router, results_router, usage_router):

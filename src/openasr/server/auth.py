@@ -1,4 +1,4 @@
-"""API keys and per-key rate limits, as one dependency that every authenticated route declares.
+"""API keys and per-key rate limits, which the gate (`server.gate`) applies to every surface.
 
 With no keys configured any key (or none) is accepted — `openasr serve` then binds to loopback only.
 `RateLimiter` is a sliding window per key in memory, for one server on its own database; with a
@@ -14,8 +14,6 @@ import threading
 import time
 from collections import deque
 from typing import Protocol
-
-from fastapi import Request
 
 from openasr.core.errors import InvalidApiKeyError, ThrottledError
 
@@ -68,15 +66,3 @@ class RateLimiter:
                 retry = max(1, math.ceil(self._window_s - (now - hits[0])))
                 raise ThrottledError("Requests rate limit exceeded, please try again later.", retry_after_s=retry)
             hits.append(now)
-
-
-class Gate:
-    """The key ring and the rate limiter. `IntakeMiddleware` applies both before a body is read (the
-    limiter to model invocations only); as a route dependency the gate only names the caller's key."""
-
-    def __init__(self, keys: KeyRing, limiter: Limiter) -> None:
-        self.keys = keys
-        self.limiter = limiter
-
-    def __call__(self, request: Request) -> str | None:
-        return self.keys.check(request.headers.get("authorization"))

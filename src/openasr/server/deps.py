@@ -1,18 +1,20 @@
-"""What routes depend on, as `Annotated` aliases: the app's context, the caller's key, the request id."""
+"""What routes and WebSocket handlers depend on, as `Annotated` aliases: the app's context, the caller's
+key, the request id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
 from openasr.core.keys import key_id
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker
-from openasr.server.auth import Gate
 from openasr.server.errors import request_id
+from openasr.server.gate import Gate
 from openasr.server.metrics import Metrics
 from openasr.server.models import ModelCatalog
 from openasr.server.observe import observation
@@ -45,14 +47,16 @@ def header_enabled(value: str | None) -> bool:
     return (value or "").strip().lower() == "enable"
 
 
-def get_context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
+def get_context(connection: HTTPConnection) -> AppContext:
+    ctx: AppContext = connection.app.state.ctx
     return ctx
 
 
-def authorized_key(request: Request) -> str | None:
-    api_key = get_context(request).gate(request)
-    observation(request).api_key_id = key_id(api_key)
+def authorized_key(connection: HTTPConnection) -> str | None:
+    """The caller's key, for a route or a WebSocket handler (the gate has refused a wrong one already
+    where the surface needs a key)."""
+    api_key = get_context(connection).gate.key(connection.headers.get("authorization"))
+    observation(connection).api_key_id = key_id(api_key)
     return api_key
 
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.requests import HTTPConnection
 
 from openasr.core.errors import AsrError, InternalError, InvalidParameterError, ServerBusyError, ThrottledError
 
@@ -38,32 +38,12 @@ _HTTP_CODES = {404: "NotFound", 405: "InvalidParameter", 408: "RequestTimeOut", 
 """Starlette's own refusals, in DashScope's codes (spec §10)."""
 
 
-def request_id(request: Request) -> str:
-    rid = getattr(request.state, "request_id", None)
+def request_id(connection: HTTPConnection) -> str:
+    """The id the gate gave this request or session (`server.gate`); a new one in an app without it."""
+    rid = getattr(connection.state, "request_id", None)
     if rid is None:
-        rid = request.state.request_id = str(uuid.uuid4())
+        rid = connection.state.request_id = str(uuid.uuid4())
     return str(rid)
-
-
-class RequestIdMiddleware:
-    """Gives every request an id before any handler runs and returns it as `X-Request-Id`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = rid
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 class CarriedError(StarletteHTTPException):
@@ -94,8 +74,12 @@ def openai_body(error: AsrError, rid: str) -> dict[str, Any]:
 
 
 def error_response(request: Request, error: AsrError) -> JSONResponse:
-    rid = request_id(request)
-    openai = is_openai_path(request.url.path)
+    return error_envelope(request.url.path, request_id(request), error)
+
+
+def error_envelope(path: str, rid: str, error: AsrError) -> JSONResponse:
+    """The answer to `error` on `path`, in its surface's envelope; also a refused WebSocket handshake's."""
+    openai = is_openai_path(path)
     body = openai_body(error, rid) if openai else dashscope_body(error, rid)
     headers = {}
     status = error.http_status

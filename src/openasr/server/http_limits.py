@@ -11,7 +11,8 @@ all kept), answers oversized headers with a 400 it closes over before the client
   before closing, so the client receives the status instead of a reset;
 * a connection cap: beyond `max_connections` open connections a new one is answered 503 and closed.
 
-The body read timeout and the body caps live in `server.intake` (they need the route).
+The body read timeout and the body caps live in the gate (`server.gate_asgi`, `server.body`: they need the
+route).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""One structured log line per request, and the server's log format (text, or JSON for collectors).
+"""One structured log line per request or WebSocket session, and the server's log format (text, or JSON
+for collectors).
 
 The line names the request id, the key by its id (a hash prefix, never the key), surface, route
 template, model, status, billed audio seconds and latency. Nothing else from the request goes in: no

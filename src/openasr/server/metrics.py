@@ -42,11 +42,14 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self._requests = Counter(
-            "openasr_requests", "HTTP requests answered.", ["surface", "route", "model", "status"], registry=r
+            "openasr_requests",
+            "HTTP requests and WebSocket sessions answered (a session by its handshake: 101 once accepted).",
+            ["surface", "route", "model", "status"],
+            registry=r,
         )
         self._latency = Histogram(
             "openasr_request_duration_seconds",
-            "Time from a request's arrival to the end of its response (whole stream for SSE).",
+            "Time from a request's arrival to the end of its response (whole stream for SSE, whole WebSocket session).",
             ["surface", "route"],
             buckets=LATENCY_BUCKETS_S,
             registry=r,

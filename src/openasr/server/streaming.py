@@ -1,8 +1,10 @@
-"""Turns the service's stream of chunk results into text deltas, shared by both streaming surfaces.
+"""Turns the service's stream of chunk results into text deltas and server-sent events, for every
+streaming surface: each surface only renders a step in its own events.
 
-The first update is pulled before the HTTP response starts, so failures found while probing, fetching
-or recognising the first chunk still get a plain error status; later failures become an in-stream
-error event rendered by the surface.
+The first update is pulled before the HTTP response starts (`open_stream`), so failures found while
+probing, fetching or recognising the first chunk still get a plain error status; each step is billed to
+the request before it is sent (`billed_steps`: a client that leaves mid-stream is billed what was
+recognised); later failures become an in-stream error event rendered by the surface (`event_stream`).
 
 Each step carries the emotion known so far: that of the chunks the classifier has finished with, never
 waited for, so the first delta goes out as soon as its text is ready (the final step has the whole
@@ -15,11 +17,15 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError, InternalError
+from openasr.core.options import TokenCounter
 from openasr.emotion.spans import overall_emotion
 from openasr.pipeline import ChunkResult, join_texts
+from openasr.server.observe import Observation
+from openasr.server.sse import EVENT_STREAM, SSE_HEADERS
 from openasr.service import StreamUpdate
 
 log = logging.getLogger("openasr.server")
@@ -52,8 +58,27 @@ class StreamStep:
         return self.update.chunk.language if self.update.chunk is not None else ""
 
 
-async def first_update(updates: Iterator[StreamUpdate]) -> StreamUpdate:
+async def open_stream(obs: Observation, updates: Iterator[StreamUpdate]) -> StreamUpdate:
+    """Mark the request as streamed and pull the first update before the response starts."""
+    obs.streaming = True
     return await run_in_threadpool(next, updates)
+
+
+def billed_steps(
+    first: StreamUpdate, rest: Iterator[StreamUpdate], obs: Observation, *, context: str, count: TokenCounter
+) -> Iterator[StreamStep]:
+    """`stream_steps`, each billed for the audio recognised so far and the text so far before it is
+    rendered, and the first delta timed."""
+    for step in stream_steps(first, rest):
+        obs.bill(step.recognised_s, context=context, text=step.text, count=count)
+        if step.delta:
+            obs.delta_sent()
+        yield step
+
+
+def event_stream(frames: Iterator[str], on_error: Callable[[AsrError], str], request_id: str) -> StreamingResponse:
+    """The response that sends `frames` as server-sent events, a failure as the surface's error event."""
+    return StreamingResponse(guarded(frames, on_error, request_id), media_type=EVENT_STREAM, headers=SSE_HEADERS)
 
 
 def stream_steps(first: StreamUpdate, rest: Iterator[StreamUpdate]) -> Iterator[StreamStep]:

@@ -18,8 +18,10 @@ from openasr.core.errors import AccessDeniedError, InvalidParameterError
 from openasr.core.keys import key_id
 from openasr.jobs.usage import UsageTotal
 from openasr.server.deps import ApiKey, Context, RequestId
+from openasr.server.surface import Surface, gated
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
+USAGE = Surface("ops")
 DEFAULT_DAYS = 30
 
 
@@ -81,6 +83,7 @@ def to_response(rid: str, start: str, end: str, scope: str, rows: list[UsageTota
 
 
 @router.get("/usage")
+@gated(USAGE)
 async def get_usage(
     ctx: Context,
     api_key: ApiKey,

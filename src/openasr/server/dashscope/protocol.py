@@ -8,13 +8,13 @@ classified the audio: otherwise an absent key, never a constant "neutral" (see R
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from openasr.core.billing import Charge, charge
 from openasr.core.errors import InvalidParameterError
-from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.options import TokenCounter, TranscribeOptions, count_context_tokens
 from openasr.server.annotations import AudioInfoAnnotation, audio_annotations
 from openasr.server.models import LEGACY_MODELS, ModelCatalog
 
@@ -190,24 +190,21 @@ def to_options(request: GenerationRequest, catalog: ModelCatalog) -> tuple[str, 
     return audio_of(request.input.messages), options
 
 
-def native_usage(
-    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
-) -> dict[str, Any]:
+def native_usage(billed: Charge) -> dict[str, Any]:
+    """The usage of the qwen3-asr models' answers (spec §4): text tokens and billed seconds."""
     return {
-        "input_tokens_details": {"text_tokens": count(context)},
-        "output_tokens_details": {"text_tokens": count(text)},
-        "seconds": math.ceil(duration_s),
+        "input_tokens_details": {"text_tokens": billed.context_tokens},
+        "output_tokens_details": {"text_tokens": billed.output_tokens},
+        "seconds": billed.seconds,
     }
 
 
-def legacy_usage(
-    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
-) -> dict[str, Any]:
-    audio_tokens = count_audio_tokens(duration_s)
+def legacy_usage(billed: Charge) -> dict[str, Any]:
+    """The usage of the legacy qwen-audio-asr answers: tokens, the audio's included."""
     return {
-        "input_tokens": audio_tokens + count(context),
-        "output_tokens": count(text),
-        "audio_tokens": audio_tokens,
+        "input_tokens": billed.input_tokens,
+        "output_tokens": billed.output_tokens,
+        "audio_tokens": billed.audio_tokens,
     }
 
 
@@ -228,7 +225,7 @@ def to_response(
 
     Usage always counts the whole text so far (`billed_text`, default `text`), so an incremental
     stream's last event reports every output token, not those of its (often empty) last delta."""
-    billed = text if billed_text is None else billed_text
+    billed = charge(duration_s, context=context, text=text if billed_text is None else billed_text, count=count)
     message: dict[str, Any] = {"role": "assistant", "content": [{"text": text}]}
     if model in LEGACY_MODELS:
         return {
@@ -241,11 +238,11 @@ def to_response(
                 "finish_reason": None,
                 "choices": [{"finish_reason": finish_reason, "message": message}],
             },
-            "usage": legacy_usage(context, billed, duration_s, count),
+            "usage": legacy_usage(billed),
         }
     message["annotations"] = audio_annotations(language, emotion)
     return {
         "request_id": request_id,
         "output": {"choices": [{"finish_reason": finish_reason, "message": message}]},
-        "usage": native_usage(context, billed, duration_s, count),
+        "usage": native_usage(billed),
     }

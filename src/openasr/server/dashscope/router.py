@@ -19,14 +19,17 @@ from openasr.server.dashscope.protocol import (
 from openasr.server.deps import ApiKey, Context, RequestId, header_enabled
 from openasr.server.errors import dashscope_body
 from openasr.server.observe import Observed
-from openasr.server.sse import EVENT_STREAM, SSE_HEADERS, dashscope_error, dashscope_event
-from openasr.server.streaming import first_update, guarded, stream_steps
+from openasr.server.sse import dashscope_error, dashscope_event
+from openasr.server.streaming import billed_steps, event_stream, open_stream
+from openasr.server.surface import JSON_AUDIO_BYTES, Surface, gated
 from openasr.service import AudioRequest
 
 router = APIRouter(prefix="/api/v1", tags=["DashScope"])
+SYNC = Surface("dashscope", invocation=True, sync=True, max_body_bytes=JSON_AUDIO_BYTES)
 
 
 @router.post("/services/aigc/multimodal-generation/generation", response_model=None, responses=GENERATION_RESPONSES)
+@gated(SYNC)
 async def generate(
     body: GenerationRequest,
     ctx: Context,
@@ -57,19 +60,16 @@ async def generate(
                 count=count,
             )
         )
-    obs.streaming = True
     updates = ctx.service.stream(audio, options)
-    first = await first_update(updates)
+    first = await open_stream(obs, updates)
     incremental = bool(body.parameters.incremental_output)
     counter = ctx.service.token_counter(options.model)
 
     def frames() -> Iterator[str]:
-        for n, step in enumerate(stream_steps(first, updates), start=1):
-            obs.bill(step.recognised_s, context=context, text=step.text, count=counter)
+        steps = billed_steps(first, updates, obs, context=context, count=counter)
+        for n, step in enumerate(steps, start=1):
             if not step.final and not step.delta:
                 continue
-            if step.delta:
-                obs.delta_sent()
             payload = to_response(
                 request_id=rid,
                 model=body.model,
@@ -87,4 +87,4 @@ async def generate(
     def on_error(exc: AsrError) -> str:
         return dashscope_error(0, exc.http_status, dashscope_body(exc, rid))
 
-    return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
+    return event_stream(frames(), on_error, rid)

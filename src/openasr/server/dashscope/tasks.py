@@ -31,9 +31,14 @@ from openasr.server.dashscope.task_protocol import (
 )
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId, header_enabled
 from openasr.server.observe import Observed
+from openasr.server.surface import Surface, gated
 
 router = APIRouter(prefix="/api/v1", tags=["DashScope async"])
 results_router = APIRouter(tags=["DashScope async"])
+SUBMIT = Surface("task", invocation=True)
+TASKS = Surface("task")
+RESULTS = Surface("task", needs_key=False)
+"""A result link carries its own signature (`jobs.results`)."""
 REGION = "local"
 
 
@@ -47,6 +52,7 @@ def base_url(ctx: AppContext, request: Request) -> str:
 
 
 @router.post("/services/audio/asr/transcription", response_model=SubmitResponse)
+@gated(SUBMIT)
 async def submit(
     body: TranscriptionRequest,
     ctx: Context,
@@ -78,6 +84,7 @@ async def submit(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskResponse)
+@gated(TASKS)
 async def fetch(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId, request: Request) -> JSONResponse:
     """Poll a task. Unknown ids, and other keys' tasks, answer 200 with task_status UNKNOWN (spec §7.2)."""
     queue = _queue(ctx)
@@ -91,6 +98,7 @@ async def fetch(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId, req
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=CancelResponse)
+@gated(TASKS)
 async def cancel(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId) -> JSONResponse:
     """Cancel a PENDING task; any other state is 400 UnsupportedOperation."""
     await run_in_threadpool(_queue(ctx).cancel, task_id, api_key_id=key_id(api_key))
@@ -99,6 +107,7 @@ async def cancel(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId) ->
 
 @router.get("/tasks", response_model=TaskListResponse)
 @router.get("/tasks/", include_in_schema=False)
+@gated(TASKS)
 async def list_tasks(
     ctx: Context,
     api_key: ApiKey,
@@ -134,6 +143,7 @@ async def list_tasks(
 
 
 @results_router.get("/results/{key}.json", responses={200: {"model": ResultDocument}})
+@gated(RESULTS)
 async def result_file(
     key: str,
     ctx: Context,

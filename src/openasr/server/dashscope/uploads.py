@@ -30,6 +30,7 @@ from openasr.jobs.uploads import MB, UploadStore
 from openasr.server.dashscope.upload_protocol import PolicyResponse, UploadReceipt
 from openasr.server.deps import AppContext, Context, RequestId, get_context
 from openasr.server.models import SYNC_MODELS
+from openasr.server.surface import Surface, gated
 from openasr.service import SYNC_LIMITS
 from openasr.settings import Settings
 
@@ -43,6 +44,9 @@ CAPACITY_LIMIT_MB = 999_999_999
 """The SDK reads a total capacity; openasr has none beyond the disk or bucket, so a large number."""
 
 router = APIRouter(tags=["DashScope uploads"])
+POLICY = Surface("upload")
+UPLOAD = Surface("upload", needs_key=False, max_body_bytes=None)
+"""E3 carries no key: its signed policy authorises it (`jobs.uploads`); its cap is the store's, checked here."""
 
 
 def policy_key(request: Request) -> str | None:
@@ -52,13 +56,14 @@ def policy_key(request: Request) -> str | None:
     §11), so counting both against the 100 RPM of recognition would halve what a user may send.
     """
     ctx = get_context(request)
-    return ctx.gate.keys.check(request.headers.get("authorization"))
+    return ctx.gate.key(request.headers.get("authorization"))
 
 
 PolicyKey = Annotated[str | None, Depends(policy_key)]
 
 
 @router.get("/api/v1/uploads", response_model=PolicyResponse)
+@gated(POLICY)
 async def get_policy(
     request: Request,
     ctx: Context,
@@ -122,6 +127,7 @@ _UPLOAD_FORM = {
 
 
 @router.post(UPLOAD_PATH, openapi_extra=_UPLOAD_FORM, response_model=UploadReceipt)
+@gated(UPLOAD)
 async def upload(request: Request, ctx: Context, rid: RequestId) -> JSONResponse:
     """E3: store the form's ``file`` under its ``key`` if the policy allows; exactly 200 on success."""
     store = _store(ctx)

@@ -7,14 +7,14 @@ through `postprocess.formats`, so every format is written once for all surfaces.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from openasr.core.billing import Charge, billed_seconds, charge
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
-from openasr.core.options import TokenCounter, TranscribeOptions, count_audio_tokens, count_context_tokens
+from openasr.core.options import TokenCounter, TranscribeOptions, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import (
     FORMATS,
@@ -221,20 +221,15 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
     return audios[0], options
 
 
-def chat_usage(
-    context: str, text: str, duration_s: float, count: TokenCounter = count_context_tokens
-) -> dict[str, Any]:
-    audio_tokens = count_audio_tokens(duration_s)
-    text_tokens = count(context)
-    completion = count(text)
-    prompt = audio_tokens + text_tokens
+def chat_usage(billed: Charge) -> dict[str, Any]:
+    """The usage of a chat completion (spec §8): prompt tokens (audio and context), completion tokens."""
     return {
-        "prompt_tokens": prompt,
-        "prompt_tokens_details": {"audio_tokens": audio_tokens, "text_tokens": text_tokens},
-        "completion_tokens": completion,
-        "completion_tokens_details": {"text_tokens": completion},
-        "total_tokens": prompt + completion,
-        "seconds": math.ceil(duration_s),
+        "prompt_tokens": billed.input_tokens,
+        "prompt_tokens_details": {"audio_tokens": billed.audio_tokens, "text_tokens": billed.context_tokens},
+        "completion_tokens": billed.output_tokens,
+        "completion_tokens_details": {"text_tokens": billed.output_tokens},
+        "total_tokens": billed.total_tokens,
+        "seconds": billed.seconds,
     }
 
 
@@ -257,7 +252,7 @@ def chat_to_response(
                 },
             }
         ],
-        "usage": chat_usage(context, transcript.text, transcript.audio.duration_s, count),
+        "usage": chat_usage(charge(transcript.audio.duration_s, context=context, text=transcript.text, count=count)),
     }
 
 
@@ -301,17 +296,20 @@ def transcript_done_event(
     text: str, context: str, duration_s: float, count: TokenCounter = count_context_tokens
 ) -> dict[str, Any]:
     """The last event of a streamed transcription, with its usage in OpenAI's token shape."""
-    audio_tokens = count_audio_tokens(duration_s)
-    text_tokens = count(context)
-    output = count(text)
-    usage = {
+    billed = charge(duration_s, context=context, text=text, count=count)
+    return {"type": "transcript.text.done", "text": text, "usage": transcription_usage(billed)}
+
+
+def transcription_usage(billed: Charge) -> dict[str, Any]:
+    """The usage of a streamed transcription, in OpenAI's token shape (a whole answer reports only its
+    `duration`, `transcription_to_response`)."""
+    return {
         "type": "tokens",
-        "input_tokens": audio_tokens + text_tokens,
-        "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": text_tokens},
-        "output_tokens": output,
-        "total_tokens": audio_tokens + text_tokens + output,
+        "input_tokens": billed.input_tokens,
+        "input_token_details": {"audio_tokens": billed.audio_tokens, "text_tokens": billed.context_tokens},
+        "output_tokens": billed.output_tokens,
+        "total_tokens": billed.total_tokens,
     }
-    return {"type": "transcript.text.done", "text": text, "usage": usage}
 
 
 def transcription_to_options(
@@ -359,7 +357,7 @@ def transcription_to_options(
 def transcription_to_response(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
     """The body and its content type, as OpenAI answers each format."""
     if response_format == "json":
-        usage = {"type": "duration", "seconds": math.ceil(transcript.audio.duration_s)}
+        usage = {"type": "duration", "seconds": billed_seconds(transcript.audio.duration_s)}
         return {"text": transcript.text, "usage": usage}, "application/json"
     if response_format == "verbose_json":
         return render_verbose_json(transcript), "application/json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from openasr.core.billing import charge
 from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.core.options import TranscribeOptions
 from openasr.server.annotations import audio_annotations
@@ -37,16 +38,20 @@ from openasr.server.openai.protocol import (
     transcription_to_options,
     transcription_to_response,
 )
-from openasr.server.sse import EVENT_STREAM, OPENAI_DONE, SSE_HEADERS, openai_event
-from openasr.server.streaming import first_update, guarded, stream_steps
+from openasr.server.sse import OPENAI_DONE, openai_event
+from openasr.server.streaming import billed_steps, event_stream, open_stream
+from openasr.server.surface import FORM_AUDIO_BYTES, JSON_AUDIO_BYTES, Surface, gated
 from openasr.service import MB, OPENAI_FILE_LIMITS, AudioRequest, StreamUpdate
 
 router = APIRouter(tags=["OpenAI-compatible"])
 _COPY_BLOCK = 1 * MB
+CHAT = Surface("openai", invocation=True, sync=True, max_body_bytes=JSON_AUDIO_BYTES)
+TRANSCRIPTION = Surface("openai", invocation=True, sync=True, max_body_bytes=FORM_AUDIO_BYTES)
 
 
 @router.post("/compatible-mode/v1/chat/completions", response_model=None, responses=CHAT_RESPONSES)
 @router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
+@gated(CHAT)
 async def chat_completions(
     body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
 ) -> JSONResponse | StreamingResponse:
@@ -61,9 +66,8 @@ async def chat_completions(
         count = ctx.service.token_counter(options.model)
         obs.bill(t.audio.duration_s, context=context, text=t.text, count=count)
         return JSONResponse(chat_to_response(completion_id, body.model, t, context, count))
-    obs.streaming = True
     updates = ctx.service.stream(audio, options)
-    first = await first_update(updates)
+    first = await open_stream(obs, updates)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     counter = ctx.service.token_counter(options.model)
 
@@ -71,28 +75,24 @@ async def chat_completions(
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": "assistant", "content": ""}))
         last: StreamUpdate = first
         text = ""
-        for step in stream_steps(first, updates):
+        for step in billed_steps(first, updates, obs, context=context, count=counter):
             last, text = step.update, step.text
-            obs.bill(step.recognised_s, context=context, text=text, count=counter)
             if step.delta:
-                obs.delta_sent()
                 annotations = audio_annotations(step.language, step.emotion)
                 delta = {"role": None, "content": step.delta, "annotations": annotations}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
         yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
         if include_usage:
-            usage = chat_usage(context, text, last.audio.duration_s, counter)
+            usage = chat_usage(charge(last.audio.duration_s, context=context, text=text, count=counter))
             yield openai_event(chat_chunk(completion_id, body.model, usage=usage))
         yield OPENAI_DONE
 
-    def on_error(exc: AsrError) -> str:
-        return openai_event(openai_body(exc, rid))
-
-    return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
+    return event_stream(frames(), openai_error_event(rid), rid)
 
 
 @router.post("/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES)
 @router.post("/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False)
+@gated(TRANSCRIPTION)
 async def transcriptions(
     ctx: Context,
     api_key: ApiKey,
@@ -145,28 +145,31 @@ async def _stream_transcription(
 ) -> StreamingResponse:
     """`stream=true`: a `transcript.text.delta` per recognised chunk, then `transcript.text.done` with
     the text and usage, for every model (chunks are recognised one after another whatever the engine)."""
-    obs.streaming = True
     updates = ctx.service.stream_file(path, options, OPENAI_FILE_LIMITS)
-    first = await first_update(updates)
+    first = await open_stream(obs, updates)
     count = ctx.service.token_counter(options.model)
 
     def frames() -> Iterator[str]:
         try:
             text, duration_s = "", first.audio.duration_s
-            for step in stream_steps(first, updates):
+            for step in billed_steps(first, updates, obs, context=options.context, count=count):
                 text, duration_s = step.text, step.update.audio.duration_s
-                obs.bill(step.recognised_s, context=options.context, text=text, count=count)
                 if step.delta:
-                    obs.delta_sent()
                     yield openai_event(transcript_delta_event(step.delta))
             yield openai_event(transcript_done_event(text, options.context, duration_s, count))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    return event_stream(frames(), openai_error_event(rid), rid)
+
+
+def openai_error_event(rid: str) -> Callable[[AsrError], str]:
+    """A mid-stream failure as OpenAI's SDKs read it: an event whose data is the error envelope."""
+
     def on_error(exc: AsrError) -> str:
         return openai_event(openai_body(exc, rid))
 
-    return StreamingResponse(guarded(frames(), on_error, rid), media_type=EVENT_STREAM, headers=SSE_HEADERS)
+    return on_error
 
 
 def upload_name(filename: str | None) -> str:
