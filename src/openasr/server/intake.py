@@ -12,7 +12,7 @@ A sync invocation is admitted into the engine's queue (503/429 while the predict
 bound) only when its body is complete: a client still sending holds no room there, so a few hundred
 trickling clients cannot lock out everybody else.
 
-The rate limit counts model invocations only (sync, stream, chat, transcription, task submit), as the
+The rate limit counts model invocations only (sync, stream, chat, transcription, translation, task submit), as the
 service's RPM does (spec §11); polls, lists, usage and uploads are not counted.
 """
 
@@ -62,6 +62,8 @@ _INVOCATIONS = {
     "/v1/chat/completions": RouteRule(True, _JSON_AUDIO, True, True, "openai"),
     "/v1/audio/transcriptions": RouteRule(True, _FORM_AUDIO, True, True, "openai"),
     "/compatible-mode/v1/audio/transcriptions": RouteRule(True, _FORM_AUDIO, True, True, "openai"),
+    "/v1/audio/translations": RouteRule(True, _FORM_AUDIO, True, True, "openai"),
+    "/compatible-mode/v1/audio/translations": RouteRule(True, _FORM_AUDIO, True, True, "openai"),
     "/api/v1/services/audio/asr/transcription": RouteRule(True, _SMALL_BODY, True, False, "task"),
 }
 _KEYED_PREFIXES = (
