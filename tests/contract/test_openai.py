@@ -216,6 +216,14 @@ def test_chat_takes_plain_base64_audio_with_its_format(oa: OpenAI, model: str) -
     assert choice.message.annotations and choice.message.annotations[0].type == "audio_info"
 
 
+def test_the_format_hint_is_what_reads_headerless_pcm(oa: OpenAI) -> None:
+    raw = clip("goforward")
+    audio = {"data": base64.b64encode(raw.path.read_bytes()).decode(), "format": "pcm"}
+    messages = [{"role": "user", "content": [{"type": "input_audio", "input_audio": audio}]}]
+    r = oa.chat.completions.create(model="whisper-1", messages=messages)  # type: ignore[arg-type]
+    assert score(raw.reference, r.choices[0].message.content or "", "en").rate <= 0.25
+
+
 def test_chat_answers_carry_the_schemas_nulls_and_later_chunks_no_role(base: str) -> None:
     body = {"model": "whisper-1", "messages": plain_audio_message()}
     raw = requests.post(f"{base}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"})
