@@ -114,6 +114,10 @@ class _Window:
     no_speech_prob: float
     compression_ratio: float
 
+    def stats(self, piece: dict[str, Any]) -> DecoderStats:
+        """A segment of this window: its own tokens with the window's numbers."""
+        return DecoderStats(tuple(piece["tokens"]), 0.0, self.avg_logprob, self.compression_ratio, self.no_speech_prob)
+
 
 @dataclass
 class _Chunk:
@@ -333,10 +337,7 @@ def _advance(
         text = tokenizer.decode(s["tokens"])
         if s["start"] != s["end"] and text.strip():
             words = s.get("words", []) if settings.words else []
-            stats = DecoderStats(
-                tuple(s["tokens"]), 0.0, window.avg_logprob, window.compression_ratio, window.no_speech_prob
-            )
-            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, words, stats))
+            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, words, window.stats(s)))
 
 
 _MIN_SKIPPED_SPEECH_S = 0.5
