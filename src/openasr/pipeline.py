@@ -28,6 +28,7 @@ from openasr.core.types import AudioInfo, ChannelTranscript, EmotionEstimate, Se
 from openasr.emotion.classifier import EmotionScores
 from openasr.emotion.spans import EmotionSpan, emotion_spans, overall_emotion, span_clip
 from openasr.engines.base import Recognition, RecognitionItem, RecognitionRequest, RecognizedSegment
+from openasr.postprocess.decoder_stats import attach_decoder_stats
 from openasr.postprocess.finishing import finish_sentence
 from openasr.postprocess.sentences import sentences_from_segments, sentences_from_words
 from openasr.runtime.batcher import EngineFront, Priority
@@ -114,6 +115,9 @@ def check_engine(engine: EngineFront, options: TranscribeOptions) -> None:
         raise InvalidParameterError(
             f"model {engine.name} does not support language {options.language!r}", param="language"
         )
+    if options.task == "translate" and not caps.translation:
+        reason = caps.why_not.get("translation", "it only transcribes")
+        raise InvalidParameterError(f"model {engine.name} cannot translate: {reason}", param="model")
     if options.context and not caps.context_biasing:
         raise InvalidParameterError(f"model {engine.name} does not support context biasing", param="context")
     if options.context:
@@ -265,7 +269,7 @@ class Transcription:
                     continue
                 while language is None and pending:  # undecided: the chunk before may settle it
                     yield finish()
-                request = RecognitionRequest(language=language, prompt=options.context, words=_timed_words(options))
+                request = _request(options, language)
                 speech = tuple((s.start_s - chunk.start_s, s.end_s - chunk.start_s) for s in chunk.speech)
                 item = RecognitionItem(chunk.audio.samples, request, speech)
                 pending.append((chunk, engine.submit(item, priority)))
@@ -322,6 +326,13 @@ def _timed_words(options: TranscribeOptions) -> bool:
     return options.words or options.sentences
 
 
+def _request(options: TranscribeOptions, settled: str | None) -> RecognitionRequest:
+    """A chunk's decoding settings. A translation's chunks are decoded in the language the caller gave or
+    each detects its own: the settled language is that of the text (English), not of the speech."""
+    language = settled if options.task == "transcribe" else options.language
+    return RecognitionRequest(language, options.context, _timed_words(options), options.task)
+
+
 def _sentences(
     chunk: SpeechChunk,
     segments: tuple[RecognizedSegment, ...],
@@ -335,6 +346,8 @@ def _sentences(
     else:  # no timed words asked for, or none given (an engine without an aligner): segment times
         spans = [(_ms(chunk, s.start_s), _ms(chunk, s.end_s), s.text) for s in segments]
         sentences = sentences_from_segments(spans, language, start_id=first_id)
+    measured = [(_ms(chunk, s.start_s), _ms(chunk, s.end_s), s.decoder) for s in segments if s.decoder is not None]
+    sentences = attach_decoder_stats(sentences, measured)
     return tuple(finish_sentence(s, language, itn=options.itn, words=options.words) for s in sentences)
 
 

@@ -41,7 +41,9 @@ def test_sync_requests_over_the_bound_get_retry_after_and_tasks_are_still_accept
         def openai(name: str) -> None:
             start.wait()
             files = {"file": ("a.flac", TWO_CITIES.read_bytes(), "audio/flac")}
-            answers[name] = requests.post(f"{base}/v1/audio/transcriptions", headers=AUTH, files=files, timeout=300)
+            answers[name] = requests.post(
+                f"{base}/v1/audio/transcriptions", headers=AUTH, files=files, data={"model": "whisper-1"}, timeout=300
+            )
 
         threads = [threading.Thread(target=dashscope, args=(f"ds{i}",)) for i in range(3)]
         threads += [threading.Thread(target=openai, args=(f"oa{i}",)) for i in range(3)]

@@ -281,6 +281,8 @@ def test_openapi_documents_errors_and_capabilities(ops_server: str) -> None:
     info = schema["info"]
     assert info["x-capabilities"]["emotion"] is False and info["x-capabilities"]["word_timestamps"] is True
     assert "emotion: **not active**" in info["description"]
+    assert info["x-capabilities"]["translation"] is True
+    assert "translation to English (`POST /v1/audio/translations`): active" in info["description"]
     envelopes = {"DashScopeError", "OpenAIError"}
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():

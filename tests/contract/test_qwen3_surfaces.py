@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import requests
 from context_limit import refused_naming_the_context, with_context
@@ -179,6 +180,16 @@ def test_openai_chat_with_input_audio_and_audio_url_and_transcriptions(base: str
         )
     assert verbose.text == "hello world." and verbose.language
     assert [w.word.strip() for w in verbose.words or []] == ["hello", "world"]
+    # Qwen3-ASR measures no decoder numbers: the documented spec-typed values, never passable as measured
+    for segment in verbose.segments or []:
+        assert (segment.tokens, segment.compression_ratio, segment.temperature) == ([], 0.0, 0.0)
+        assert (segment.avg_logprob, segment.no_speech_prob) == (0.0, 0.0)
+    with pytest.raises(openai.BadRequestError) as refused, CLIP.open("rb") as f:
+        oa.audio.translations.create(model="whisper-1", file=f)
+    assert isinstance(refused.value.body, dict) and refused.value.body["param"] == "model"
+    assert "cannot translate" in refused.value.body["message"]
+    cards = {m.id: (m.model_extra or {})["surfaces"] for m in oa.models.list()}
+    assert "audio.translations" not in cards["whisper-1"] and "audio.transcriptions" in cards["whisper-1"]
 
 
 def test_cli_transcribe_with_a_qwen3_directory(scripted: Path, tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from openasr.server.dashscope.task_protocol import (
     TaskResponse,
 )
 from openasr.server.dashscope.upload_protocol import PolicyResponse, UploadReceipt
-from openasr.server.openai.protocol import ChatCompletion, Transcription, VerboseTranscription
+from openasr.server.openai.chat_protocol import ChatCompletion
+from openasr.server.openai.protocol import Transcription, VerboseTranscription
 from openasr.server.usage import UsageResponse
 from speech_clips import clip
 from wire import assert_exact

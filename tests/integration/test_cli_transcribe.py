@@ -211,3 +211,4 @@ def test_models_lists_both_bundled_models_as_ready_and_says_emotion_is_unavailab
         assert "emotion" in cells[-1]
     assert "language identification" in rows["whisper-base"][4]
     assert "language identification" not in rows["whisper-tiny.en"][4]
+    assert "translation (English-only model)" in rows["whisper-tiny.en"][-1]

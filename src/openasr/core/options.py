@@ -20,6 +20,9 @@ engine is known (`pipeline.check_engine`): counted with the engine's own tokeniz
 (Qwen3-ASR), else with the estimate `count_context_tokens`."""
 
 ITN_LANGUAGES = frozenset({"zh", "en"})
+TASKS = ("transcribe", "translate")
+"""`translate` writes English text whatever the spoken language (Whisper's own task); engines declare
+whether they can (`EngineCapabilities.translation`)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class TranscribeOptions:
     `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
     indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
     word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
-    turn it off). Limits on the audio are the surface's, not the caller's: `pipeline.open` takes them.
+    turn it off); `task` is one of `TASKS`. Limits on the audio are the surface's, not the caller's:
+    `pipeline.open` takes them.
     """
 
     model: str = "whisper-base"
@@ -39,6 +43,7 @@ class TranscribeOptions:
     words: bool = False
     sentences: bool = True
     channels: tuple[int, ...] | None = None
+    task: str = "transcribe"
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -83,6 +88,8 @@ def validate_options(options: TranscribeOptions) -> TranscribeOptions:
     engine's tokens), is `pipeline.check_engine`'s."""
     if options.language is not None and not (1 < len(options.language) <= 8):
         raise InvalidParameterError(f"language {options.language!r} is not a language code", param="language")
+    if options.task not in TASKS:
+        raise InvalidParameterError(f"task must be one of {', '.join(TASKS)}, not {options.task!r}", param="task")
     if options.channels is not None:
         if not options.channels:
             raise InvalidParameterError("channel list is empty", param="channel_id")

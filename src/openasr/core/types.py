@@ -57,8 +57,25 @@ class Word:
 
 
 @dataclass(frozen=True)
+class DecoderStats:
+    """What the decoder measured of the text it wrote, as Whisper reports it per segment.
+
+    `tokens` are the text's token ids (timestamps included); `temperature` the sampling temperature used
+    (0.0: beam search); `avg_logprob` the mean token log probability, `compression_ratio` the text's gzip
+    ratio and `no_speech_prob` the probability of no speech, all three of the decoder window the text
+    came from. Engines that measure none of these leave it None."""
+
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+@dataclass(frozen=True)
 class Sentence:
-    """A sentence of one channel. `emotion` stays None unless an emotion classifier is active."""
+    """A sentence of one channel. `emotion` stays None unless an emotion classifier is active; `decoder`
+    None unless the engine measures it (`DecoderStats`)."""
 
     sentence_id: int
     begin_ms: int
@@ -67,6 +84,7 @@ class Sentence:
     language: str
     words: tuple[Word, ...] = ()
     emotion: str | None = None
+    decoder: DecoderStats | None = None
 
 
 @dataclass(frozen=True)

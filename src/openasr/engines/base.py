@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from openasr.core.types import DecoderStats
+
 
 @dataclass(frozen=True)
 class EngineCapabilities:
@@ -20,6 +22,7 @@ class EngineCapabilities:
     `languages` is the set of service language codes the engine can transcribe; `language_id` says
     whether it can detect the language itself; `emotion` whether an emotion classifier runs beside it
     (engines declare False; the engine pool turns it on when `OPENASR_EMOTION_MODEL` is configured).
+    `translation` whether it can write English text from speech in other languages (`task=translate`).
     `why_not` says, for a capability that is off (by its field name), why and how to turn it on; `notes`
     are limits of an active one (e.g. languages that get only chunk-level times).
     """
@@ -32,6 +35,7 @@ class EngineCapabilities:
     max_chunk_s: float
     max_prompt_tokens: int
     concurrent_calls: int
+    translation: bool = False
     why_not: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
@@ -41,11 +45,13 @@ class RecognitionRequest:
     """Decoding settings of one caller (a channel of a request or task).
 
     `language` None asks the engine to detect it from the chunk itself, with the encoder output that
-    recognition computes anyway (no second pass over the audio)."""
+    recognition computes anyway (no second pass over the audio). `task` is `transcribe` or `translate`
+    (English text; only for engines whose capabilities say `translation`)."""
 
     language: str | None
     prompt: str = ""
     words: bool = False
+    task: str = "transcribe"
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,13 @@ class RecognizedWord:
 
 @dataclass(frozen=True)
 class RecognizedSegment:
+    """`decoder` holds what the decoder measured of this segment; None for engines that measure nothing."""
+
     start_s: float
     end_s: float
     text: str
     words: tuple[RecognizedWord, ...] = ()
+    decoder: DecoderStats | None = None
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,10 @@ class Qwen3AsrEngine:
 
 
 def _why_not(aligner: ForcedAligner | None) -> dict[str, str]:
-    why = {"emotion": "no emotion classifier for Qwen3-ASR"}
+    why = {
+        "emotion": "no emotion classifier for Qwen3-ASR",
+        "translation": "Qwen3-ASR only transcribes; translate with a multilingual Whisper model (whisper-base)",
+    }
     if aligner is None:
         why["word_timestamps"] = (
             "no forced aligner is configured (set OPENASR_ALIGNER_MODEL to a Qwen3-ForcedAligner directory or hub id)"

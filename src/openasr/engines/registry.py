@@ -275,6 +275,7 @@ class ModelStatus:
 
 _CAPABILITIES = ("transcription", "punctuation", "word timestamps", "context biasing", "VAD")
 _EMOTION_OFF = "emotion (set OPENASR_EMOTION_MODEL)"
+_NO_TRANSLATION = "translation (Whisper models only)"
 
 
 def model_statuses(cache_dir: Path, emotion_model: str | None = None) -> list[ModelStatus]:
@@ -284,7 +285,8 @@ def model_statuses(cache_dir: Path, emotion_model: str | None = None) -> list[Mo
     emotion = (f"emotion ({emotion_model})",) if emotion_model else ()
     missing = () if emotion_model else (_EMOTION_OFF,)
     for name, model in BUNDLED.items():
-        caps = _CAPABILITIES + (("language identification", "ITN zh/en") if model.multilingual else ("ITN en",))
+        multilingual = ("language identification", "translation to English", "ITN zh/en")
+        caps = _CAPABILITIES + (multilingual if model.multilingual else ("ITN en",))
         caps += emotion
         size = sum(f.size_bytes for f in model.files)
         try:
@@ -292,7 +294,8 @@ def model_statuses(cache_dir: Path, emotion_model: str | None = None) -> list[Mo
             status, detail = "ready", ""
         except ModelUnavailableError as exc:
             status, detail = "unavailable", exc.message
-        out.append(ModelStatus(name, status, size, model.languages, caps, missing, detail))
+        no_translation = () if model.multilingual else ("translation (English-only model)",)
+        out.append(ModelStatus(name, status, size, model.languages, caps, missing + no_translation, detail))
     return out
 
 
@@ -320,7 +323,7 @@ def qwen3_status(name: str, aligner: str | None) -> ModelStatus:
     if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
         status, detail = "unavailable", 'needs the qwen3 extra: pip install "openasr[qwen3]"'
     caps = ["transcription", "punctuation", "language identification", f"context biasing ({context} tokens)", "VAD"]
-    missing = ["emotion (no classifier)"]
+    missing = ["emotion (no classifier)", _NO_TRANSLATION]
     if aligner:
         caps.append(f"word + sentence timestamps (aligner {aligner}; 11 languages, others chunk-level)")
     else:
@@ -336,5 +339,5 @@ def remote_status(name: str, url: str, model: str) -> ModelStatus:
         0,
         f"as {model} at {url} (Qwen3-ASR: 30 languages)",
         ("transcription", "punctuation", "language identification", "context biasing (10000 tokens)", "VAD"),
-        ("word timestamps (the remote answers text only)", "emotion (no classifier)"),
+        ("word timestamps (the remote answers text only)", "emotion (no classifier)", _NO_TRANSLATION),
     )

@@ -85,6 +85,7 @@ class RemoteEngine:
             why_not={
                 "word_timestamps": "the remote engine returns text only",
                 "emotion": "no emotion classifier for a remote engine",
+                "translation": "the remote engine only transcribes; translate with a multilingual Whisper model",
             },
             notes=(
                 f"recognition by {config.url} (model {config.model}, {config.api} API); "

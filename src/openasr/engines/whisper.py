@@ -4,6 +4,7 @@ Whisper's own language codes are mapped to the service's (spec §11): `tl` is re
 `no`; Cantonese (`yue`) only exists in large-v3 tokenizers, so on other models it is transcribed as `zh`.
 Context biasing goes in as Whisper's prompt, which holds at most `max_prompt_tokens` tokens; a longer
 context keeps its beginning (glossaries put their key terms first) — see `build_prompt`.
+Multilingual models also translate (Whisper's `translate` task): the text is English, reported as `en`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from openasr.engines.base import (
     RecognizedSegment,
     RecognizedWord,
 )
-from openasr.engines.whisper_decode import DecodedSegment, DecodeSettings, decode_chunks
+from openasr.engines.whisper_decode import DecodedChunk, DecodedSegment, DecodeSettings, decode_chunks
 
 _TO_SERVICE = {"tl": "fil", "nn": "no", "jw": "jv"}
 _TO_WHISPER = {v: k for k, v in _TO_SERVICE.items()} | {"no": "no"}
@@ -76,6 +77,8 @@ class WhisperEngine:
             max_chunk_s=30.0,
             max_prompt_tokens=self._model.max_length // 2 - 1,
             concurrent_calls=workers,
+            translation=multilingual,
+            why_not={} if multilingual else {"translation": "an English-only model; use a multilingual Whisper"},
         )
         self._whisper_langs = whisper_langs
 
@@ -121,6 +124,7 @@ class WhisperEngine:
                 language=self.whisper_language(request.language) if request.language else None,
                 prompt_tokens=self._prompt_tokens(request.prompt),
                 words=request.words,
+                task=request.task,
                 beam_size=self._beam_size,
                 timestamp_tokens=self._timestamp_tokens,
             )
@@ -128,15 +132,23 @@ class WhisperEngine:
                 self._model, [items[i].samples for i in indexes], settings, [items[i].speech for i in indexes]
             )
             for index, chunk in zip(indexes, decoded, strict=True):
-                segments = tuple(_segment(s, chunk.language) for s in chunk.segments)
-                language = request.language or service_language(chunk.language)
-                by_index[index] = Recognition(segments, language, chunk.language_probability)
+                by_index[index] = _recognition(request, chunk)
         return [by_index[i] for i in range(len(items))]
 
     def _prompt_tokens(self, context: str) -> tuple[int, ...]:
         """The prompt's tokens: once per group of a batch, which every language decoded in it shares."""
         prompt = self.build_prompt(context)
         return tuple(self._encode(" " + prompt)) if prompt else ()
+
+
+def _recognition(request: RecognitionRequest, chunk: DecodedChunk) -> Recognition:
+    """A translation is English text whatever was spoken: its language is `en`, and the detection's
+    probability (of the spoken language) is not reported, since it says nothing about the text."""
+    if request.task == "translate":
+        return Recognition(tuple(_segment(s, "en") for s in chunk.segments), "en", None)
+    segments = tuple(_segment(s, chunk.language) for s in chunk.segments)
+    language = request.language or service_language(chunk.language)
+    return Recognition(segments, language, chunk.language_probability)
 
 
 def _segment(segment: DecodedSegment, language: str) -> RecognizedSegment:
@@ -146,7 +158,7 @@ def _segment(segment: DecodedSegment, language: str) -> RecognizedSegment:
         text = _close_phrase(text)
         if words:
             words = (*words[:-1], replace(words[-1], text=_close_phrase(words[-1].text)))
-    return RecognizedSegment(segment.start_s, segment.end_s, text, words)
+    return RecognizedSegment(segment.start_s, segment.end_s, text, words, segment.decoder)
 
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")

@@ -32,6 +32,8 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
+from openasr.core.types import DecoderStats
+
 log = logging.getLogger(__name__)
 
 _ENGINE_NO_SPEECH_RULE = (0.6, -1.0)
@@ -69,12 +71,14 @@ _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 @dataclass
 class DecodedSegment:
-    """Times in seconds from the chunk start; `words` as faster-whisper's aligner returns them."""
+    """Times in seconds from the chunk start; `words` as faster-whisper's aligner returns them; `decoder`
+    the segment's tokens with its window's numbers, as `WhisperModel.transcribe` reports them."""
 
     start_s: float
     end_s: float
     text: str
     words: list[dict[str, Any]] = field(default_factory=list)
+    decoder: DecoderStats | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class DecodeSettings:
     """The previous-text prompt: the caller's context, the same in every language a chunk is decoded in."""
     words: bool
     beam_size: int
+    task: str = "transcribe"
+    """Whisper's task token: `transcribe`, or `translate` (English text from any language)."""
     timestamp_tokens: bool = True
     """False decodes each chunk as one window without timestamp tokens, as `BatchedInferencePipeline`
     does: faster, a little less accurate (README, performance)."""
@@ -101,10 +107,16 @@ class DecodeSettings:
 
 @dataclass
 class _Window:
+    """One beam search's result; `temperature` is always 0.0 (see the module docstring)."""
+
     tokens: list[int]
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+
+    def stats(self, piece: dict[str, Any]) -> DecoderStats:
+        """A segment of this window: its own tokens with the window's numbers."""
+        return DecoderStats(tuple(piece["tokens"]), 0.0, self.avg_logprob, self.compression_ratio, self.no_speech_prob)
 
 
 @dataclass
@@ -135,7 +147,7 @@ def decode_chunks(
 
     `speech` holds, per chunk, where the VAD heard speech (seconds from the chunk start); without it no
     window is decoded again for speech its text skipped."""
-    tokenizers = _Tokenizers(model)
+    tokenizers = _Tokenizers(model, settings.task)
     states = [
         _Chunk(model.feature_extractor(chunk)[..., :-1], speech[i] if speech else ()) for i, chunk in enumerate(chunks)
     ]
@@ -164,16 +176,17 @@ def decode_chunks(
 
 class _Tokenizers:
     """One faster-whisper `Tokenizer` per language code: it carries the language's start-of-transcript
-    sequence and how the aligner splits its words."""
+    sequence (with the task's token) and how the aligner splits its words."""
 
-    def __init__(self, model: WhisperModel) -> None:
+    def __init__(self, model: WhisperModel, task: str) -> None:
         self._model = model
+        self._task = task
         self._by_code: dict[str, Tokenizer] = {}
 
     def get(self, code: str) -> Tokenizer:
         if code not in self._by_code:
             multilingual = self._model.model.is_multilingual
-            self._by_code[code] = Tokenizer(self._model.hf_tokenizer, multilingual, task="transcribe", language=code)
+            self._by_code[code] = Tokenizer(self._model.hf_tokenizer, multilingual, task=self._task, language=code)
         return self._by_code[code]
 
 
@@ -324,7 +337,7 @@ def _advance(
         text = tokenizer.decode(s["tokens"])
         if s["start"] != s["end"] and text.strip():
             words = s.get("words", []) if settings.words else []
-            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, words))
+            state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, words, window.stats(s)))
 
 
 _MIN_SKIPPED_SPEECH_S = 0.5

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from openasr.core.options import TranscribeOptions
-from openasr.core.types import Sentence, Word
+from openasr.core.types import DecoderStats, Sentence, Word
 from openasr.pipeline import ChunkResult
 
 
@@ -145,7 +145,12 @@ def checkpoint_sentence_json(s: Sentence) -> dict[str, Any]:
         "language": s.language,
         "emotion": s.emotion,
         "words": [[w.begin_ms, w.end_ms, w.text, w.punctuation, w.probability] for w in s.words],
+        "decoder": None if s.decoder is None else [list(s.decoder.tokens), *_decoder_numbers(s.decoder)],
     }
+
+
+def _decoder_numbers(d: DecoderStats) -> tuple[float, float, float, float]:
+    return d.temperature, d.avg_logprob, d.compression_ratio, d.no_speech_prob
 
 
 def checkpoint_sentence(data: Mapping[str, Any]) -> Sentence:
@@ -157,7 +162,16 @@ def checkpoint_sentence(data: Mapping[str, Any]) -> Sentence:
         language=data["language"],
         words=tuple(Word(int(b), int(e), t, p, prob) for b, e, t, p, prob in data.get("words", ())),
         emotion=data.get("emotion"),
+        decoder=_checkpoint_decoder(data.get("decoder")),
     )
+
+
+def _checkpoint_decoder(row: list[Any] | None) -> DecoderStats | None:
+    """Checkpoints written before sentences carried decoder numbers have none."""
+    if row is None:
+        return None
+    tokens, temperature, avg_logprob, compression_ratio, no_speech_prob = row
+    return DecoderStats(tuple(int(t) for t in tokens), temperature, avg_logprob, compression_ratio, no_speech_prob)
 
 
 # ------------------------------------------------------------------------------------ row conversion

@@ -14,7 +14,7 @@ from typing import Any
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions
-from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
+from openasr.core.types import AudioInfo, ChannelTranscript, DecoderStats, Sentence, Transcript, Word
 
 FORMATS = ("text", "json", "srt", "vtt", "verbose_json")
 """Every format `render` accepts; the names are OpenAI's `response_format` values."""
@@ -40,6 +40,13 @@ class _Cue:
     end_ms: int
     channel_id: int
     text: str
+    decoder: DecoderStats | None = None
+
+
+UNMEASURED = DecoderStats(tokens=(), temperature=0.0, avg_logprob=0.0, compression_ratio=0.0, no_speech_prob=0.0)
+"""verbose_json's decoder numbers for a segment whose engine measured none (Qwen3-ASR, a remote server):
+the spec's types, with values no decoder reports for text it wrote (no tokens, a compression ratio of
+0), chosen so the usual filters (`no_speech_prob > 0.6`, `avg_logprob < -1`) keep the text."""
 
 
 def render_text(t: Transcript) -> str:
@@ -113,26 +120,17 @@ def render_vtt(t: Transcript) -> str:
 def render_verbose_json(t: Transcript, *, task: str = "transcribe") -> dict[str, Any]:
     """OpenAI's `verbose_json`: times in seconds, one segment per sentence, `words` only when asked for.
 
-    The decoder statistics OpenAI reports per segment (`tokens`, `temperature`, `avg_logprob`,
-    `compression_ratio`, `no_speech_prob`) are left out: a segment here is a sentence, cut from words
-    across decoder windows, so no window's statistics describe it, and a placeholder value would be a
-    fake one. The OpenAI SDKs parse segments without them.
+    Each segment carries the decoder numbers OpenAI's schema requires (`tokens`, `temperature`,
+    `avg_logprob`, `compression_ratio`, `no_speech_prob`): the sentence's own, as
+    `postprocess.decoder_stats` chose them from the decoder's windows, or `UNMEASURED` where the engine
+    measures none. `task` is `transcribe` or `translate`; a translation's language is its text's (English).
     """
     result: dict[str, Any] = {
         "task": task,
         "language": LANGUAGE_NAMES.get(t.language, t.language),
         "duration": t.audio.duration_s,
         "text": t.text,
-        "segments": [
-            {
-                "id": i,
-                "seek": 0,
-                "start": _seconds(c.begin_ms),
-                "end": _seconds(c.end_ms),
-                "text": c.text,
-            }
-            for i, c in enumerate(_cues(t, label_channels=False))
-        ],
+        "segments": [_segment_json(i, c) for i, c in enumerate(_cues(t, label_channels=False))],
     }
     if t.options.words:
         words = [
@@ -168,6 +166,22 @@ _RENDERERS: dict[str, Callable[[Transcript], str]] = {
 }
 
 
+def _segment_json(index: int, cue: _Cue) -> dict[str, Any]:
+    stats = cue.decoder or UNMEASURED
+    return {
+        "id": index,
+        "seek": 0,
+        "start": _seconds(cue.begin_ms),
+        "end": _seconds(cue.end_ms),
+        "text": cue.text,
+        "tokens": list(stats.tokens),
+        "temperature": stats.temperature,
+        "avg_logprob": stats.avg_logprob,
+        "compression_ratio": stats.compression_ratio,
+        "no_speech_prob": stats.no_speech_prob,
+    }
+
+
 def _sentence_json(sentence: Sentence, *, with_words: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "sentence_id": sentence.sentence_id,
@@ -197,13 +211,13 @@ def _cues(t: Transcript, *, label_channels: bool = True) -> list[_Cue]:
     cues: list[_Cue] = []
     for channel in t.channels:
         prefix = f"[ch {channel.channel_id}] " if labelled else ""
-        spans = [(s.begin_ms, s.end_ms, s.text) for s in channel.sentences]
+        spans = [(s.begin_ms, s.end_ms, s.text, s.decoder) for s in channel.sentences]
         if not spans and channel.text.strip():
-            spans = [(0, round(t.audio.duration_s * 1000), channel.text)]
-        for begin_ms, end_ms, text in spans:
+            spans = [(0, round(t.audio.duration_s * 1000), channel.text, None)]
+        for begin_ms, end_ms, text, decoder in spans:
             line = " ".join(text.split())
             if line:
-                cues.append(_Cue(begin_ms, end_ms, channel.channel_id, prefix + line))
+                cues.append(_Cue(begin_ms, end_ms, channel.channel_id, prefix + line, decoder))
     return sorted(cues, key=lambda c: (c.begin_ms, c.channel_id))
 
 

@@ -103,6 +103,7 @@ def capability_lines(model: str, caps: EngineCapabilities) -> list[str]:
         "- word timestamps (`enable_words`, `timestamp_granularities[]=word`): "
         + state(caps.word_timestamps, "word_timestamps"),
         f"- language identification: {state(caps.language_id)}",
+        "- translation to English (`POST /v1/audio/translations`): " + state(caps.translation, "translation"),
         f"- context biasing (system message, `prompt`): {state(caps.context_biasing)}"
         + (f", up to {caps.max_prompt_tokens} tokens" if caps.context_biasing else ""),
         f"- emotion: {state(caps.emotion)}"

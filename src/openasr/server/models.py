@@ -27,6 +27,16 @@ ASYNC_MODELS = frozenset({ASYNC_MODEL, "qwen3-asr-flash-filetrans-2025-11-17"})
 LEGACY_MODELS = frozenset({"qwen-audio-asr"})
 OPENAI_ALIASES = frozenset({"whisper-1"})
 
+SURFACES = (
+    "chat.completions",
+    "audio.transcriptions",
+    "audio.translations",
+    "dashscope.recognition",
+    "dashscope.file_transcription",
+)
+"""Where a model name is accepted: OpenAI's chat, transcription and translation endpoints (under /v1 and
+/compatible-mode/v1), DashScope's sync recognition and its async file transcription."""
+
 
 @dataclass(frozen=True)
 class ModelCatalog:
@@ -50,11 +60,37 @@ class ModelCatalog:
             f"model {name!r} does not support file transcription; use {', '.join(sorted(ASYNC_MODELS))}"
         )
 
+    def engine_for_chat(self, name: str) -> str:
+        """Chat takes the names the transcription endpoint takes (whisper-1, openasr's model names, the
+        sync service names) except the file-transcription ones, which are async only."""
+        if name in ASYNC_MODELS:
+            return self.engine_for_sync(name)
+        return self.engine_for_openai(name)
+
+    def engine_for(self, name: str) -> str:
+        """The engine model behind any public name, whichever surface takes it."""
+        return self.engine_for_async(name) if name in ASYNC_MODELS else self.engine_for_openai(name)
+
+    def public_names(self, loaded: list[str]) -> list[str]:
+        """The names a client may use: the service's and OpenAI's, then the engine models (the default and
+        any loaded so far; other bundled ones load on first use)."""
+        engines = [self.default_engine_model, *(m for m in loaded if m != self.default_engine_model)]
+        names = [*sorted(OPENAI_ALIASES), *sorted(SYNC_MODELS), *sorted(ASYNC_MODELS)]
+        return names + [m for m in engines if m not in names]
+
+    def surfaces(self, name: str, can_translate: bool) -> tuple[str, ...]:
+        """Which of `SURFACES` accept `name`; `can_translate` is whether its engine can."""
+        if name in ASYNC_MODELS:
+            return ("dashscope.file_transcription",)
+        chat = () if name in LEGACY_MODELS else ("chat.completions",)
+        openai = (*chat, "audio.transcriptions", *(("audio.translations",) if can_translate else ()))
+        return (*openai, "dashscope.recognition") if name in SYNC_MODELS else openai
+
     def engine_for_openai(self, name: str) -> str:
         """OpenAI's transcription endpoint also takes openasr's own model names and `whisper-1`."""
         if name in OPENAI_ALIASES or name in SYNC_MODELS:
             return self.default_engine_model
-        if name in BUNDLED:
+        if name in BUNDLED or name == self.default_engine_model:
             return name
         raise ModelNotFoundError(
             f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"

@@ -117,6 +117,8 @@ def test_both_bundled_models_report_ready_with_their_capabilities(cache_dir: Pat
         assert any("emotion" in m for m in s.missing)
     assert "language identification" in statuses["whisper-base"].capabilities
     assert "language identification" not in statuses["whisper-tiny.en"].capabilities
+    assert "translation to English" in statuses["whisper-base"].capabilities
+    assert any("translation" in m for m in statuses["whisper-tiny.en"].missing)
     assert statuses["whisper-base"].size_bytes == sum(f.size_bytes for f in BUNDLED["whisper-base"].files)
 
 

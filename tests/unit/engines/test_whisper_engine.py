@@ -46,6 +46,11 @@ def test_multilingual_capabilities(engine: BatchingEngine) -> None:
 def test_english_only_model_declares_what_it_cannot_do(tiny_en: BatchingEngine) -> None:
     assert tiny_en.capabilities.languages == frozenset({"en"})
     assert not tiny_en.capabilities.language_id
+    assert not tiny_en.capabilities.translation and "translation" in tiny_en.capabilities.why_not
+    translate = TranscribeOptions(model="whisper-tiny.en", task="translate")
+    with pytest.raises(InvalidParameterError) as refused:
+        pipeline.run(clip("0880").path, translate, tiny_en)
+    assert refused.value.param == "model" and "cannot translate" in refused.value.message
     (guess,) = tiny_en.recognize([RecognitionItem(load_clip(clip("BAC009S0724W0121").path), RecognitionRequest(None))])
     assert (guess.language, guess.language_probability) == ("en", 1.0)
     with pytest.raises(InvalidParameterError) as raised:
@@ -57,6 +62,39 @@ def test_english_only_model_declares_what_it_cannot_do(tiny_en: BatchingEngine) 
 def whisper(engine: BatchingEngine) -> WhisperEngine:
     assert isinstance(engine.inner, WhisperEngine)
     return engine.inner
+
+
+def _han(text: str) -> int:
+    return sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_a_multilingual_model_translates_speech_to_english(engine: BatchingEngine) -> None:
+    """Whisper's own translate task: Mandarin speech gives English text (no Han characters, where the
+    transcription is all Han), reported as `en`; English speech gives about its own words."""
+    assert engine.capabilities.translation
+    mandarin, english = (load_clip(clip(name).path) for name in ("BAC009S0768W0290", "0870"))
+    translated, transcribed = engine.recognize(
+        [RecognitionItem(mandarin, RecognitionRequest(None, task=task)) for task in ("translate", "transcribe")]
+    )
+    text = " ".join(s.text for s in translated.segments)
+    assert (translated.language, translated.language_probability) == ("en", None)
+    assert _han(text) == 0 and sum(ch.isalpha() for ch in text) >= 10
+    assert transcribed.language == "zh" and _han(" ".join(s.text for s in transcribed.segments)) >= 10
+    (same,) = engine.recognize([RecognitionItem(english, RecognitionRequest(None, task="translate"))])
+    assert score(clip("0870").reference, " ".join(s.text for s in same.segments), "en").rate <= 0.25
+
+
+def test_segments_carry_the_decoders_own_numbers(engine: BatchingEngine, cache_dir: Path) -> None:
+    """Each segment's tokens are the ones its text was decoded from, with its window's numbers."""
+    tokenizer = Tokenizer.from_file(str(bundled_model_dir("whisper-base", cache_dir) / "tokenizer.json"))
+    (result,) = engine.recognize([RecognitionItem(load_clip(clip("cards_005").path), RecognitionRequest("en"))])
+    assert result.segments
+    for segment in result.segments:
+        stats = segment.decoder
+        assert stats is not None and stats.temperature == 0.0
+        text_tokens = [t for t in stats.tokens if t < 50257]  # below the special and timestamp tokens
+        assert tokenizer.decode(text_tokens).strip() == segment.text.strip()
+        assert -5 < stats.avg_logprob < 0 and 0 <= stats.no_speech_prob <= 1 and stats.compression_ratio > 0
 
 
 def test_language_codes_map_between_whisper_and_the_service(whisper: WhisperEngine) -> None:

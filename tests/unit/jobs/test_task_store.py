@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from openasr.core.options import TranscribeOptions
-from openasr.core.types import Sentence, Word
+from openasr.core.types import DecoderStats, Sentence, Word
 from openasr.jobs.database import sqlite_url
 from openasr.jobs.errors import LeaseLostError, TaskNotCancelableError, TaskNotFoundError
 from openasr.jobs.records import INTERRUPTED_MESSAGE, TaskFilter, TaskRecord, TaskStatus
@@ -41,13 +41,16 @@ def _submit_spaced(store: TaskStore, clock: Clock, n: int) -> list[TaskRecord]:
     return created
 
 
+DECODER = DecoderStats((50364, 2425, 1002, 13, 50414), 0.0, -0.2345678901234, 1.0416666666666667, 0.0123456789)
+
+
 def _chunk(channel: int, start_s: float, end_s: float, first_id: int) -> ChunkResult:
     words = (
         Word(round(start_s * 1000), round(start_s * 1000) + 400, "Hello ", "", 0.9312345678901234),
         Word(round(start_s * 1000) + 400, round(end_s * 1000), "world", ".", None),
     )
     sentences = (
-        Sentence(first_id, words[0].begin_ms, words[-1].end_ms, "Hello world.", "en", words, None),
+        Sentence(first_id, words[0].begin_ms, words[-1].end_ms, "Hello world.", "en", words, None, DECODER),
         Sentence(first_id + 1, round(end_s * 1000) - 10, round(end_s * 1000), "你好。", "zh", (), "happy"),
     )
     return ChunkResult(channel, start_s, end_s, "en", 0.987654321, sentences)
@@ -213,7 +216,7 @@ def test_checkpoints_round_trip_with_progress(store: TaskStore, clock: Clock) ->
     store.add_checkpoint(task.task_id, lease, 0, chunks[2], done_s=33.0)
     loaded = store.load_checkpoints(task.task_id)
     assert [(c.chunk.channel_id, c.chunk_index) for c in loaded] == [(0, 0), (0, 1), (1, 0)]
-    assert [c.chunk for c in loaded] == chunks  # floats, words, emotions, CJK text survive exactly
+    assert [c.chunk for c in loaded] == chunks  # floats, words, emotions, decoder numbers, CJK text exactly
     record = store.get(task.task_id)
     assert record is not None
     assert record.done_s == 33.0 and record.total_s == 60.0 and record.audio_seconds == 30.0

@@ -4,9 +4,10 @@ import pytest
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions
-from openasr.core.types import AudioInfo, ChannelTranscript, Sentence, Transcript, Word
+from openasr.core.types import AudioInfo, ChannelTranscript, DecoderStats, Sentence, Transcript, Word
 from openasr.postprocess.formats import (
     FORMATS,
+    UNMEASURED,
     parse_json,
     render,
     render_json,
@@ -152,9 +153,10 @@ def test_verbose_json_with_words() -> None:
     assert result["language"] == "english"
     assert result["duration"] == 3.5
     assert result["text"] == "Good morning everyone. Let's begin."
-    # no placeholder decoder statistics (tokens, avg_logprob …): a sentence has none of its own
+    # sentences the engine measured nothing of: the documented spec-typed values, no tokens, ratio 0
     assert result["segments"][1] == {
-        "id": 1, "seek": 0, "start": 2.05, "end": 2.98, "text": "Let's begin.",
+        "id": 1, "seek": 0, "start": 2.05, "end": 2.98, "text": "Let's begin.", "tokens": [],
+        "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0,
     }  # fmt: skip
     assert result["words"] == [
         {"word": "Good", "start": 0.32, "end": 0.7},
@@ -164,6 +166,16 @@ def test_verbose_json_with_words() -> None:
         {"word": "begin", "start": 2.4, "end": 2.98},
     ]
     assert all(isinstance(s["start"], float) for s in result["segments"])
+
+
+def test_verbose_json_segments_carry_the_decoders_numbers() -> None:
+    stats = DecoderStats((50364, 440, 13, 50414), 0.0, -0.21, 1.3, 0.02)
+    measured = ChannelTranscript(0, "Hi.", "en", (Sentence(0, 0, 1000, "Hi.", "en", decoder=stats),))
+    (segment,) = render_verbose_json(transcript(measured))["segments"]
+    assert segment["tokens"] == [50364, 440, 13, 50414]
+    assert (segment["temperature"], segment["avg_logprob"]) == (0.0, -0.21)
+    assert (segment["compression_ratio"], segment["no_speech_prob"]) == (1.3, 0.02)
+    assert UNMEASURED.tokens == () and UNMEASURED.compression_ratio == 0.0
 
 
 def test_verbose_json_without_words_and_other_task() -> None:

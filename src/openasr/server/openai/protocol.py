@@ -1,19 +1,19 @@
-"""OpenAI-compatible wire schemas: chat/completions ASR (spec §8) and /audio/transcriptions.
+"""OpenAI's audio endpoints on the wire: POST /audio/transcriptions and /audio/translations.
 
-Chat mode serves only the qwen3-asr-flash family (spec §8.1); `asr_options` sits at the top level
-because the openai SDK merges `extra_body` there. The transcription endpoint renders the same Transcript
-through `postprocess.formats`, so every format is written once for all surfaces.
+Both render the one Transcript through `postprocess.formats`, so every format is written once for all
+surfaces; a translation is the same recognition with Whisper's `translate` task (English text). As in
+OpenAI's API, `model` is required and each answer has the shape OpenAI's schema declares for it (the
+chat surface is `chat_protocol`, the model list `models_protocol`).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field
 
 from openasr.core.billing import Charge, billed_seconds, charge
-from openasr.core.errors import InvalidParameterError, ModelNotFoundError
+from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TokenCounter, TranscribeOptions, count_context_tokens
 from openasr.core.types import Transcript
 from openasr.postprocess.formats import (
@@ -24,65 +24,7 @@ from openasr.postprocess.formats import (
     render_verbose_json,
     render_vtt,
 )
-from openasr.server.annotations import AudioInfoAnnotation, audio_annotations
-from openasr.server.models import LEGACY_MODELS, ModelCatalog
-
-
-class InputAudio(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    data: str
-    format: str | None = None
-
-
-class AudioUrl(BaseModel):
-    """vLLM's form of an audio part (`{"type": "audio_url", "audio_url": {"url": …}}`): an http(s) URL or
-    a data URI, so openasr and a vLLM server can stand in for each other."""
-
-    model_config = ConfigDict(extra="allow")
-    url: str
-
-
-class ChatContentItem(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str | None = None
-    text: str | None = None
-    input_audio: InputAudio | None = None
-    audio_url: AudioUrl | None = None
-
-    @property
-    def audio(self) -> str | None:
-        if self.input_audio is not None:
-            return self.input_audio.data
-        return self.audio_url.url if self.audio_url is not None else None
-
-
-class ChatMessage(BaseModel):
-    """`content` may be absent or null for a system message: an empty context."""
-
-    model_config = ConfigDict(extra="allow")
-    role: str
-    content: list[ChatContentItem] | str | None = None
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    include_usage: StrictBool = False
-
-
-class ChatAsrOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    language: str | None = None
-    enable_itn: StrictBool = False
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1)
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: StrictBool = False
-    stream_options: StreamOptions | None = None
-    asr_options: ChatAsrOptions = Field(default_factory=ChatAsrOptions)
-
+from openasr.server.models import ModelCatalog
 
 # ------------------------------------------------------------------------------------------ answers
 # Exact models of what the converters below write (extra keys forbidden): the routes document them as
@@ -91,45 +33,6 @@ class ChatRequest(BaseModel):
 
 class _Exact(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ChatAnswer(_Exact):
-    role: Literal["assistant"]
-    content: str
-    annotations: list[AudioInfoAnnotation]
-
-
-class ChatChoice(_Exact):
-    index: int
-    finish_reason: Literal["stop"]
-    message: ChatAnswer
-
-
-class PromptTokenDetails(_Exact):
-    audio_tokens: int
-    text_tokens: int
-
-
-class CompletionTokenDetails(_Exact):
-    text_tokens: int
-
-
-class ChatUsage(_Exact):
-    prompt_tokens: int
-    prompt_tokens_details: PromptTokenDetails
-    completion_tokens: int
-    completion_tokens_details: CompletionTokenDetails
-    total_tokens: int
-    seconds: int = Field(description="billed audio seconds (rounded up)")
-
-
-class ChatCompletion(_Exact):
-    id: str
-    object: Literal["chat.completion"]
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: ChatUsage
 
 
 class DurationUsage(_Exact):
@@ -144,12 +47,26 @@ class Transcription(_Exact):
     usage: DurationUsage
 
 
+class Translation(_Exact):
+    """A translation's `response_format=json`, as OpenAI answers it."""
+
+    text: str
+
+
 class Segment(_Exact):
+    """A sentence. The decoder numbers are the sentence's (`postprocess.decoder_stats`), or
+    `formats.UNMEASURED` (no tokens, compression ratio 0) where the engine measures none."""
+
     id: int
     seek: int
     start: float
     end: float
     text: str
+    tokens: list[int]
+    temperature: float = Field(description="0.0: decoding is beam search, never sampled")
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
 
 
 class WordTiming(_Exact):
@@ -159,9 +76,10 @@ class WordTiming(_Exact):
 
 
 class VerboseTranscription(_Exact):
-    """`response_format=verbose_json` (`postprocess.formats.render_verbose_json`)."""
+    """`response_format=verbose_json` (`postprocess.formats.render_verbose_json`); a translation's has
+    task `translate` and language `english`."""
 
-    task: str
+    task: Literal["transcribe", "translate"]
     language: str
     duration: float
     text: str
@@ -170,13 +88,6 @@ class VerboseTranscription(_Exact):
 
 
 _EVENTS = {"text/event-stream": {"schema": {"type": "string"}}}
-CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": ChatCompletion,
-        "description": "the transcript; with `stream: true`, a text/event-stream of chat.completion.chunk objects",
-        "content": _EVENTS,
-    }
-}
 TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "model": Transcription | VerboseTranscription,
@@ -189,90 +100,13 @@ TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-
-
-def chat_context(messages: list[ChatMessage]) -> str:
-    texts: list[str] = []
-    for m in messages:
-        if m.role == "system" and m.content is not None:
-            texts += [m.content] if isinstance(m.content, str) else [i.text for i in m.content if i.text]
-    return "\n".join(texts)
-
-
-def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, TranscribeOptions]:
-    if request.model in LEGACY_MODELS:
-        raise ModelNotFoundError(f"model {request.model} is not available in compatible mode")
-    engine_model = catalog.engine_for_sync(request.model)
-    users = [m for m in request.messages if m.role == "user"]
-    audios = [
-        item.audio for m in users if isinstance(m.content, list) for item in m.content if item.audio is not None
-    ]
-    if len(users) != 1 or len(audios) != 1:
-        raise InvalidParameterError(
-            "exactly one user message with one input_audio (or audio_url) item is required", param="messages"
-        )
-    options = TranscribeOptions(
-        model=engine_model,
-        language=request.asr_options.language or None,
-        itn=request.asr_options.enable_itn,
-        context=chat_context(request.messages),
-        sentences=False,
-    )
-    return audios[0], options
-
-
-def chat_usage(billed: Charge) -> dict[str, Any]:
-    """The usage of a chat completion (spec §8): prompt tokens (audio and context), completion tokens."""
-    return {
-        "prompt_tokens": billed.input_tokens,
-        "prompt_tokens_details": {"audio_tokens": billed.audio_tokens, "text_tokens": billed.context_tokens},
-        "completion_tokens": billed.output_tokens,
-        "completion_tokens_details": {"text_tokens": billed.output_tokens},
-        "total_tokens": billed.total_tokens,
-        "seconds": billed.seconds,
+TRANSLATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": Translation | VerboseTranscription,
+        "description": "English text: json or verbose_json; text and srt as text/plain, vtt as text/vtt",
+        "content": {"text/plain": {"schema": {"type": "string"}}, "text/vtt": {"schema": {"type": "string"}}},
     }
-
-
-def chat_to_response(
-    completion_id: str, model: str, transcript: Transcript, context: str, count: TokenCounter = count_context_tokens
-) -> dict[str, Any]:
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {
-                    "role": "assistant",
-                    "content": transcript.text,
-                    "annotations": audio_annotations(transcript.language, transcript.emotion),
-                },
-            }
-        ],
-        "usage": chat_usage(charge(transcript.audio.duration_s, context=context, text=transcript.text, count=count)),
-    }
-
-
-def chat_chunk(
-    completion_id: str,
-    model: str,
-    *,
-    delta: dict[str, Any] | None = None,
-    finish_reason: str | None = None,
-    usage: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-        "usage": usage,
-    }
+}
 
 
 STREAMED_FORMATS = ("json", "text")
@@ -315,7 +149,7 @@ def transcription_usage(billed: Charge) -> dict[str, Any]:
 def transcription_to_options(
     catalog: ModelCatalog,
     *,
-    model: str,
+    model: str | None,
     language: str | None,
     prompt: str | None,
     response_format: str,
@@ -325,16 +159,11 @@ def transcription_to_options(
 ) -> TranscribeOptions:
     """`temperature` is checked, not applied: decoding is deterministic beam search, which is what
     temperature 0 asks for (a resumed task must give the identical text), and `verbose_json` says 0.0."""
-    if temperature is not None and not 0.0 <= temperature <= 1.0:
-        raise InvalidParameterError("temperature must be between 0 and 1", param="temperature")
+    check_format(response_format, temperature)
     if stream and response_format not in STREAMED_FORMATS:
         raise InvalidParameterError(
             f"stream=true answers text events; response_format must be {' or '.join(STREAMED_FORMATS)}",
             param="response_format",
-        )
-    if response_format not in FORMATS:
-        raise InvalidParameterError(
-            f"response_format must be one of {', '.join(FORMATS)}", param="response_format"
         )
     unknown = set(granularities) - {"word", "segment"}
     if unknown:
@@ -346,7 +175,7 @@ def transcription_to_options(
             "timestamp_granularities needs response_format verbose_json", param="timestamp_granularities[]"
         )
     return TranscribeOptions(
-        model=catalog.engine_for_openai(model),
+        model=catalog.engine_for_openai(required_model(model)),
         language=language or None,
         context=prompt or "",
         words="word" in granularities,
@@ -354,13 +183,45 @@ def transcription_to_options(
     )
 
 
+def translation_to_options(
+    catalog: ModelCatalog, *, model: str | None, prompt: str | None, response_format: str, temperature: float | None
+) -> TranscribeOptions:
+    """Whisper's `translate` task: the spoken language is detected per chunk (OpenAI's translation API
+    takes no `language`), and the text is English. Whether the engine can is `pipeline.check_engine`'s."""
+    check_format(response_format, temperature)
+    return TranscribeOptions(
+        model=catalog.engine_for_openai(required_model(model)),
+        context=prompt or "",
+        sentences=response_format in TIMED_FORMATS,
+        task="translate",
+    )
+
+
+def required_model(model: str | None) -> str:
+    """OpenAI requires `model`; a request without it is refused, naming it, rather than given a default."""
+    if model is None or not model.strip():
+        raise InvalidParameterError("model is required (whisper-1 or a name GET /v1/models lists)", param="model")
+    return model.strip()
+
+
+def check_format(response_format: str, temperature: float | None) -> None:
+    if temperature is not None and not 0.0 <= temperature <= 1.0:
+        raise InvalidParameterError("temperature must be between 0 and 1", param="temperature")
+    if response_format not in FORMATS:
+        raise InvalidParameterError(f"response_format must be one of {', '.join(FORMATS)}", param="response_format")
+
+
 def transcription_to_response(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
-    """The body and its content type, as OpenAI answers each format."""
+    """The body and its content type, as OpenAI answers each format; a translation's `json` is its text
+    alone, as OpenAI's."""
+    task = transcript.options.task
+    if response_format == "json" and task == "translate":
+        return {"text": transcript.text}, "application/json"
     if response_format == "json":
         usage = {"type": "duration", "seconds": billed_seconds(transcript.audio.duration_s)}
         return {"text": transcript.text, "usage": usage}, "application/json"
     if response_format == "verbose_json":
-        return render_verbose_json(transcript), "application/json"
+        return render_verbose_json(transcript, task=task), "application/json"
     if response_format == "srt":
         return render_srt(transcript), "text/plain; charset=utf-8"
     if response_format == "vtt":

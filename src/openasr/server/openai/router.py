@@ -1,6 +1,7 @@
-"""OpenAI-compatible routes: chat/completions ASR (E9) and POST /audio/transcriptions.
+"""OpenAI-compatible routes: chat/completions ASR (E9), POST /audio/transcriptions and /audio/translations,
+GET /models.
 
-Both are mounted under `/compatible-mode/v1` (DashScope's compatible mode) and `/v1` (OpenAI's own
+All are mounted under `/compatible-mode/v1` (DashScope's compatible mode) and `/v1` (OpenAI's own
 base path), so either base URL works for either client.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
@@ -19,24 +21,30 @@ from starlette.concurrency import run_in_threadpool
 from openasr.core.billing import charge
 from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.core.options import TranscribeOptions
+from openasr.engines.registry import BUNDLED
 from openasr.server.annotations import audio_annotations
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
 from openasr.server.observe import Observation, Observed
-from openasr.server.openai.protocol import (
+from openasr.server.openai.chat_protocol import (
     CHAT_RESPONSES,
-    TRANSCRIPTION_RESPONSES,
     ChatRequest,
     chat_chunk,
     chat_context,
     chat_to_options,
     chat_to_response,
     chat_usage,
+)
+from openasr.server.openai.models_protocol import ModelList, model_list
+from openasr.server.openai.protocol import (
+    TRANSCRIPTION_RESPONSES,
+    TRANSLATION_RESPONSES,
     strict_flag,
     transcript_delta_event,
     transcript_done_event,
     transcription_to_options,
     transcription_to_response,
+    translation_to_options,
 )
 from openasr.server.sse import OPENAI_DONE, openai_event
 from openasr.server.streaming import billed_steps, event_stream, open_stream
@@ -47,6 +55,8 @@ router = APIRouter(tags=["OpenAI-compatible"])
 _COPY_BLOCK = 1 * MB
 CHAT = Surface("openai", invocation=True, sync=True, max_body_bytes=JSON_AUDIO_BYTES)
 TRANSCRIPTION = Surface("openai", invocation=True, sync=True, max_body_bytes=FORM_AUDIO_BYTES)
+MODELS = Surface("openai")
+_STARTED = int(time.time())
 
 
 @router.post("/compatible-mode/v1/chat/completions", response_model=None, responses=CHAT_RESPONSES)
@@ -79,9 +89,9 @@ async def chat_completions(
             last, text = step.update, step.text
             if step.delta:
                 annotations = audio_annotations(step.language, step.emotion)
-                delta = {"role": None, "content": step.delta, "annotations": annotations}
+                delta = {"content": step.delta, "annotations": annotations}
                 yield openai_event(chat_chunk(completion_id, body.model, delta=delta))
-        yield openai_event(chat_chunk(completion_id, body.model, delta={"role": None}, finish_reason="stop"))
+        yield openai_event(chat_chunk(completion_id, body.model, delta={}, finish_reason="stop"))
         if include_usage:
             usage = chat_usage(charge(last.audio.duration_s, context=context, text=text, count=counter))
             yield openai_event(chat_chunk(completion_id, body.model, usage=usage))
@@ -99,7 +109,7 @@ async def transcriptions(
     obs: Observed,
     rid: RequestId,
     file: Annotated[UploadFile, File(description="Audio or video, up to 25 MB / 30 min.")],
-    model: Annotated[str, Form()] = "whisper-1",
+    model: Annotated[str | None, Form(description="required: whisper-1 or a name /v1/models lists")] = None,
     language: Annotated[str | None, Form()] = None,
     prompt: Annotated[str | None, Form()] = None,
     response_format: Annotated[str, Form()] = "json",
@@ -121,7 +131,61 @@ async def transcriptions(
         temperature=temperature,
         stream=streaming,
     )
-    obs.model = model
+    obs.model = model or ""
+    return await _recognise_upload(ctx, obs, rid, file, options, response_format, streaming=streaming)
+
+
+@router.post("/v1/audio/translations", response_model=None, responses=TRANSLATION_RESPONSES)
+@router.post("/compatible-mode/v1/audio/translations", response_model=None, include_in_schema=False)
+@gated(TRANSCRIPTION)
+async def translations(
+    ctx: Context,
+    api_key: ApiKey,
+    obs: Observed,
+    rid: RequestId,
+    file: Annotated[UploadFile, File(description="Audio or video in any language, up to 25 MB / 30 min.")],
+    model: Annotated[str | None, Form(description="required: a model whose engine translates (Whisper)")] = None,
+    prompt: Annotated[str | None, Form(description="English text to steer the wording")] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[
+        float | None, Form(description="0–1; decoding is always deterministic beam search (temperature 0).")
+    ] = None,
+) -> Response:
+    """OpenAI's translation API: English text from speech in any language, by Whisper's own `translate`
+    task. A model whose engine cannot translate (Qwen3-ASR, English-only Whisper) is a 400 naming `model`."""
+    options = translation_to_options(
+        ctx.catalog, model=model, prompt=prompt, response_format=response_format, temperature=temperature
+    )
+    obs.model = model or ""
+    return await _recognise_upload(ctx, obs, rid, file, options, response_format, streaming=False)
+
+
+@router.get("/v1/models", response_model=ModelList)
+@router.get("/compatible-mode/v1/models", response_model=ModelList, include_in_schema=False)
+@gated(MODELS)
+async def list_models(ctx: Context, api_key: ApiKey) -> JSONResponse:
+    """Every model name this server takes, with its engine and the surfaces that accept it."""
+    engines = ctx.service.engines.loaded_engines()
+
+    def can_translate(engine: str) -> bool:
+        if engine in engines:
+            return engines[engine].capabilities.translation
+        return engine in BUNDLED and BUNDLED[engine].multilingual
+
+    return JSONResponse(model_list(ctx.catalog, list(engines), can_translate, _STARTED))
+
+
+async def _recognise_upload(
+    ctx: AppContext,
+    obs: Observation,
+    rid: str,
+    file: UploadFile,
+    options: TranscribeOptions,
+    response_format: str,
+    *,
+    streaming: bool,
+) -> Response:
+    """Save the upload, recognise it (or stream it) and answer in `response_format`."""
     workdir = Path(tempfile.mkdtemp(dir=ctx.settings.data_dir / "tmp"))
     try:
         path = workdir / upload_name(file.filename)
