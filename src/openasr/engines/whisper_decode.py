@@ -33,22 +33,10 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
 from openasr.core.types import DecoderStats
+from openasr.engines.whisper_no_speech import no_speech_rule
 
 log = logging.getLogger(__name__)
 
-_ENGINE_NO_SPEECH_RULE = (0.6, -1.0)
-"""(no_speech_prob above, avg_logprob below): faster-whisper's own evidence of no speech. A window that
-meets it is dropped, however much speech the VAD heard in it."""
-_SHORT_SOUND_RULES = ((0.5, -0.7), (0.35, -0.9))
-"""Stricter pairs for a window where the VAD heard under `_SHORT_SOUND_S` of speech: what Whisper writes
-over padding, a breath or a sung note ("Thank you." at 0.52 and -1.03 over the fixtures' a-cappella
-clip, of which the VAD hears 0.38 s; "A-a, B-A-N-E" at 0.62 and -1.61 over the tests' sung vowels) sits
-under the engine's bar. The least sure short speech of tests/data and the fixtures stays out of both
-(cards_004 "5, 5": 0.24, -0.76)."""
-_SHORT_SOUND_S = 4.0
-"""Where the VAD heard this much speech in a window, only the engine's own rule may drop it: a tongue
-twister of 19 s of speech scores 0.57-0.63 and -0.58 to -0.82 depending on its lead-in, as unsure as a
-hallucination by these two numbers alone, and dropping it would lose 140 characters."""
 
 _MAX_COMPRESSION_RATIO = 2.4
 """Whisper's own threshold for a repetition loop ("华遥——华遥——…")."""
@@ -294,16 +282,7 @@ def _advance(
     start = state.seek
     offset_s = start / model.frames_per_second
     window_end_s = (start + span) / model.frames_per_second
-    heard_s = _speech_between(state.speech, offset_s, window_end_s)
-    rule = no_speech_rule(window.no_speech_prob, window.avg_logprob, heard_s)
-    if rule is not None:
-        if log.isEnabledFor(logging.DEBUG):  # the detokenised text only for the log
-            log.debug(
-                "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
-                "VAD speech in it %.2f s: %r",
-                offset_s, window_end_s, window.no_speech_prob, rule[0], window.avg_logprob, rule[1],
-                heard_s, tokenizer.decode(window.tokens),
-            )  # fmt: skip
+    if _is_no_speech(state, window, tokenizer, offset_s, window_end_s):
         state.seek += span
         return
     pieces, single_ending, consumed = _split_by_timestamps(model, tokenizer, window.tokens, span)
@@ -321,17 +300,7 @@ def _advance(
             _APPEND_PUNCTUATIONS,
             state.last_speech_s,
         )
-        word_ends = [w["end"] for s in segments for w in s.get("words", [])]
-        if word_ends and word_ends[-1] > offset_s:
-            last_word_s = word_ends[-1]
-            skipped_s = _speech_between(state.speech, last_word_s + _WORD_END_SLACK_S, window_end_s)
-            if not single_ending or skipped_s >= _MIN_SKIPPED_SPEECH_S:
-                if single_ending:
-                    log.debug(
-                        "window %.2f-%.2f s ends at %.2f s with %.2f s of VAD speech left: decoding it again",
-                        offset_s, window_end_s, last_word_s, skipped_s,
-                    )  # fmt: skip
-                seek = round(last_word_s * model.frames_per_second)
+        seek = _resume_seek(model, state, segments, seek, single_ending, (offset_s, window_end_s))
     state.seek = seek if seek > start else start + span
     for s in segments:
         text = tokenizer.decode(s["tokens"])
@@ -340,18 +309,51 @@ def _advance(
             state.segments.append(DecodedSegment(float(s["start"]), float(s["end"]), text, words, window.stats(s)))
 
 
+def _is_no_speech(state: _Chunk, window: _Window, tokenizer: Tokenizer, offset_s: float, window_end_s: float) -> bool:
+    """Whether a window is dropped as no speech, by the rule for the VAD speech it holds (logged)."""
+    heard_s = _speech_between(state.speech, offset_s, window_end_s)
+    rule = no_speech_rule(window.no_speech_prob, window.avg_logprob, heard_s)
+    if rule is not None and log.isEnabledFor(logging.DEBUG):  # the detokenised text only for the log
+        log.debug(
+            "window %.2f-%.2f s dropped as no speech: no_speech_prob %.2f > %.2f, avg_logprob %.2f < %.2f, "
+            "VAD speech in it %.2f s: %r",
+            offset_s, window_end_s, window.no_speech_prob, rule[0], window.avg_logprob, rule[1],
+            heard_s, tokenizer.decode(window.tokens),
+        )  # fmt: skip
+    return rule is not None
+
+
+def _resume_seek(
+    model: WhisperModel,
+    state: _Chunk,
+    segments: list[dict[str, Any]],
+    seek: int,
+    single_ending: bool,
+    window_s: tuple[float, float],
+) -> int:
+    """Where the next window starts: at the last aligned word's end when the window ended on an open
+    segment, or ended early with `_MIN_SKIPPED_SPEECH_S` of VAD speech after its last word; else `seek`."""
+    offset_s, window_end_s = window_s
+    word_ends = [w["end"] for s in segments for w in s.get("words", [])]
+    if not word_ends or word_ends[-1] <= offset_s:
+        return seek
+    last_word_s = word_ends[-1]
+    skipped_s = _speech_between(state.speech, last_word_s + _WORD_END_SLACK_S, window_end_s)
+    if single_ending and skipped_s < _MIN_SKIPPED_SPEECH_S:
+        return seek
+    if single_ending:
+        log.debug(
+            "window %.2f-%.2f s ends at %.2f s with %.2f s of VAD speech left: decoding it again",
+            offset_s, window_end_s, last_word_s, skipped_s,
+        )  # fmt: skip
+    return round(last_word_s * model.frames_per_second)
+
+
 _MIN_SKIPPED_SPEECH_S = 0.5
 """VAD speech after a window's last word that is decoded again: a short word's worth. Less would retry
 on the padding and breath the VAD counts as speech around every utterance."""
 _WORD_END_SLACK_S = 0.3
 """Speech this close after the last word's end is that word's own tail (the aligner ends words early)."""
-
-
-def no_speech_rule(no_speech_prob: float, avg_logprob: float, heard_s: float) -> tuple[float, float] | None:
-    """The (no_speech_prob, avg_logprob) pair by which a window is Whisper's own evidence of no speech,
-    given the seconds of VAD speech in it; None keeps the window."""
-    rules = (_ENGINE_NO_SPEECH_RULE, *(_SHORT_SOUND_RULES if heard_s < _SHORT_SOUND_S else ()))
-    return next(((p, lp) for p, lp in rules if no_speech_prob > p and avg_logprob < lp), None)
 
 
 def _speech_between(speech: Sequence[tuple[float, float]], start_s: float, end_s: float) -> float:

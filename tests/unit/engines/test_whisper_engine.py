@@ -16,7 +16,7 @@ from openasr.core.options import TranscribeOptions
 from openasr.engines.base import RecognitionItem, RecognitionRequest
 from openasr.engines.registry import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine, service_language
-from openasr.engines.whisper_decode import no_speech_rule
+from openasr.engines.whisper_no_speech import no_speech_rule
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from speech_clips import clip
