@@ -300,7 +300,9 @@ class TaskWorker:
 
     def _open(self, task: TaskRecord, lease: str, files: contextlib.ExitStack) -> pipeline.Transcription:
         """The task's recognition: its local audio (downloaded once into its work files; the download
-        already stops at the size limit) opened with the async limits; the store learns the audio's length."""
+        already stops at the size limit) opened with the async limits; the store learns the audio's length.
+        The engine is loaded first, so a task for a model that cannot load fails before any download."""
+        self.engines.get(task.options.model)
         path = files.enter_context(
             self.work_files.audio(
                 task.task_id,
