@@ -4,7 +4,7 @@ A checkpoint must hold everything a resumed run needs, so that a task killed par
 the result of an uninterrupted run: the chunk's span and language (the resumed channel skips it and
 settles its language from it), its sentences with every field (words as compact rows, not the result
 JSON of `postprocess.formats`, which drops what a resumed run needs), and the data each side stage kept
-of it (`ChunkResult.stages`, JSON by the stage protocol's promise), which the stages finish the channel
+of it (`ChunkResult.stage_data`, JSON by the stage protocol's promise), which the stages finish the channel
 from. `chunk_values` and `chunk_from_values` are each other's inverse; `jobs/store.py` writes the one and
 `jobs/records.py` reads the other, and nothing else maps a chunk's fields.
 """
@@ -29,7 +29,7 @@ def chunk_values(chunk: ChunkResult) -> dict[str, Any]:
         "language": chunk.language,
         "language_probability": chunk.language_probability,
         "sentences": [_sentence_json(s) for s in chunk.sentences],
-        "stages": dict(chunk.stages),
+        "stage_data": dict(chunk.stage_data),
     }
 
 
@@ -42,7 +42,7 @@ def chunk_from_values(values: Mapping[str, Any]) -> ChunkResult:
         language=values["language"],
         language_probability=values["language_probability"],
         sentences=tuple(_sentence(s) for s in values["sentences"]),
-        stages=dict(values.get("stages") or {}),
+        stage_data=dict(values.get("stage_data") or {}),
     )
 
 

@@ -167,7 +167,7 @@ def task_record(row: sa.Row[Any]) -> TaskRecord:
 
 def checkpoint(row: sa.Row[Any]) -> Checkpoint:
     m = row._mapping
-    return Checkpoint(chunk_index=int(m["chunk_index"]), chunk=chunk_from_values(m))
+    return Checkpoint(chunk_index=int(m["chunk_index"]), chunk=chunk_from_values(dict(m)))
 
 
 def _int_or_none(value: Any) -> int | None:

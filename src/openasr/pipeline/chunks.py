@@ -22,9 +22,9 @@ UNSPACED_LANGUAGES = frozenset({"zh", "yue", "ja", "th", "lo", "my", "bo"})
 class ChunkResult:
     """What one recognised chunk adds to a channel; `end_s` is where a resumed run may restart.
 
-    `stages` holds each side stage's kept data for the chunk (JSON values, by stage name) once known;
+    `stage_data` holds each side stage's kept data for the chunk (JSON values, by stage name) once known;
     until then `pending` holds their work, and `resolved()` waits for it. A checkpoint stores the
-    resolved chunk, `stages` included."""
+    resolved chunk, `stage_data` included."""
 
     channel_id: int
     start_s: float
@@ -32,7 +32,7 @@ class ChunkResult:
     language: str
     language_probability: float | None
     sentences: tuple[Sentence, ...]
-    stages: Mapping[str, StageData] = field(default_factory=dict)
+    stage_data: Mapping[str, StageData] = field(default_factory=dict)
     pending: PendingStages | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -49,7 +49,7 @@ class ChunkResult:
         if self.pending is None:
             return self
         sentences, kept = self.pending.resolve(self.sentences)
-        return replace(self, sentences=sentences, stages={**self.stages, **kept}, pending=None)
+        return replace(self, sentences=sentences, stage_data={**self.stage_data, **kept}, pending=None)
 
 
 def join_texts(parts: list[str], language: str) -> str:

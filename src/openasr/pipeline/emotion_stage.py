@@ -90,4 +90,4 @@ def emotion_so_far(chunks: Iterable[ChunkResult]) -> str | None:
     """The emotion of the chunks whose stages are done, weighted by duration, never waiting for the
     others (what a stream shows before the end); None before the first."""
     ready = (c.resolved() for c in chunks if c.ready)
-    return overall_emotion(estimates(c.stages[EMOTION] for c in ready if EMOTION in c.stages))
+    return overall_emotion(estimates(c.stage_data[EMOTION] for c in ready if EMOTION in c.stage_data))

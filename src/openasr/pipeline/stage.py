@@ -44,7 +44,7 @@ class Stage(Protocol):
     """A side stage: per chunk (`begin`), once per channel at the end (`finish`), or both."""
 
     name: str
-    """The key of its data in `ChunkResult.stages` and in checkpoints: never reuse one."""
+    """The key of its data in `ChunkResult.stage_data` and in checkpoints: never reuse one."""
     capability: str
     """The `EngineCapabilities` field it makes true for a recognition that runs it."""
 

@@ -114,12 +114,12 @@ def test_a_task_killed_with_emotion_on_resumes_with_every_chunks_emotion(
     # Each checkpoint holds its chunk's sentences and emotion estimates, as the uninterrupted run has them.
     for saved, uninterrupted in zip(kept, chunks, strict=False):
         assert saved.sentences == uninterrupted.sentences
-        assert saved.stages.keys() == {EMOTION}
-        assert [_span(e) for e in saved.stages[EMOTION]] == [_span(e) for e in uninterrupted.stages[EMOTION]]
-        for got, expected in zip(saved.stages[EMOTION], uninterrupted.stages[EMOTION], strict=True):
+        assert saved.stage_data.keys() == {EMOTION}
+        assert [_span(e) for e in saved.stage_data[EMOTION]] == [_span(e) for e in uninterrupted.stage_data[EMOTION]]
+        for got, expected in zip(saved.stage_data[EMOTION], uninterrupted.stage_data[EMOTION], strict=True):
             assert got["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)  # batch noise only
     stage = EmotionStage(emotion_engines.emotion())  # type: ignore[arg-type]
-    resumed_data = [c.stages[EMOTION] for c in kept] + [c.stages[EMOTION] for c in chunks[len(kept) :]]
+    resumed_data = [c.stage_data[EMOTION] for c in kept] + [c.stage_data[EMOTION] for c in chunks[len(kept) :]]
     assert stage.finish(transcript.channels[0], resumed_data) == transcript.channels[0]
 
     # A new server takes the task back and finishes it from the checkpoints.

@@ -88,7 +88,7 @@ def test_checkpoints_written_before_stage_data_still_resume(store_url: str) -> N
     first.close()
     engine = sa.create_engine(store_url)
     with engine.begin() as conn:  # the database as revision 0004 left it
-        conn.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN stages"))
+        conn.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN stage_data"))
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
     engine.dispose()
 
@@ -96,6 +96,6 @@ def test_checkpoints_written_before_stage_data_still_resume(store_url: str) -> N
     try:
         assert reopened.schema_revision() == head_revision()
         (saved,) = reopened.load_checkpoints(task.task_id)
-        assert saved.chunk == ChunkResult(0, 0.0, 2.0, "en", 0.99, (sentence,)) and saved.chunk.stages == {}
+        assert saved.chunk == ChunkResult(0, 0.0, 2.0, "en", 0.99, (sentence,)) and saved.chunk.stage_data == {}
     finally:
         reopened.close()

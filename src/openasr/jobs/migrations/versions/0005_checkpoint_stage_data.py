@@ -20,9 +20,9 @@ depends_on = None
 
 def upgrade() -> None:
     columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("checkpoints")}
-    if "stages" not in columns:  # a database from before migrations made its tables from today's metadata
-        op.add_column("checkpoints", sa.Column("stages", sa.JSON))
+    if "stage_data" not in columns:  # a database from before migrations made its tables from today's metadata
+        op.add_column("checkpoints", sa.Column("stage_data", sa.JSON))
 
 
 def downgrade() -> None:
-    op.drop_column("checkpoints", "stages")
+    op.drop_column("checkpoints", "stage_data")
