@@ -1,8 +1,10 @@
-"""The library API: recognise a file or bytes in this process, without a server.
+"""The library API: recognise a file, its bytes or live audio in this process, without a server.
 
 `transcribe` runs exactly what `openasr transcribe FILE --format json` runs (the same options, the same
 pipeline, the same engine settings from the environment), so `render(transcript, "json")` is the CLI's
-output byte for byte. The engine is loaded once per process, on first use, and shared by every call
+output byte for byte. Live audio (an iterable of float32 mono 16 kHz numpy blocks: a microphone, a
+generator) goes through the same recognition as a file and gives the same text for the same samples,
+whatever the block sizes. The engine is loaded once per process, on first use, and shared by every call
 (and every thread) after that; `close()` releases it.
 """
 
@@ -11,9 +13,11 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
@@ -21,8 +25,9 @@ from openasr.core.types import Sentence, Transcript
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
-AudioInput = str | os.PathLike[str] | bytes
-"""A path to an audio or video file, or the file's bytes (any container PyAV decodes)."""
+AudioInput = str | os.PathLike[str] | bytes | Iterable[np.ndarray]
+"""A path to an audio or video file, the file's bytes (any container PyAV decodes), or live audio: 1-D
+float32 blocks of 16 kHz mono samples, of any sizes, read as the iterable yields them."""
 
 _lock = threading.Lock()
 _pool: EnginePool | None = None
@@ -60,13 +65,13 @@ def transcribe(
     words: bool = False,
     model: str | None = None,
 ) -> Transcript:
-    """Recognise a whole file (the mono mix; `Transcript.channels[0]`), with sentence timestamps and,
-    with `words`, word timestamps. `language` None detects it. Raises `openasr.AsrError` on bad input."""
+    """Recognise a whole file or live audio (the mono mix; `Transcript.channels[0]`), with sentence
+    timestamps and, with `words`, word timestamps. `language` None detects it. Raises `openasr.AsrError`
+    on bad input."""
     settings, pool = _engines()
     options = file_options(settings, model=model, language=language, itn=itn, context=context, words=words)
-    engine = pool.get(options.model)
-    with _local_file(audio) as path:
-        return pipeline.open(path, options, engine, emotion=pool.emotion()).run()
+    with _source(audio) as source:
+        return pipeline.start(source, options, pool).run()
 
 
 def transcribe_stream(
@@ -81,9 +86,8 @@ def transcribe_stream(
     work), the same sentences `transcribe` returns in `channels[0].sentences`."""
     settings, pool = _engines()
     options = file_options(settings, model=model, language=language, itn=itn, context=context, words=words)
-    engine = pool.get(options.model)
-    with _local_file(audio) as path:
-        for chunk in pipeline.open(path, options, engine, emotion=pool.emotion()).stream():
+    with _source(audio) as source:
+        for chunk in pipeline.start(source, options, pool).stream():
             yield from chunk.resolved().sentences
 
 
@@ -106,9 +110,13 @@ def _engines() -> tuple[Settings, EnginePool]:
 
 
 @contextmanager
-def _local_file(audio: AudioInput) -> Iterator[Path]:
-    if not isinstance(audio, bytes):
+def _source(audio: AudioInput) -> Iterator[pipeline.AudioInput]:
+    """A path as itself, live blocks as they come, and bytes as a file in a temporary directory."""
+    if isinstance(audio, str | os.PathLike):
         yield Path(audio)
+        return
+    if not isinstance(audio, bytes):
+        yield audio
         return
     with tempfile.TemporaryDirectory(prefix="openasr-") as directory:
         path = Path(directory) / "audio"

@@ -103,10 +103,7 @@ class TranscriptionService:
 
     def _open(self, path: Path, options: TranscribeOptions, limits: Limits) -> pipeline.Transcription:
         """The recognition of a sync request: interactive priority, the surface's limits."""
-        engine = self.engines.get(options.model)
-        return pipeline.open(
-            path, options, engine, limits=limits, priority=Priority.INTERACTIVE, emotion=self.engines.emotion()
-        )
+        return pipeline.start(path, options, self.engines, limits=limits, priority=Priority.INTERACTIVE)
 
     @contextmanager
     def _fetched(self, audio: AudioRequest) -> Iterator[Path]:

@@ -2,7 +2,7 @@
 
 Spies wrap the three functions where they are looked up (`openasr.audio.decode.probe_audio`, which the
 pipeline's probe and decoder call; `openasr.core.options.validate_options`, which every
-`TranscribeOptions` runs as it is made; `check_engine` in `openasr.pipeline` and, for the async submit,
+`TranscribeOptions` runs as it is made; `check_engine` in `openasr.pipeline.transcription` and, for the async submit,
 in `openasr.jobs.tasks`) and count their calls while real requests run through a real server on
 loopback: DashScope sync, its SSE stream, OpenAI's transcription endpoint, and an async task.
 
@@ -29,7 +29,7 @@ from static_server import static_server
 import openasr.audio.decode
 import openasr.core.options
 import openasr.jobs.tasks
-import openasr.pipeline
+import openasr.pipeline.transcription
 from live_server import KEY, live_server, server_settings
 from speech_clips import clip
 
@@ -78,7 +78,7 @@ def calls(base: str, monkeypatch: pytest.MonkeyPatch) -> StageCalls:
     spies = StageCalls()
     spies.spy(monkeypatch, openasr.audio.decode, "probe_audio", "probe")
     spies.spy(monkeypatch, openasr.core.options, "validate_options", "validation")
-    spies.spy(monkeypatch, openasr.pipeline, "check_engine", "engine check")
+    spies.spy(monkeypatch, openasr.pipeline.transcription, "check_engine", "engine check")
     spies.spy(monkeypatch, openasr.jobs.tasks, "check_engine", "engine check")
     return spies
 

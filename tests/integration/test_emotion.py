@@ -23,6 +23,7 @@ from openasr.emotion.classifier import EmotionClassifier, EmotionScores
 from openasr.emotion.labels import EMOTIONS
 from openasr.emotion.loading import load_emotion_classifier
 from openasr.emotion.spans import emotion_spans
+from openasr.pipeline.emotion_stage import EmotionStage
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.emotion_batcher import EmotionBatcher, emotion_batcher
 from speech_clips import clip
@@ -111,7 +112,7 @@ def test_chunks_of_concurrent_callers_share_one_classifier_call(classifier: Emot
 
 def test_every_sentence_gets_the_emotion_of_its_own_audio(engine: BatchingEngine, batcher: EmotionBatcher) -> None:
     classifier_input = load_clip(BECKETT)
-    t = pipeline.run(BECKETT, TranscribeOptions(language="en"), engine, emotion=batcher)
+    t = pipeline.run(BECKETT, TranscribeOptions(language="en"), engine, stages=(EmotionStage(batcher),))
     sentences = t.channels[0].sentences
     assert len(sentences) >= 2 and all(s.emotion in EMOTIONS for s in sentences)
     spans = emotion_spans(sentences)
@@ -143,7 +144,7 @@ def test_emotion2vec_plus_through_funasrs_own_loading_code(models: Path, engine:
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
     emotions = emotion_batcher(classifier)
     try:
-        t = pipeline.run(BECKETT, TranscribeOptions(language="en"), engine, emotion=emotions)
+        t = pipeline.run(BECKETT, TranscribeOptions(language="en"), engine, stages=(EmotionStage(emotions),))
     finally:
         emotions.close()
     assert all(s.emotion in EMOTIONS for s in t.channels[0].sentences)

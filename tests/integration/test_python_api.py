@@ -17,7 +17,7 @@ import pytest
 import openasr
 import openasr.audio.decode
 import openasr.core.options
-import openasr.pipeline
+import openasr.pipeline.transcription
 from openasr.postprocess.formats import render
 from speech_clips import clip
 
@@ -75,7 +75,7 @@ def test_a_call_probes_validates_and_checks_the_engine_once(monkeypatch: pytest.
     for module, name in (
         (openasr.audio.decode, "probe_audio"),
         (openasr.core.options, "validate_options"),
-        (openasr.pipeline, "check_engine"),
+        (openasr.pipeline.transcription, "check_engine"),
     ):
         monkeypatch.setattr(module, name, counting(calls, name, getattr(module, name)))
     assert openasr.transcribe(ENGLISH.path, language="en").text

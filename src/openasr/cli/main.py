@@ -27,8 +27,6 @@ from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.registry import ModelStatus, model_backend, model_statuses, qwen3_status, remote_status
 from openasr.postprocess.formats import render
-from openasr.runtime.batcher import EngineFront
-from openasr.runtime.emotion_batcher import EmotionBatcher
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
@@ -117,9 +115,8 @@ def transcribe(
         )
         engines = EnginePool(settings.cache_dir, settings.engine_config())
         try:
-            engine, emotion = engines.get(options.model), engines.emotion()
             for path in files:
-                transcript = _transcribe_one(path, options, engine, emotion)
+                transcript = _transcribe_one(path, options, engines)
                 _write(transcript, path, fmt, output_dir, many=len(files) > 1)
         finally:
             engines.close()
@@ -131,10 +128,8 @@ def _with_emotion_model(settings: Settings, emotion_model: str | None) -> Settin
     return settings.model_copy(update={"emotion_model": emotion_model}) if emotion_model else settings
 
 
-def _transcribe_one(
-    path: Path, options: TranscribeOptions, engine: EngineFront, emotion: EmotionBatcher | None
-) -> Transcript:
-    transcription = pipeline.open(path, options, engine, emotion=emotion)
+def _transcribe_one(path: Path, options: TranscribeOptions, engines: EnginePool) -> Transcript:
+    transcription = pipeline.start(path, options, engines)
     with _progress_bar(path, transcription.audio.duration_s > PROGRESS_MIN_S) as progress:
         return transcription.run(progress)
 

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from openasr.core.options import TranscribeOptions
-from openasr.core.types import DecoderStats, Sentence, Word
+from openasr.jobs.checkpoints import chunk_from_values
 from openasr.pipeline import ChunkResult
 
 
@@ -134,46 +134,6 @@ def task_options(data: Mapping[str, Any], model: str) -> TranscribeOptions:
     )
 
 
-def checkpoint_sentence_json(s: Sentence) -> dict[str, Any]:
-    """A sentence as a checkpoint stores it: every field, words as compact rows (not the result JSON of
-    `postprocess.formats`, which drops what a resumed run needs)."""
-    return {
-        "sentence_id": s.sentence_id,
-        "begin_ms": s.begin_ms,
-        "end_ms": s.end_ms,
-        "text": s.text,
-        "language": s.language,
-        "emotion": s.emotion,
-        "words": [[w.begin_ms, w.end_ms, w.text, w.punctuation, w.probability] for w in s.words],
-        "decoder": None if s.decoder is None else [list(s.decoder.tokens), *_decoder_numbers(s.decoder)],
-    }
-
-
-def _decoder_numbers(d: DecoderStats) -> tuple[float, float, float, float]:
-    return d.temperature, d.avg_logprob, d.compression_ratio, d.no_speech_prob
-
-
-def checkpoint_sentence(data: Mapping[str, Any]) -> Sentence:
-    return Sentence(
-        sentence_id=int(data["sentence_id"]),
-        begin_ms=int(data["begin_ms"]),
-        end_ms=int(data["end_ms"]),
-        text=data["text"],
-        language=data["language"],
-        words=tuple(Word(int(b), int(e), t, p, prob) for b, e, t, p, prob in data.get("words", ())),
-        emotion=data.get("emotion"),
-        decoder=_checkpoint_decoder(data.get("decoder")),
-    )
-
-
-def _checkpoint_decoder(row: list[Any] | None) -> DecoderStats | None:
-    """Checkpoints written before sentences carried decoder numbers have none."""
-    if row is None:
-        return None
-    tokens, temperature, avg_logprob, compression_ratio, no_speech_prob = row
-    return DecoderStats(tuple(int(t) for t in tokens), temperature, avg_logprob, compression_ratio, no_speech_prob)
-
-
 # ------------------------------------------------------------------------------------ row conversion
 
 
@@ -207,15 +167,7 @@ def task_record(row: sa.Row[Any]) -> TaskRecord:
 
 def checkpoint(row: sa.Row[Any]) -> Checkpoint:
     m = row._mapping
-    chunk = ChunkResult(
-        channel_id=int(m["channel_id"]),
-        start_s=float(m["start_s"]),
-        end_s=float(m["end_s"]),
-        language=m["language"],
-        language_probability=m["language_probability"],
-        sentences=tuple(checkpoint_sentence(s) for s in m["sentences"]),
-    )
-    return Checkpoint(chunk_index=int(m["chunk_index"]), chunk=chunk)
+    return Checkpoint(chunk_index=int(m["chunk_index"]), chunk=chunk_from_values(dict(m)))
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -63,7 +63,10 @@ checkpoints = sa.Table(
     sa.Column("language", sa.String(16), nullable=False),
     sa.Column("language_probability", sa.Double),
     sa.Column("sentences", sa.JSON, nullable=False),
+    sa.Column("stage_data", sa.JSON),
 )
+"""One row per recognised chunk of a running task (`jobs.checkpoints` maps a chunk to a row and back);
+`stage_data` is each side stage's kept data, by stage name (NULL in rows from before revision 0005)."""
 
 usage = sa.Table(
     "usage",

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from openasr.core.options import TranscribeOptions
 from openasr.jobs import transitions
+from openasr.jobs.checkpoints import chunk_values
 from openasr.jobs.database import READ_ONLY, create_engine
 from openasr.jobs.errors import LeaseLostError, TaskNotCancelableError, TaskNotFoundError
 from openasr.jobs.records import (
@@ -38,7 +39,6 @@ from openasr.jobs.records import (
     TaskRecord,
     TaskStatus,
     checkpoint,
-    checkpoint_sentence_json,
     task_params_json,
     task_record,
 )
@@ -173,24 +173,14 @@ class TaskStore:
                 raise LeaseLostError(task_id)
 
     def add_checkpoint(self, task_id: str, lease: str, chunk_index: int, chunk: ChunkResult, *, done_s: float) -> None:
-        """Save one recognised chunk and the task's progress in one transaction (both or neither)."""
+        """Save one recognised chunk (`jobs.checkpoints`: its result and every stage's kept data) and the
+        task's progress in one transaction (both or neither)."""
         with self._write() as conn:
             now = self._now_ms()
             guard = tasks.update().where(*transitions.held(task_id, lease)).values(heartbeat_ms=now, done_s=done_s)
             if conn.execute(guard).rowcount != 1:
                 raise LeaseLostError(task_id)
-            conn.execute(
-                checkpoints.insert().values(
-                    task_id=task_id,
-                    channel_id=chunk.channel_id,
-                    chunk_index=chunk_index,
-                    start_s=chunk.start_s,
-                    end_s=chunk.end_s,
-                    language=chunk.language,
-                    language_probability=chunk.language_probability,
-                    sentences=[checkpoint_sentence_json(s) for s in chunk.sentences],
-                )
-            )
+            conn.execute(checkpoints.insert().values(task_id=task_id, chunk_index=chunk_index, **chunk_values(chunk)))
 
     def load_checkpoints(self, task_id: str) -> builtins.list[Checkpoint]:
         """Every checkpoint of the task, by channel then chunk order."""

@@ -305,9 +305,9 @@ class TaskWorker:
 
     def _open(self, task: TaskRecord, lease: str, files: contextlib.ExitStack) -> pipeline.Transcription:
         """The task's recognition: its local audio (downloaded once into its work files; the download
-        already stops at the size limit) opened with the async limits; the store learns the audio's length."""
-        options = task.options
-        engine = self.engines.get(options.model)
+        already stops at the size limit) opened with the async limits; the store learns the audio's length.
+        The engine is loaded first, so a task for a model that cannot load fails before any download."""
+        self.engines.get(task.options.model)
         path = files.enter_context(
             self.work_files.audio(
                 task.task_id,
@@ -318,7 +318,7 @@ class TaskWorker:
             )
         )
         limits = pipeline.Limits(self.config.policy.max_size_bytes, self.config.max_duration_s)
-        transcription = pipeline.open(path, options, engine, limits=limits, emotion=self.engines.emotion())
+        transcription = pipeline.start(path, task.options, self.engines, limits=limits)
         info = transcription.audio
         self.store.heartbeat(task.task_id, lease, audio_seconds=info.duration_s, total_s=transcription.total_s)
         return transcription
@@ -337,7 +337,7 @@ class TaskWorker:
         prior = [c.chunk for c in self.store.load_checkpoints(task.task_id) if c.chunk.channel_id == channel_id]
         offset_s = index * transcription.audio.duration_s
         for chunk_index, pending in enumerate(transcription.stream(channel, earlier=prior), start=len(prior)):
-            chunk = pending.resolved()  # a checkpoint holds each sentence's emotion
+            chunk = pending.resolved()  # a checkpoint holds what every stage kept of the chunk
             self.store.add_checkpoint(task.task_id, lease, chunk_index, chunk, done_s=offset_s + chunk.end_s)
             heartbeat.check()
             if self._stop.is_set():

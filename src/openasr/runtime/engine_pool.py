@@ -2,8 +2,8 @@
 
 Loading is guarded per model, so two first requests do not load the weights twice. Recognition is
 shared, not serialised: every caller's chunks meet in the model's `BatchingEngine`. The emotion
-classifier, when configured, is loaded once too and batched the same way; the engines served then
-declare the `emotion` capability.
+classifier, when configured, is loaded once too and batched the same way (the pipeline's emotion stage
+uses it; `pipeline.stages` adds its capability to what a recognition can do, the engine's stay its own).
 
 With a Ray cluster configured (`EngineConfig.ray`), the models load in engine actors on the cluster
 instead, and each front is a `RayEngine` over them (`runtime/ray_pool.py`, Ray imported only then); a
@@ -121,10 +121,7 @@ class EnginePool:
             lock = self._locks.setdefault(model, threading.Lock())
         with lock:
             if model not in self._engines:
-                engine = self._front(model)
-                if self._config.emotion_model:
-                    engine.capabilities = replace(engine.capabilities, emotion=True)
-                self._engines[model] = engine
+                self._engines[model] = self._front(model)
             return self._engines[model]
 
     def _front(self, model: str) -> EngineFront:

@@ -28,6 +28,7 @@ from openasr.jobs.store import TaskStore
 from openasr.jobs.tasks import TaskQueue
 from openasr.jobs.uploads import UploadStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
+from openasr.pipeline.stages import configured_stages, with_stages
 from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EnginePool
 from openasr.runtime.memory import release_free_memory
@@ -164,8 +165,9 @@ def stop_workers(ctx: AppContext) -> None:
 
 def loaded_capabilities(ctx: AppContext) -> tuple[str, EngineCapabilities] | None:
     model = ctx.settings.default_model
-    engine = ctx.service.engines.loaded_engines().get(model)
-    return (model, engine.capabilities) if engine is not None else None
+    engines = ctx.service.engines
+    engine = engines.loaded_engines().get(model)
+    return (model, with_stages(engine.capabilities, configured_stages(engines))) if engine is not None else None
 
 
 def create_app(settings: Settings | None = None, *, engines: EnginePool | None = None) -> FastAPI:

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr.core.errors import AsrError, InternalError
 from openasr.core.options import TokenCounter
-from openasr.emotion.spans import overall_emotion
 from openasr.pipeline import ChunkResult, join_texts
+from openasr.pipeline.emotion_stage import emotion_so_far
 from openasr.server.observe import Observation
 from openasr.server.sse import EVENT_STREAM, SSE_HEADERS
 from openasr.service import StreamUpdate
@@ -97,11 +97,6 @@ def stream_steps(first: StreamUpdate, rest: Iterator[StreamUpdate]) -> Iterator[
         elif update.transcript is not None:
             yield StreamStep("", update.transcript.text, update, update.transcript.emotion)
         update = next(rest, None)
-
-
-def emotion_so_far(chunks: list[ChunkResult]) -> str | None:
-    """The emotion of the chunks already classified, weighted by duration; None before the first."""
-    return overall_emotion([e for c in chunks if c.emotion_ready for e in c.resolved().emotions])
 
 
 def guarded(frames: Iterator[str], on_error: Callable[[AsrError], str], request_id: str) -> Iterator[str]:

@@ -9,8 +9,10 @@ import sys
 import sqlalchemy as sa
 
 from openasr.core.options import TranscribeOptions
+from openasr.core.types import Sentence
 from openasr.jobs.schema import head_revision
 from openasr.jobs.store import TaskStore
+from openasr.pipeline import ChunkResult
 from unit.jobs.clock import Clock
 
 T0 = 1_767_261_600.0
@@ -25,7 +27,7 @@ def _tables(url: str) -> set[str]:
 
 
 def test_a_new_database_is_made_at_the_head_revision(store: TaskStore, store_url: str) -> None:
-    assert store.schema_revision() == head_revision() == "0004"
+    assert store.schema_revision() == head_revision() == "0005"
     assert {"tasks", "checkpoints", "usage", "rate_limits", "alembic_version"} <= _tables(store_url)
 
 
@@ -65,3 +67,35 @@ def test_openasr_db_upgrade_brings_the_database_to_head_and_can_run_again(store_
         assert done.returncode == 0, done.stderr
         assert f"schema revision {head_revision()} (head)" in done.stdout
     assert "usage" in _tables(store_url)
+
+
+def test_checkpoints_written_before_stage_data_still_resume(store_url: str) -> None:
+    """Revision 0005 adds the stages' kept data to checkpoints: a task interrupted across the upgrade
+    keeps its checkpoints, read back with no stage data (as that release resumed them)."""
+    first = TaskStore(store_url, clock=Clock(T0))
+    task = first.create(
+        file_url="https://example.org/a.wav",
+        model_name="qwen3-asr-flash-filetrans",
+        options=TranscribeOptions(model="whisper-base", channels=(0,)),
+        api_key_id="key-a",
+    )
+    claimed = first.claim_next("w")
+    assert claimed is not None and claimed.claimed_by is not None
+    sentence = Sentence(0, 250, 1800, "Hello.", "en", emotion="happy")
+    first.add_checkpoint(
+        task.task_id, claimed.claimed_by, 0, ChunkResult(0, 0.0, 2.0, "en", 0.99, (sentence,)), done_s=2.0
+    )
+    first.close()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # the database as revision 0004 left it
+        conn.execute(sa.text("ALTER TABLE checkpoints DROP COLUMN stage_data"))
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
+    engine.dispose()
+
+    reopened = TaskStore(store_url, clock=Clock(T0))
+    try:
+        assert reopened.schema_revision() == head_revision()
+        (saved,) = reopened.load_checkpoints(task.task_id)
+        assert saved.chunk == ChunkResult(0, 0.0, 2.0, "en", 0.99, (sentence,)) and saved.chunk.stage_data == {}
+    finally:
+        reopened.close()

@@ -53,7 +53,18 @@ def _chunk(channel: int, start_s: float, end_s: float, first_id: int) -> ChunkRe
         Sentence(first_id, words[0].begin_ms, words[-1].end_ms, "Hello world.", "en", words, None, DECODER),
         Sentence(first_id + 1, round(end_s * 1000) - 10, round(end_s * 1000), "你好。", "zh", (), "happy"),
     )
-    return ChunkResult(channel, start_s, end_s, "en", 0.987654321, sentences)
+    stages = {  # every stage's kept data is JSON: emotion's estimates, and any other stage's
+        "emotion": [
+            {
+                "begin_ms": sentences[0].begin_ms,
+                "end_ms": sentences[-1].end_ms,
+                "label": "happy",
+                "probabilities": {"happy": 0.7000000000000001, "neutral": 0.29999999999999993, "sad": 1e-300},
+            }
+        ],
+        "another": {"embedding": [0.125, -1e-07, 3.141592653589793], "n": channel},
+    }
+    return ChunkResult(channel, start_s, end_s, "en", 0.987654321, sentences, stages)
 
 
 # ------------------------------------------------------------------------------------------ basics
@@ -216,7 +227,7 @@ def test_checkpoints_round_trip_with_progress(store: TaskStore, clock: Clock) ->
     store.add_checkpoint(task.task_id, lease, 0, chunks[2], done_s=33.0)
     loaded = store.load_checkpoints(task.task_id)
     assert [(c.chunk.channel_id, c.chunk_index) for c in loaded] == [(0, 0), (0, 1), (1, 0)]
-    assert [c.chunk for c in loaded] == chunks  # floats, words, emotions, decoder numbers, CJK text exactly
+    assert [c.chunk for c in loaded] == chunks  # floats, words, emotions, decoder numbers, stage data, CJK text
     record = store.get(task.task_id)
     assert record is not None
     assert record.done_s == 33.0 and record.total_s == 60.0 and record.audio_seconds == 30.0
