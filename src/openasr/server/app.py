@@ -183,7 +183,7 @@ def observe_request(ctx: AppContext, obs: Observation, status: int, elapsed_s: f
 
 def loaded_capabilities(ctx: AppContext) -> tuple[str, EngineCapabilities] | None:
     model = ctx.settings.default_model
-    engine = ctx.service.engines.loaded_engines().get(model)
+    engine = ctx.service.engines.opened().get(model)
     return (model, engine.capabilities) if engine is not None else None
 
 

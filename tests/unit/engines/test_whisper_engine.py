@@ -14,7 +14,7 @@ from openasr import pipeline
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions
 from openasr.engines.base import RecognitionItem, RecognitionRequest
-from openasr.engines.registry import bundled_model_dir
+from openasr.engines.weights import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine, service_language
 from openasr.engines.whisper_decode import no_speech_rule
 from openasr.runtime.batcher import BatchingEngine
