@@ -89,9 +89,9 @@ class ModelSlot:
             front = self._front
             if front is None or self._in_use or time.monotonic() - self._last_used_s < idle_s:
                 return False
-            self._front = None
             self._retired = add_stats(self._retired, front.stats)
             _close(front)
+            self._front = None
             return True
 
     def close(self) -> None:
