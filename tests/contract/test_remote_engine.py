@@ -44,7 +44,7 @@ class FarSide:
         return live_server(self.settings, self.pool, port=self.port)
 
     def chunks_recognised(self) -> int:
-        return sum(e.stats.chunks for e in self.pool.loaded_engines().values())
+        return sum(e.stats.chunks for e in self.pool.opened().values())
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ class ModelSlot:
     def unload_if_idle(self, idle_s: float) -> bool:
         """Unload when nothing is queued or running and the last use ended `idle_s` ago; True if it did.
         Holds the slot while the weights are freed, so a caller that comes meanwhile waits and loads a
-        fresh copy after it: two copies never coexist."""
+        fresh copy after it: two copies never coexist (no chunk of it is left to need the slot)."""
         with self._lock:
             front = self._front
             if front is None or self._in_use or time.monotonic() - self._last_used_s < idle_s:
@@ -95,10 +95,12 @@ class ModelSlot:
             return True
 
     def close(self) -> None:
-        """Let running batches finish and stop the dispatchers (the weights go with the process)."""
+        """Let running batches finish and stop the dispatchers (the weights go with the process). The slot
+        is not held meanwhile: each finishing chunk takes it to count itself done."""
         with self._lock:
-            if self._front is not None:
-                self._front.close()
+            front = self._front
+        if front is not None:
+            front.close()
 
     def _acquire(self) -> BatchingEngine:
         with self._lock:
