@@ -66,7 +66,8 @@ def capability_labels(
     capabilities: EngineCapabilities, emotion_model: str | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The capabilities a model offers and those it lacks (each with why), as `openasr models` lists
-    them. Transcription, punctuation and VAD belong to every model; emotion to the pool's classifier."""
+    them. Transcription, punctuation and VAD belong to every model; emotion to the pool's classifier.
+    The capabilities' `notes` are left to `/docs`: one line each is too long for a table cell."""
     on = ["transcription", "punctuation"]
     off: list[str] = []
     why: Mapping[str, str] = capabilities.why_not
@@ -85,4 +86,4 @@ def capability_labels(
         on.append(f"emotion ({emotion_model})")
     else:
         off.append(EMOTION_OFF)
-    return (*on, *capabilities.notes), tuple(off)
+    return tuple(on), tuple(off)

@@ -93,6 +93,6 @@ class Qwen3Backend:
             status, detail = "unavailable", 'needs the qwen3 extra: pip install "openasr[qwen3]"'
         aligner = ALIGNER_LANGUAGES if self._config.aligner_model else None
         on, off = capability_labels(qwen3_capabilities(positions, aligner), emotion_model)
-        if self._config.aligner_model:
-            on = (*on, f"aligner {self._config.aligner_model}")
+        if aligner is not None:
+            on = (*on, f"aligner {self._config.aligner_model} ({len(aligner)} languages; others chunk-level times)")
         return ModelStatus(model, status, size, QWEN3_LANGUAGES, on, off, detail)

@@ -90,9 +90,6 @@ class EnginePool:
         engine = self._engines.get(model)
         return engine is not None and (not isinstance(engine, ModelSlot) or engine.loaded)
 
-    def loaded(self) -> list[str]:
-        return [model for model in self._engines if self.is_loaded(model)]
-
     def close(self) -> None:
         """Let running batches finish and stop the dispatchers: a process must not exit while CTranslate2
         is still decoding in a thread (it crashes at interpreter teardown)."""

@@ -29,7 +29,7 @@ def tiny_en(engine_pool: EnginePool) -> BatchingEngine:
 
 def test_the_pool_loads_each_model_once(engine_pool: EnginePool, engine: BatchingEngine) -> None:
     assert engine_pool.get("whisper-base") is engine
-    assert "whisper-base" in engine_pool.loaded()
+    assert engine_pool.is_loaded("whisper-base")
 
 
 def test_multilingual_capabilities(engine: BatchingEngine) -> None:
