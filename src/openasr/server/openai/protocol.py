@@ -204,7 +204,9 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
         raise ModelNotFoundError(f"model {request.model} is not available in compatible mode")
     engine_model = catalog.engine_for_sync(request.model)
     users = [m for m in request.messages if m.role == "user"]
-    audios = [item.audio for m in users if isinstance(m.content, list) for item in m.content if item.audio is not None]
+    audios = [
+        item.audio for m in users if isinstance(m.content, list) for item in m.content if item.audio is not None
+    ]
     if len(users) != 1 or len(audios) != 1:
         raise InvalidParameterError(
             "exactly one user message with one input_audio (or audio_url) item is required", param="messages"
@@ -333,7 +335,9 @@ def transcription_to_options(
             param="response_format",
         )
     if response_format not in FORMATS:
-        raise InvalidParameterError(f"response_format must be one of {', '.join(FORMATS)}", param="response_format")
+        raise InvalidParameterError(
+            f"response_format must be one of {', '.join(FORMATS)}", param="response_format"
+        )
     unknown = set(granularities) - {"word", "segment"}
     if unknown:
         raise InvalidParameterError(
