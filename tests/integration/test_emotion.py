@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from emotion_models import EMOTION2VEC_PLUS_LABELS, tiny_emotion2vec_model, tiny
 from openasr import pipeline
 from openasr.core.errors import ModelUnavailableError
 from openasr.core.options import TranscribeOptions
-from openasr.emotion.classifier import EmotionClassifier
+from openasr.emotion.classifier import EmotionClassifier, EmotionScores
 from openasr.emotion.labels import EMOTIONS
 from openasr.emotion.loading import load_emotion_classifier
 from openasr.emotion.spans import emotion_spans
@@ -28,7 +29,8 @@ from speech_clips import clip
 
 pytestmark = pytest.mark.extras
 BECKETT = Path(__file__).resolve().parents[1] / "data" / "en" / "beckett.wav"
-"""Six short sentences ("Ever tried. Ever failed. …") in 10 s: merging short sentences is exercised."""
+"""Short sentences ("Ever tried, ever failed, …") in 10 s: how Whisper punctuates them varies with the CPU
+(two to six sentences); merging short ones is pinned in tests/unit/emotion/test_spans.py."""
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,11 @@ def test_chunks_of_concurrent_callers_share_one_classifier_call(classifier: Emot
             thread.join(timeout=60)
         assert emotions.stats.batch_sizes == {2: 1}
         assert [len(r) for r in results] == [1, 2]  # type: ignore[arg-type]
-        assert results[1] == tuple(classifier.classify(list(items[1])))
+        together = cast(tuple[EmotionScores, ...], results[1])
+        alone = classifier.classify(list(items[1]))  # the same clips in a batch of their own
+        assert [s.label for s in together] == [s.label for s in alone]
+        for shared, own in zip(together, alone, strict=True):
+            assert shared.probabilities == pytest.approx(own.probabilities, abs=1e-4)  # padding's float noise
     finally:
         emotions.close()
 
@@ -107,9 +113,8 @@ def test_every_sentence_gets_the_emotion_of_its_own_audio(engine: BatchingEngine
     classifier_input = load_clip(BECKETT)
     t = pipeline.run(BECKETT, TranscribeOptions(language="en"), engine, emotion=batcher)
     sentences = t.channels[0].sentences
-    assert len(sentences) >= 3 and all(s.emotion in EMOTIONS for s in sentences)
+    assert len(sentences) >= 2 and all(s.emotion in EMOTIONS for s in sentences)
     spans = emotion_spans(sentences)
-    assert len(spans) < len(sentences), "short sentences are merged"
     per_ms = SAMPLE_RATE_HZ // 1000
     clips = [classifier_input[s.begin_ms * per_ms : s.end_ms * per_ms] for s in spans]
     expected = batcher.submit(tuple(clips)).result()

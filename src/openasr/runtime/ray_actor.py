@@ -24,6 +24,7 @@ class EngineActor:
     """Wrapped with `ray.remote` by the pool (Ray is imported there, not here)."""
 
     def __init__(self, cache_dir: Path, config: EngineConfig) -> None:
+        _uncap_blas_threads()
         self._engines = ModelPool(cache_dir, config)
 
     def describe(self, model: str) -> tuple[str, EngineCapabilities, bool]:
@@ -45,3 +46,18 @@ class EngineActor:
     def pid(self) -> int:
         """The actor's process, for operators (and the test that kills it)."""
         return os.getpid()
+
+
+def _uncap_blas_threads() -> None:
+    """Give BLAS the node's cores again, as a plain process on this node has them.
+
+    Ray starts an actor of N CPUs with OMP_NUM_THREADS=N, and OpenBLAS splits the Whisper feature
+    extractor's mel product (`mel_filters @ magnitudes`) by its thread count: one thread and two give
+    features that differ in the last bits, enough to flip a near-tie token ("Ever" against "ever" on
+    beckett). The engine's own threads are set apart (`cpu_threads`) and the product takes about a
+    millisecond a chunk, so the actor's CPU budget holds in effect; this makes a chunk decode here
+    exactly as in the API node's own engine. numpy, and so OpenBLAS, is loaded by now (openasr.core
+    imports it)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=os.cpu_count(), user_api="blas")
