@@ -37,7 +37,7 @@ from faster_whisper import WhisperModel
 from openasr import pipeline
 from openasr.audio.decode import decode_audio
 from openasr.core.options import TranscribeOptions
-from openasr.engines.registry import bundled_model_dir
+from openasr.engines.weights import bundled_model_dir
 from openasr.runtime.batcher import BatchingEngine
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings

@@ -40,10 +40,12 @@ sys.path.insert(0, "tests")
 from pathlib import Path
 from qwen3_models import TinyQwen3
 from openasr.engines.base import RecognitionItem, RecognitionRequest
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.engines.qwen3_backend import Qwen3Config
+from openasr.runtime.engine_config import EngineConfig
+from openasr.runtime.engine_pool import EnginePool
 root = Path(sys.argv[1])
 tiny = TinyQwen3(root / "asr", root / "aligner", root)
-engine = EnginePool(root / "cache", EngineConfig(device="cuda")).get(str(tiny.asr)).inner
+engine = EnginePool(root / "cache", EngineConfig((Qwen3Config(device="cuda"),))).get(str(tiny.asr)).inner
 items = [RecognitionItem(np.random.RandomState(n).randn(16000 * 30).astype(np.float32) * 0.05, RecognitionRequest(None)) for n in range(32)]
 torch.cuda.reset_peak_memory_stats()
 results = engine.recognize(items)

@@ -23,7 +23,8 @@ from faster_whisper import WhisperModel
 from openasr import pipeline
 from openasr.audio.decode import decode_audio
 from openasr.core.options import TranscribeOptions
-from openasr.engines.registry import bundled_model_dir
+from openasr.engines.weights import bundled_model_dir
+from openasr.engines.whisper import WhisperConfig
 from openasr.runtime.batcher import Priority
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
@@ -52,8 +53,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     settings = Settings()
-    config = settings.engine_config()
-    engine = EnginePool(settings.cache_dir, config).get("whisper-base")
+    config = settings.engine_config().backend(WhisperConfig) or WhisperConfig()
+    engine = EnginePool(settings.cache_dir, settings.engine_config()).get("whisper-base")
     reference = WhisperModel(
         str(bundled_model_dir("whisper-base", settings.cache_dir)), device="cpu", compute_type="int8"
     )

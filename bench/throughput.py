@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -40,7 +39,8 @@ from corpus import build_recording
 from openasr import pipeline
 from openasr.audio.decode import probe_audio
 from openasr.core.options import TranscribeOptions
-from openasr.engines.registry import model_backend, resolve_model_dir
+from openasr.engines.registry import model_backend
+from openasr.engines.weights import resolve_model_dir
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
@@ -55,7 +55,8 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
     workers = max(1, settings.engine_workers)
     config = settings.model_copy(update={"cpu_threads": max(1, threads // workers)}).engine_config()
     engine = EnginePool(settings.cache_dir, config).get(model)
-    fast_engine = EnginePool(settings.cache_dir, replace(config, timestamp_tokens=False)).get(model)
+    fast = settings.model_copy(update={"cpu_threads": max(1, threads // workers), "timestamp_tokens": False})
+    fast_engine = EnginePool(settings.cache_dir, fast.engine_config()).get(model)
     print(f"openasr: {config}", file=sys.stderr)
     fw = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=threads)
     batched = BatchedInferencePipeline(fw)

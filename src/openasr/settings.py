@@ -11,7 +11,8 @@ from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from openasr.runtime.engine_pool import EngineConfig, RayConfig
+    from openasr.engines.remote import RemoteConfig
+    from openasr.runtime.engine_config import EngineConfig, RayConfig
     from openasr.storage import StorageConfig
 
 
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
 
     engine_retries: int = 4
     """Retries of a chunk after a 429, a 5xx or a connection failure, with backoff 0.5, 1, 2, 4 s."""
+
+    model_idle_s: float = 0.0
+    """A model unused this long is unloaded, its memory (host and GPU) freed, and loaded again by the next
+    request that needs it (a few seconds). A chunk queued or being recognised counts as use, so a running
+    batch is never cut. 0: models stay loaded for the life of the process."""
 
     emotion_model: str | None = None
     """An emotion classifier: a directory or hub id of a `transformers` audio-classification checkpoint
@@ -273,34 +279,41 @@ class Settings(BaseSettings):
         return StorageConfig(data_dir=self.data_dir, url=self.storage_url, presigned_links=self.storage_presigned_links)
 
     def engine_config(self) -> EngineConfig:
-        """The engine pool's plain config: settings are read here, at the top, and handed down."""
-        from openasr.engines.remote import RemoteConfig
-        from openasr.runtime.engine_pool import EngineConfig, RayConfig
+        """The engine pool's plain config, each backend's settings apart: read here, at the top, and
+        handed down."""
+        from openasr.engines.qwen3_backend import Qwen3Config
+        from openasr.engines.whisper import WhisperConfig
+        from openasr.runtime.engine_config import EngineConfig, RayConfig
 
-        remote = None
-        if self.engine_url:
-            remote = RemoteConfig(
-                url=self.engine_url,
-                model=self.engine_model,
-                api_key=self.engine_api_key,
-                timeout_s=self.engine_timeout_s,
-                concurrency=max(1, self.engine_concurrency),
-                retries=max(0, self.engine_retries),
-                api=self.engine_api,
-            )
+        whisper = WhisperConfig(
+            cpu_threads=self.cpu_threads, workers=self.engine_workers, timestamp_tokens=self.timestamp_tokens
+        )
+        qwen3 = Qwen3Config(device=self.device, dtype=self.dtype, aligner_model=self.aligner_model)
+        remote = (self._remote_config(),) if self.engine_url else ()
         return EngineConfig.resolve(
-            cpu_threads=self.cpu_threads,
-            workers=self.engine_workers,
+            whisper,
+            qwen3,
+            *remote,
             max_batch=self.batch_size,
             max_wait_s=self.batch_wait_ms / 1000,
-            timestamp_tokens=self.timestamp_tokens,
-            device=self.device,
-            dtype=self.dtype,
-            aligner_model=self.aligner_model,
-            remote=remote,
-            remote_model=self.default_model if self.engine_url else None,
+            idle_s=self.model_idle_s,
             emotion_model=self.emotion_model,
             ray=self._ray_config(RayConfig),
+        )
+
+    def _remote_config(self) -> RemoteConfig:
+        from openasr.engines.remote import RemoteConfig
+
+        assert self.engine_url is not None
+        return RemoteConfig(
+            url=self.engine_url,
+            model=self.engine_model,
+            api_key=self.engine_api_key,
+            timeout_s=self.engine_timeout_s,
+            concurrency=max(1, self.engine_concurrency),
+            retries=max(0, self.engine_retries),
+            api=self.engine_api,
+            served_as=self.default_model,
         )
 
     def _ray_config(self, config: type[RayConfig]) -> RayConfig | None:

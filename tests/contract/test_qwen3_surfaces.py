@@ -23,7 +23,9 @@ from static_server import static_server
 
 from live_server import KEY, live_server, server_settings
 from openasr.core.options import MAX_CONTEXT_TOKENS, count_context_tokens
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.engines.qwen3_backend import Qwen3Config
+from openasr.runtime.engine_config import EngineConfig
+from openasr.runtime.engine_pool import EnginePool
 from qwen3_models import DEVICE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -54,7 +56,7 @@ def tokenizer(tiny_qwen3) -> Any:  # type: ignore[no-untyped-def]
 
 def _server(tmp: Path, model: Path, aligner: Path | None) -> Iterator[str]:
     settings = server_settings(tmp, default_model=str(model), aligner_model=str(aligner) if aligner else None)
-    config = EngineConfig(device=DEVICE, aligner_model=settings.aligner_model, max_new_tokens=16)
+    config = EngineConfig((Qwen3Config(device=DEVICE, aligner_model=settings.aligner_model, max_new_tokens=16),))
     pool = EnginePool(tmp / "cache", config)
     try:
         with live_server(settings, pool) as url:
@@ -221,5 +223,6 @@ def test_models_lists_the_configured_qwen3_model_and_its_aligner(tiny_qwen3) -> 
         assert "emotion" in row.split("│")[-2]  # under "not available"
         return row
 
-    assert "word timestamps (set OPENASR_ALIGNER_MODEL)" in models()
-    assert "word + sentence timestamps (aligner" in models(OPENASR_ALIGNER_MODEL=str(tiny_qwen3.aligner))
+    assert "word timestamps (no forced aligner is configured (set OPENASR_ALIGNER_MODEL" in models()
+    aligned = models(OPENASR_ALIGNER_MODEL=str(tiny_qwen3.aligner))
+    assert f"word timestamps, context biasing (10000 tokens), VAD, ITN zh/en, aligner {tiny_qwen3.aligner}" in aligned

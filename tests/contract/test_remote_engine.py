@@ -16,7 +16,9 @@ import requests
 from static_server import static_server
 
 from live_server import KEY, free_port, live_server, server_settings
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.engines.qwen3_backend import Qwen3Config
+from openasr.runtime.engine_config import EngineConfig
+from openasr.runtime.engine_pool import EnginePool
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -32,7 +34,9 @@ class FarSide:
 
     def __init__(self, model: Path, tmp: Path) -> None:
         self.settings = server_settings(tmp, default_model=str(model))
-        self.pool = EnginePool(tmp / "cache", EngineConfig(device="cpu", max_new_tokens=16, max_wait_s=0.05))
+        self.pool = EnginePool(
+            tmp / "cache", EngineConfig((Qwen3Config(device="cpu", max_new_tokens=16),), max_wait_s=0.05)
+        )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -40,7 +44,7 @@ class FarSide:
         return live_server(self.settings, self.pool, port=self.port)
 
     def chunks_recognised(self) -> int:
-        return sum(e.stats.chunks for e in self.pool.loaded_engines().values())
+        return sum(e.stats.chunks for e in self.pool.opened().values())
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from audio_files import load_clip, write_long_flac
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.engines.base import Recognition, RecognitionItem, RecognitionRequest
-from openasr.engines.registry import bundled_model_dir
+from openasr.engines.weights import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import BatchingEngine, Priority
 from speech_clips import Clip, clip, load_clips

@@ -192,7 +192,7 @@ import json, sys
 from pathlib import Path
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
 
 def peak_kb():

@@ -13,8 +13,10 @@ from audio_files import load_clip
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.engines.base import RecognitionItem, RecognitionRequest
+from openasr.engines.qwen3_backend import Qwen3Config
 from openasr.engines.registry import model_backend
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_config import EngineConfig
+from openasr.runtime.engine_pool import EnginePool
 from qwen3_models import DEVICE
 from speech_clips import load_clips
 
@@ -27,7 +29,7 @@ CLIPS = load_clips("en")[:3] + load_clips("zh")[:1]
 
 @pytest.fixture(scope="module")
 def pool(tiny_qwen3, tmp_path_factory: pytest.TempPathFactory) -> EnginePool:  # type: ignore[no-untyped-def]
-    config = EngineConfig(device=DEVICE, aligner_model=str(tiny_qwen3.aligner), max_new_tokens=12)
+    config = EngineConfig((Qwen3Config(device=DEVICE, aligner_model=str(tiny_qwen3.aligner), max_new_tokens=12),))
     return EnginePool(tmp_path_factory.mktemp("cache"), config)
 
 
@@ -69,7 +71,7 @@ def test_context_goes_into_the_system_turn_within_the_limit(pool: EnginePool, ti
 
 
 def test_scripted_reply_is_parsed_and_a_forced_language_is_kept(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pool = EnginePool(tmp_path, EngineConfig(device=DEVICE))
+    pool = EnginePool(tmp_path, EngineConfig((Qwen3Config(device=DEVICE),)))
     engine = pool.get(str(tiny_qwen3.scripted(HELLO))).inner
     detected, forced = engine.recognize(
         _items(CLIPS[:1], RecognitionRequest(None)) + _items(CLIPS[:1], RecognitionRequest("fr"))
@@ -82,14 +84,14 @@ def test_scripted_reply_is_parsed_and_a_forced_language_is_kept(tiny_qwen3, tmp_
 
 
 def test_language_none_gives_no_text(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pool = EnginePool(tmp_path, EngineConfig(device=DEVICE))
+    pool = EnginePool(tmp_path, EngineConfig((Qwen3Config(device=DEVICE),)))
     engine = pool.get(str(tiny_qwen3.scripted("language None<asr_text>")))
     transcript = pipeline.run(CLIPS[0].path, TranscribeOptions(model=engine.name), engine)
     assert transcript.channels[0].text == "" and transcript.channels[0].sentences == ()
 
 
 def test_aligner_words_are_monotonic_inside_their_chunk(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pool = EnginePool(tmp_path, EngineConfig(device=DEVICE, aligner_model=str(tiny_qwen3.aligner)))
+    pool = EnginePool(tmp_path, EngineConfig((Qwen3Config(device=DEVICE, aligner_model=str(tiny_qwen3.aligner)),)))
     engine = pool.get(str(tiny_qwen3.scripted(HELLO)))
     clip = CLIPS[0]
     transcript = pipeline.run(clip.path, TranscribeOptions(model=engine.name, words=True), engine)
@@ -102,7 +104,11 @@ def test_aligner_words_are_monotonic_inside_their_chunk(tiny_qwen3, tmp_path: Pa
 
 
 def test_language_none_followed_by_text_keeps_the_text(tiny_qwen3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    engine = EnginePool(tmp_path, EngineConfig(device=DEVICE)).get(str(tiny_qwen3.scripted(NONE_THEN_TEXT))).inner
+    engine = (
+        EnginePool(tmp_path, EngineConfig((Qwen3Config(device=DEVICE),)))
+        .get(str(tiny_qwen3.scripted(NONE_THEN_TEXT)))
+        .inner
+    )
     (result,) = engine.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     assert [s.text for s in result.segments] == [NONE_THEN_TEXT.partition("<asr_text>")[2]]
     assert result.language_probability == 0.0  # the model named no language
@@ -112,7 +118,9 @@ def test_header_confidence_equals_the_one_from_every_steps_scores(tiny_qwen3, tm
     """The confidence kept while decoding equals what `output_scores=True` over all steps gave."""
     import torch
 
-    engine = EnginePool(tmp_path, EngineConfig(device=DEVICE)).get(str(tiny_qwen3.scripted(HELLO))).inner
+    engine = (
+        EnginePool(tmp_path, EngineConfig((Qwen3Config(device=DEVICE),))).get(str(tiny_qwen3.scripted(HELLO))).inner
+    )
     items = _items(CLIPS, RecognitionRequest(None))
     kept = [r.language_probability for r in engine.recognize(items)]
     inputs = engine.prepare(items)
@@ -130,8 +138,10 @@ def test_header_confidence_equals_the_one_from_every_steps_scores(tiny_qwen3, tm
 def test_a_chunk_cut_at_its_budget_is_flagged_and_logged(
     tiny_qwen3, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
-    engine = EnginePool(tmp_path, EngineConfig(device=DEVICE, max_new_tokens=3)).get(str(tiny_qwen3.scripted(HELLO)))
-    whole = EnginePool(tmp_path / "b", EngineConfig(device=DEVICE)).get(str(tiny_qwen3.scripted(HELLO)))
+    engine = EnginePool(tmp_path, EngineConfig((Qwen3Config(device=DEVICE, max_new_tokens=3),))).get(
+        str(tiny_qwen3.scripted(HELLO))
+    )
+    whole = EnginePool(tmp_path / "b", EngineConfig((Qwen3Config(device=DEVICE),))).get(str(tiny_qwen3.scripted(HELLO)))
     (cut,) = engine.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     (complete,) = whole.inner.recognize(_items(CLIPS[:1], RecognitionRequest(None)))
     assert cut.truncated and "cut" in caplog.text

@@ -22,7 +22,9 @@ import json, sys
 from pathlib import Path
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.engines.qwen3_backend import Qwen3Config
+from openasr.runtime.engine_config import EngineConfig
+from openasr.runtime.engine_pool import EnginePool
 
 def peak_kb():
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -32,7 +34,7 @@ def peak_kb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 model, warm_up, target, cache = sys.argv[1:5]
-engine = EnginePool(Path(cache), EngineConfig(device="cpu", max_new_tokens=64)).get(model)
+engine = EnginePool(Path(cache), EngineConfig((Qwen3Config(device="cpu", max_new_tokens=64),))).get(model)
 options = TranscribeOptions(model=model)
 pipeline.run(Path(warm_up), options, engine)  # full batches set the peak first
 transcript = pipeline.run(Path(target), options, engine)

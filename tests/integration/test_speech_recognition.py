@@ -22,7 +22,7 @@ from openasr import pipeline
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.base import Engine
-from openasr.engines.registry import bundled_model_dir
+from openasr.engines.weights import bundled_model_dir
 from openasr.vad.timeline import VadOptions
 from speech_clips import Clip, clip, load_clips
 

@@ -22,16 +22,13 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
 from openasr.audio.spool import PARAM, Spooled, new_temp, safe_suffix, too_large
 from openasr.core.errors import InvalidParameterError, SourceError, SourceForbiddenError, SourceNotFoundError
-
-if TYPE_CHECKING:
-    from openasr.audio.sources import SourcePolicy
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -76,6 +73,31 @@ def system_resolve(host: str, port: int) -> list[str]:
     for info in infos:
         seen.setdefault(str(info[4][0]), None)
     return list(seen)
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """Limits for one surface (10 MB sync, 2 GB async) and the SSRF / local-file rules.
+
+    `resolve` and `address_allowed` exist so tests can stand in a fake DNS name and a fake "public"
+    address; production code keeps the defaults.
+    """
+
+    max_size_bytes: int
+    allow_private_urls: bool = False
+    file_roots: tuple[Path, ...] = ()
+    timeout_s: float = 30.0
+    max_redirects: int = 3
+    resolve: Resolver = field(default=system_resolve, repr=False, compare=False)
+    address_allowed: AddressFilter = field(default=is_public_address, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_size_bytes <= 0:
+            raise ValueError("max_size_bytes must be positive")
+        if self.timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        if self.max_redirects < 0:
+            raise ValueError("max_redirects must be >= 0")
 
 
 def download(ref: str, policy: SourcePolicy, workdir: Path, temps: list[Path]) -> Spooled:

@@ -7,8 +7,9 @@ An audio reference is one of (spec §4.2, §6, §11):
 * ``oss://<key>`` — a key of the server's own upload store, looked up through an `UploadResolver`;
 * anything else — a local path, allowed only inside the configured file roots.
 
-This module holds what the callers see (`fetch_audio`, `SourcePolicy`, `LocalAudio`, `UploadResolver`)
-and the dispatch; each kind of reference that needs more than a few lines has its own module.
+This module holds what the callers see (`fetch_audio`, `LocalAudio`, `UploadResolver`, and `SourcePolicy`,
+defined beside the SSRF rules it configures in `download`) and the dispatch; each kind of reference that
+needs more than a few lines has its own module.
 
 `fetch_audio` is a context manager: temp files it created are deleted when the block exits (or when the
 fetch fails); files that belong to the user (paths under a root) or to the upload store are never touched.
@@ -21,46 +22,19 @@ import re
 import stat
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from openasr.audio.data_uri import decode_data_uri
-from openasr.audio.download import AddressFilter, Resolver, download, is_public_address, system_resolve
+from openasr.audio.download import SourcePolicy as SourcePolicy
+from openasr.audio.download import download
 from openasr.audio.spool import PARAM, Spooled, too_large
 from openasr.core.errors import InvalidParameterError, SourceError, SourceNotFoundError
 
 Origin = Literal["url", "data", "oss", "path"]
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-# --------------------------------------------------------------------------------------------- policy
-
-
-@dataclass(frozen=True)
-class SourcePolicy:
-    """Limits for one surface (10 MB sync, 2 GB async) and the SSRF / local-file rules.
-
-    `resolve` and `address_allowed` exist so tests can stand in a fake DNS name and a fake "public"
-    address; production code keeps the defaults.
-    """
-
-    max_size_bytes: int
-    allow_private_urls: bool = False
-    file_roots: tuple[Path, ...] = ()
-    timeout_s: float = 30.0
-    max_redirects: int = 3
-    resolve: Resolver = field(default=system_resolve, repr=False, compare=False)
-    address_allowed: AddressFilter = field(default=is_public_address, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.max_size_bytes <= 0:
-            raise ValueError("max_size_bytes must be positive")
-        if self.timeout_s <= 0:
-            raise ValueError("timeout_s must be positive")
-        if self.max_redirects < 0:
-            raise ValueError("max_redirects must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ stderr (`error: CODE: message`) and exits 1, never a traceback.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +16,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from openasr import pipeline
 from openasr.api import file_options
-from openasr.cli import db, tasks, usage
+from openasr.cli import db, models, tasks, usage
 from openasr.core.errors import AsrError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
-from openasr.engines.registry import ModelStatus, model_backend, model_statuses, qwen3_status, remote_status
 from openasr.postprocess.formats import render
 from openasr.runtime.engine_pool import EnginePool
 from openasr.settings import Settings
@@ -148,40 +145,6 @@ def _write(transcript: Transcript, path: Path, fmt: str, output_dir: Path | None
     sys.stdout.flush()
 
 
-@app.command()
-def models() -> None:
-    """List the bundled models and the configured one (Qwen3-ASR, remote) with what each has active."""
-    settings = Settings()
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    console = Console(width=400 if piped else None)  # piped output is neither cut nor wrapped at 80 columns
-    table = Table("model", "status", "size", "languages", "capabilities", "not available")
-    for s in model_statuses(settings.cache_dir, settings.emotion_model) + configured_statuses(settings):
-        status = s.status if not s.detail else f"{s.status}: {s.detail}"
-        table.add_row(
-            s.name,
-            status,
-            f"{s.size_bytes / 1e6:.0f} MB",
-            s.languages,
-            ", ".join(s.capabilities),
-            ", ".join(s.missing),
-        )
-    console.print(table)
-    console.print(
-        "Also accepted as --model: a local CTranslate2 or Qwen3-ASR directory, or a model hub repo id "
-        "(needs a model hub).",
-        highlight=False,
-    )
-
-
-def configured_statuses(settings: Settings) -> list[ModelStatus]:
-    """The default model when it is not a bundled one: a remote engine, or a Qwen3-ASR directory/hub id."""
-    if settings.engine_url:
-        return [remote_status(settings.default_model, settings.engine_url, settings.engine_model)]
-    if model_backend(settings.default_model) == "qwen3":
-        return [qwen3_status(settings.default_model, settings.aligner_model)]
-    return []
-
-
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -225,6 +188,7 @@ def serve(
     )
 
 
+app.command("models")(models.models)
 app.command("usage")(usage.usage)
 
 if __name__ == "__main__":

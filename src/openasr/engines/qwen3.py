@@ -18,22 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from openasr.core.errors import InvalidParameterError
-from openasr.core.options import MAX_CONTEXT_TOKENS
-from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
+from openasr.engines.base import Recognition, RecognitionItem, RecognizedSegment
 from openasr.engines.qwen3_aligner import SAMPLE_RATE_HZ, ForcedAligner
 from openasr.engines.qwen3_batch import pad_items
 from openasr.engines.qwen3_budget import max_new_tokens
+from openasr.engines.qwen3_capabilities import qwen3_capabilities
 from openasr.engines.qwen3_header_scores import HeaderScores
 from openasr.engines.qwen3_languages import CODE_TO_NAME, ParsedOutput, language_name, parse_output
 from openasr.engines.qwen3_torch import TorchPlacement
 
 log = logging.getLogger(__name__)
 
-MAX_CHUNK_S = 30.0
 _NO_SPEECH_LANGUAGE = "en"
 """Reported for a chunk without speech whose language nobody named (the pipeline's own fallback)."""
-_PROMPT_RESERVE_TOKENS = 1024
-"""Positions kept free of context for the chat template, 30 s of audio (about 390 tokens) and the text."""
 
 
 class Qwen3AsrEngine:
@@ -69,18 +66,7 @@ class Qwen3AsrEngine:
         """Usage counts tokens on request threads while a batch is being padded on the engine's: a Rust
         tokenizer whose padding is being set raises "Already borrowed" to a concurrent caller."""
         positions = int(self._model.config.text_config.max_position_embeddings)
-        self.capabilities = EngineCapabilities(
-            languages=frozenset(CODE_TO_NAME),
-            language_id=True,
-            word_timestamps=aligner is not None,
-            context_biasing=True,
-            emotion=False,
-            max_chunk_s=MAX_CHUNK_S,
-            max_prompt_tokens=max(0, min(MAX_CONTEXT_TOKENS, positions - _PROMPT_RESERVE_TOKENS)),
-            concurrent_calls=1,
-            why_not=_why_not(aligner),
-            notes=_notes(aligner),
-        )
+        self.capabilities = qwen3_capabilities(positions, aligner.languages if aligner is not None else None)
 
     @property
     def aligner(self) -> ForcedAligner | None:
@@ -198,25 +184,6 @@ class Qwen3AsrEngine:
             segment = RecognizedSegment(start_s, end_s, output.text)
         probability = None if item.request.language else (confidence if output.language else 0.0)
         return Recognition((segment,), language, probability, truncated)
-
-
-def _why_not(aligner: ForcedAligner | None) -> dict[str, str]:
-    why = {
-        "emotion": "no emotion classifier for Qwen3-ASR",
-        "translation": "Qwen3-ASR only transcribes; translate with a multilingual Whisper model (whisper-base)",
-    }
-    if aligner is None:
-        why["word_timestamps"] = (
-            "no forced aligner is configured (set OPENASR_ALIGNER_MODEL to a Qwen3-ForcedAligner directory or hub id)"
-        )
-    return why
-
-
-def _notes(aligner: ForcedAligner | None) -> tuple[str, ...]:
-    if aligner is None:
-        return ("sentence times are those of the VAD chunks (no forced aligner)",)
-    others = sorted(set(CODE_TO_NAME) - aligner.languages)
-    return (f"word times in {', '.join(sorted(aligner.languages))}; chunk-level times in {', '.join(others)}",)
 
 
 def _speech_extent(item: RecognitionItem) -> tuple[float, float]:

@@ -25,14 +25,16 @@ import wave
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
 
 from openasr.core.errors import EngineUnavailableError, InvalidParameterError, ModelUnavailableError
 from openasr.core.options import MAX_CONTEXT_TOKENS
-from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
+from openasr.engines.backend import ModelStatus, capability_labels
+from openasr.engines.base import Engine, EngineCapabilities, Recognition, RecognitionItem, RecognizedSegment
 from openasr.engines.qwen3_budget import max_new_tokens
 from openasr.engines.qwen3_languages import CODE_TO_NAME, language_code, parse_output
 from openasr.engines.remote_chat import chat_answer, chat_request
@@ -56,6 +58,56 @@ class RemoteConfig:
     backoff_s: float = 0.5
     api: str = "chat"
     """`chat` (vLLM's chat completions) or `transcriptions` (another openasr's OpenAI endpoint)."""
+    served_as: str | None = None
+    """The model name whose chunks go to the far side (the default model); None: `model`."""
+
+
+def remote_capabilities(config: RemoteConfig) -> EngineCapabilities:
+    """What a remote engine offers, declared once (for the engine and for `openasr models`): text only,
+    so no word timestamps, and the far side's Qwen3-ASR languages and context."""
+    return EngineCapabilities(
+        languages=frozenset(CODE_TO_NAME),
+        language_id=True,
+        word_timestamps=False,
+        context_biasing=True,
+        emotion=False,
+        max_chunk_s=30.0,
+        max_prompt_tokens=MAX_CONTEXT_TOKENS,
+        concurrent_calls=max(1, config.concurrency // 4),
+        why_not={
+            "word_timestamps": "the remote engine returns text only",
+            "emotion": "no emotion classifier for a remote engine",
+            "translation": "the remote engine only transcribes; translate with a multilingual Whisper model",
+        },
+        notes=(
+            f"recognition by {config.url} (model {config.model}, {config.api} API); sentence times are the VAD chunks'",
+        ),
+    )
+
+
+class RemoteBackend:
+    """The configured remote server, for the one model name it serves as."""
+
+    name: ClassVar[str] = "remote"
+    config_type: ClassVar[type] = RemoteConfig
+    holds_weights: ClassVar[bool] = False
+    needs_config: ClassVar[bool] = True
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self._config = config
+
+    def recognises(self, model: str) -> bool:
+        return model == (self._config.served_as or self._config.model)
+
+    def load(self, model: str, cache_dir: Path) -> Engine:
+        return RemoteEngine(model, self._config)
+
+    def status(self, model: str, cache_dir: Path, emotion_model: str | None = None) -> ModelStatus:
+        """The far side is not contacted."""
+        config = self._config
+        on, off = capability_labels(remote_capabilities(config), emotion_model)
+        languages = f"as {config.model} at {config.url} (Qwen3-ASR: 30 languages)"
+        return ModelStatus(model, "remote", 0, languages, on, off)
 
 
 class RemoteEngine:
@@ -73,25 +125,7 @@ class RemoteEngine:
         )
         self._slots = threading.BoundedSemaphore(max(1, config.concurrency))
         self._pool = ThreadPoolExecutor(max_workers=max(1, config.concurrency), thread_name_prefix="remote-asr")
-        self.capabilities = EngineCapabilities(
-            languages=frozenset(CODE_TO_NAME),
-            language_id=True,
-            word_timestamps=False,
-            context_biasing=True,
-            emotion=False,
-            max_chunk_s=30.0,
-            max_prompt_tokens=MAX_CONTEXT_TOKENS,
-            concurrent_calls=max(1, config.concurrency // 4),
-            why_not={
-                "word_timestamps": "the remote engine returns text only",
-                "emotion": "no emotion classifier for a remote engine",
-                "translation": "the remote engine only transcribes; translate with a multilingual Whisper model",
-            },
-            notes=(
-                f"recognition by {config.url} (model {config.model}, {config.api} API); "
-                "sentence times are the VAD chunks'",
-            ),
-        )
+        self.capabilities = remote_capabilities(config)
 
     def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
         """All items of the batch in flight at once (within `concurrency`); results in order."""

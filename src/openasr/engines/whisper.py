@@ -12,11 +12,16 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
-from openasr.core.errors import InvalidParameterError
+from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+from openasr.core.errors import InvalidParameterError, ModelNotFoundError, ModelUnavailableError
+from openasr.engines.backend import ModelStatus, capability_labels
 from openasr.engines.base import (
+    Engine,
     EngineCapabilities,
     Recognition,
     RecognitionItem,
@@ -24,14 +29,46 @@ from openasr.engines.base import (
     RecognizedSegment,
     RecognizedWord,
 )
+from openasr.engines.weights import BUNDLED, bundled_model_dir, resolve_model_dir
 from openasr.engines.whisper_decode import DecodedChunk, DecodedSegment, DecodeSettings, decode_chunks
 
 _TO_SERVICE = {"tl": "fil", "nn": "no", "jw": "jv"}
 _TO_WHISPER = {v: k for k, v in _TO_SERVICE.items()} | {"no": "no"}
 
 
+_MAX_LENGTH = 448
+"""Whisper's decoder positions; the prompt may take half of them (`max_prompt_tokens`)."""
+
+
 def service_language(whisper_code: str) -> str:
     return _TO_SERVICE.get(whisper_code, whisper_code)
+
+
+@dataclass(frozen=True)
+class WhisperConfig:
+    """CTranslate2 settings of the Whisper backend (`Settings.cpu_threads`, `engine_workers`,
+    `timestamp_tokens`; the defaults and why are there)."""
+
+    cpu_threads: int = 0
+    workers: int = 2
+    timestamp_tokens: bool = True
+
+
+def whisper_capabilities(whisper_codes: frozenset[str], multilingual: bool, workers: int) -> EngineCapabilities:
+    """What a Whisper model offers: the one declaration, for a loaded model (its tokenizer's languages)
+    and for `openasr models` (the languages a multilingual Whisper knows)."""
+    return EngineCapabilities(
+        languages=frozenset(service_language(code) for code in whisper_codes) | ({"yue"} if multilingual else set()),
+        language_id=multilingual,
+        word_timestamps=True,
+        context_biasing=True,
+        emotion=False,
+        max_chunk_s=30.0,
+        max_prompt_tokens=_MAX_LENGTH // 2 - 1,
+        concurrent_calls=workers,
+        translation=multilingual,
+        why_not={} if multilingual else {"translation": "an English-only model; use a multilingual Whisper"},
+    )
 
 
 class WhisperEngine:
@@ -66,21 +103,12 @@ class WhisperEngine:
         # large-v3 tokenizers have <|yue|>: forcing it on base decodes with no language token (garbage).
         tokenizer = self._model.hf_tokenizer
         whisper_langs = {c for c in self._model.supported_languages if tokenizer.token_to_id(f"<|{c}|>") is not None}
-        multilingual = self._model.model.is_multilingual
-        self.capabilities = EngineCapabilities(
-            languages=frozenset(service_language(code) for code in whisper_langs)
-            | ({"yue"} if multilingual else set()),
-            language_id=multilingual,
-            word_timestamps=True,
-            context_biasing=True,
-            emotion=False,
-            max_chunk_s=30.0,
-            max_prompt_tokens=self._model.max_length // 2 - 1,
-            concurrent_calls=workers,
-            translation=multilingual,
-            why_not={} if multilingual else {"translation": "an English-only model; use a multilingual Whisper"},
-        )
+        self.capabilities = whisper_capabilities(frozenset(whisper_langs), self._model.model.is_multilingual, workers)
         self._whisper_langs = whisper_langs
+
+    def close(self) -> None:
+        """Free the weights now (CTranslate2's `unload_model`), not whenever the last reference goes."""
+        self._model.model.unload_model()
 
     def whisper_language(self, language: str) -> str:
         code = _TO_WHISPER.get(language, language)
@@ -139,6 +167,53 @@ class WhisperEngine:
         """The prompt's tokens: once per group of a batch, which every language decoded in it shares."""
         prompt = self.build_prompt(context)
         return tuple(self._encode(" " + prompt)) if prompt else ()
+
+
+class WhisperBackend:
+    """Whisper through CTranslate2: the bundled models, any CTranslate2 directory, any other hub id
+    (the backend a model falls to when no other recognises it)."""
+
+    name: ClassVar[str] = "whisper"
+    config_type: ClassVar[type] = WhisperConfig
+    holds_weights: ClassVar[bool] = True
+    needs_config: ClassVar[bool] = False
+
+    def __init__(self, config: WhisperConfig) -> None:
+        self._config = config
+
+    def recognises(self, model: str) -> bool:
+        return True
+
+    def load(self, model: str, cache_dir: Path) -> Engine:
+        config = self._config
+        return WhisperEngine(
+            model,
+            resolve_model_dir(model, cache_dir),
+            cpu_threads=config.cpu_threads,
+            workers=config.workers,
+            timestamp_tokens=config.timestamp_tokens,
+        )
+
+    def status(self, model: str, cache_dir: Path, emotion_model: str | None = None) -> ModelStatus:
+        """A bundled model's weights are verified (hashed once); any other is only found, not loaded."""
+        bundled = BUNDLED.get(model)
+        multilingual = bundled.multilingual if bundled else True
+        codes = frozenset(_LANGUAGE_CODES) if multilingual else frozenset({"en"})
+        on, off = capability_labels(whisper_capabilities(codes, multilingual, self._config.workers), emotion_model)
+        status, detail, size = "ready", "", 0
+        try:
+            if bundled is not None:
+                bundled_model_dir(model, cache_dir)
+                size = sum(f.size_bytes for f in bundled.files)
+            else:
+                path = resolve_model_dir(model, cache_dir, allow_download=False)
+                size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+        except ModelUnavailableError as exc:
+            status, detail = "unavailable", exc.message
+        except ModelNotFoundError as exc:  # a hub id is fetched on first use, where a hub is reachable
+            status, detail = ("hub", "") if "/" in model else ("unavailable", exc.message)
+        languages = bundled.languages if bundled else "from its tokenizer (Whisper)"
+        return ModelStatus(model, status, size, languages, on, off, detail)
 
 
 def _recognition(request: RecognitionRequest, chunk: DecodedChunk) -> Recognition:

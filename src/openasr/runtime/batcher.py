@@ -64,6 +64,17 @@ class BatchStats:
         return self.chunks / self.batches if self.batches else 0.0
 
 
+def add_stats(first: BatchStats, second: BatchStats) -> BatchStats:
+    """Two batchers' statistics as one (a model's loads one after another, or its Ray actors)."""
+    sizes = dict(first.batch_sizes)
+    for size, count in second.batch_sizes.items():
+        sizes[size] = sizes.get(size, 0) + count
+    queued = {p: first.queued.get(p, 0) + second.queued.get(p, 0) for p in Priority}
+    return BatchStats(
+        first.batches + second.batches, first.chunks + second.chunks, sizes, first.busy_s + second.busy_s, queued
+    )
+
+
 @dataclass(order=True)
 class _Queued(Generic[ItemT, ResultT]):
     """One caller's item waiting for a batch, with the future its result goes to."""

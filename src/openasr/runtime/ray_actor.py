@@ -1,10 +1,11 @@
 """The engine actor: one per GPU or CPU slot of a Ray cluster, owning its models and their batchers.
 
-It is this process's `EnginePool` moved into a Ray worker. Chunks arrive one remote call each from the
-API nodes' dispatchers (`ray_pool.ActorPool`) and meet in the model's `BatchingEngine` here, so chunks
+It is an API process's in-process `ModelPool` moved into a Ray worker. Chunks arrive one remote call each
+from the API nodes' dispatchers (`ray_pool.ActorPool`) and meet in the model's `BatchingEngine` here, so chunks
 from every node batch together on each GPU, interactive ones first. The actor is threaded: every call
 waits for its chunk in its own thread while the batcher's threads recognise. Models load on first use,
-so an actor that Ray restarts after a crash comes back empty and loads again on its next chunk.
+so an actor that Ray restarts after a crash comes back empty and loads again on its next chunk; with
+`OPENASR_MODEL_IDLE_S` it unloads a model unused that long, and loads it again on its next chunk too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from openasr.core.options import count_context_tokens
 from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem
 from openasr.runtime.batcher import BatchStats, Priority
-from openasr.runtime.engine_pool import EngineConfig, EnginePool
+from openasr.runtime.engine_config import EngineConfig
+from openasr.runtime.model_pool import ModelPool
 
 
 class EngineActor:
@@ -23,7 +25,7 @@ class EngineActor:
 
     def __init__(self, cache_dir: Path, config: EngineConfig) -> None:
         _uncap_blas_threads()
-        self._engines = EnginePool(cache_dir, config)
+        self._engines = ModelPool(cache_dir, config)
 
     def describe(self, model: str) -> tuple[str, EngineCapabilities, bool]:
         """Load `model` and say what the API node needs to know of it: its name, its capabilities, and
@@ -39,7 +41,7 @@ class EngineActor:
 
     def stats(self) -> dict[str, BatchStats]:
         """Each loaded model's batch statistics since this actor (re)started."""
-        return {model: engine.stats for model, engine in self._engines.loaded_engines().items()}
+        return {model: slot.stats for model, slot in self._engines.slots().items()}
 
     def pid(self) -> int:
         """The actor's process, for operators (and the test that kills it)."""

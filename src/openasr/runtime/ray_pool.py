@@ -1,6 +1,6 @@
 """Engines as Ray actors: each model's `EngineFront` over a pool of `EngineActor`s on a cluster.
 
-With `OPENASR_RAY_ADDRESS` the server's `EnginePool` hands out a `RayEngine` per model instead of a local
+With `OPENASR_RAY_ADDRESS` the server's engine pool hands out a `RayEngine` per model instead of a local
 `BatchingEngine`, so the pipeline, sync requests, streams and task chunks reach the cluster unchanged.
 Chunks wait here in one priority queue (interactive before bulk, then oldest first) and go, one remote
 call each, to the least-loaded actor with room: at most `in_flight` per actor, two batches for each of
@@ -28,17 +28,16 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from openasr.core.errors import EngineUnavailableError
 from openasr.core.options import TokenCounter, count_context_tokens
 from openasr.engines.base import EngineCapabilities, Recognition, RecognitionItem
-from openasr.runtime.batcher import BatchStats, Priority
-from openasr.runtime.engine_pool import EngineConfig, RayConfig
+from openasr.runtime.batcher import BatchStats, Priority, add_stats
+from openasr.runtime.engine_config import EngineConfig, RayConfig
 from openasr.runtime.ray_actor import EngineActor
 
 log = logging.getLogger("openasr.ray")
@@ -256,29 +255,17 @@ class RayEngine:
         return self._pool.submit(self._model, item, priority)
 
     def close(self) -> None:
-        """The pool is closed once, by the `EnginePool`, after all its models' fronts."""
+        """The actor pool is closed once, by the engine pool that opened it."""
 
     def _count_remotely(self, text: str) -> int:
         return self._pool.count_tokens(self._model, text)
 
 
 def _sum_stats(parts: list[BatchStats], waiting: list[Priority]) -> BatchStats:
-    sizes: dict[int, int] = {}
-    queued: dict[Priority, int] = {p: 0 for p in Priority}
+    total = BatchStats(0, 0)
     for part in parts:
-        _add(sizes, part.batch_sizes)
-        _add(queued, part.queued)
+        total = add_stats(total, part)
+    queued = dict(total.queued)
     for priority in waiting:
-        queued[priority] += 1
-    return BatchStats(
-        batches=sum(p.batches for p in parts),
-        chunks=sum(p.chunks for p in parts),
-        batch_sizes=sizes,
-        busy_s=sum(p.busy_s for p in parts),
-        queued=queued,
-    )
-
-
-def _add(total: dict[Any, int], part: Mapping[Any, int]) -> None:
-    for key, count in part.items():
-        total[key] = total.get(key, 0) + count
+        queued[priority] = queued.get(priority, 0) + 1
+    return replace(total, queued=queued)

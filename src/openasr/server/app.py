@@ -20,14 +20,9 @@ from starlette.concurrency import run_in_threadpool
 
 from openasr import __version__
 from openasr.engines.base import EngineCapabilities
-from openasr.jobs.database import sqlite_url
 from openasr.jobs.rate_limits import SharedRateLimiter
-from openasr.jobs.results import ResultStore
-from openasr.jobs.secrets import load_or_create_secret, load_or_create_store_secret
 from openasr.jobs.store import TaskStore
 from openasr.jobs.tasks import TaskQueue
-from openasr.jobs.uploads import UploadStore
-from openasr.jobs.worker import TaskWorker, WorkerConfig, async_source_policy
 from openasr.pipeline.stages import configured_stages, with_stages
 from openasr.runtime.admission import Admission
 from openasr.runtime.engine_pool import EnginePool
@@ -51,47 +46,33 @@ from openasr.server.usage import router as usage_router
 from openasr.server.web.router import router as web_router
 from openasr.service import TranscriptionService, sync_policy
 from openasr.settings import Settings
-from openasr.storage import open_store
+from openasr.system import build_system
 
 log = logging.getLogger("openasr.server")
 
 
 def build_context(settings: Settings, engines: EnginePool | None = None) -> AppContext:
-    engines = engines or EnginePool(settings.cache_dir, settings.engine_config())
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    system = build_system(settings, engines)
     workdir = settings.data_dir / "tmp"
     workdir.mkdir(parents=True, exist_ok=True)
-    blobs = open_store(settings.storage_config())  # uploads/, results/, work/: local or S3
-    log.info("blob storage: %s", blobs.location)
-    # One secret for every node, so any node verifies another's upload policies and result links: the
-    # configured one, else the one kept in a shared S3 store, else this data directory's.
-    if settings.signing_secret is not None:
-        secret = bytes.fromhex(settings.signing_secret.get_secret_value())
-    elif settings.storage_url:
-        secret = load_or_create_store_secret(blobs)
-    else:
-        secret = load_or_create_secret(settings.data_dir)
-    uploads = UploadStore(  # E2/E3 upload flow and oss:// keys (spec §6)
-        blobs.child("uploads"), secret, retention_s=settings.upload_retention_hours * 3600
-    )
     # An upload another node is receiving in a shared directory writes at least once per body timeout.
-    if removed := uploads.remove_partials(idle_for_s=2 * settings.request_body_timeout_s):
+    if removed := system.uploads.remove_partials(idle_for_s=2 * settings.request_body_timeout_s):
         log.info("removed %d file(s) of interrupted uploads", removed)
     service = TranscriptionService(
-        engines,
+        system.engines,
         sync_policy(settings.allow_private_urls, settings.file_roots),
         workdir,
-        uploads=uploads,
+        uploads=system.uploads,
         admission=Admission(settings.max_wait_s, on_idle=release_free_memory),
     )
     tasks = TaskQueue(
-        TaskStore(settings.database_url or sqlite_url(settings.data_dir)),
-        ResultStore(blobs.child("results"), secret),
-        engines=engines,
+        system.store,
+        system.results,
+        engines=system.engines,
         result_retention_s=settings.result_retention_hours * 3600,
     )
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
-    metrics = Metrics(engines, tasks.store)
+    metrics = Metrics(system.engines, tasks.store)
     limiter = rate_limiter(settings, tasks.store)
     gate = Gate(KeyRing(keys), limiter, service.admission, settings.default_model, metrics, usage=tasks.store)
     return AppContext(
@@ -99,10 +80,11 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
         service=service,
         catalog=ModelCatalog(settings.default_model),
         gate=gate,
-        uploads=uploads,
+        system=system,
+        uploads=system.uploads,
         tasks=tasks,
         metrics=metrics,
-        blobs=blobs,
+        blobs=system.blobs,
     )
 
 
@@ -121,34 +103,13 @@ def start_workers(ctx: AppContext) -> None:
     With SQLite the database belongs to this one server, so every RUNNING task is an orphan and resumes
     at once; with a shared PostgreSQL only tasks whose heartbeat went stale are taken over.
     """
-    assert ctx.tasks is not None and ctx.uploads is not None
-    settings, store = ctx.settings, ctx.tasks.store
-    config = WorkerConfig(
-        data_dir=settings.data_dir,
-        policy=async_source_policy(allow_private_urls=settings.allow_private_urls, file_roots=settings.file_roots),
-        result_retention_s=settings.result_retention_hours * 3600,
-        task_retention_s=settings.task_retention_hours * 3600,
-        heartbeat_s=settings.task_heartbeat_s,
-        stale_after_s=settings.task_stale_after_s,
-        recover_every_s=settings.task_recover_every_s,
-        idle_sleep_s=settings.task_poll_s,
-    )
-    recovery = store.recover_orphans(0.0 if store.dialect == "sqlite" else config.stale_after_s)
+    assert ctx.system is not None
+    settings, store = ctx.settings, ctx.system.store
+    recovery = store.recover_orphans(0.0 if store.dialect == "sqlite" else settings.task_stale_after_s)
     if recovery.requeued or recovery.failed:
         log.info("recovered interrupted tasks: %s requeued, %s failed", recovery.requeued, recovery.failed)
     on_finished = ctx.metrics.observe_task if ctx.metrics is not None else None
-    for _ in range(max(0, settings.workers)):
-        worker = TaskWorker(
-            store,
-            ctx.tasks.results,
-            ctx.service.engines,
-            config,
-            uploads=ctx.uploads,
-            work_blobs=ctx.blobs.child("work") if ctx.blobs is not None else None,
-            on_finished=on_finished,
-        )
-        worker.start()
-        ctx.workers.append(worker)
+    ctx.workers.extend(ctx.system.start_workers(settings.workers, on_finished))
 
 
 def stop_workers(ctx: AppContext) -> None:
@@ -166,7 +127,7 @@ def stop_workers(ctx: AppContext) -> None:
 def loaded_capabilities(ctx: AppContext) -> tuple[str, EngineCapabilities] | None:
     model = ctx.settings.default_model
     engines = ctx.service.engines
-    engine = engines.loaded_engines().get(model)
+    engine = engines.opened().get(model)
     return (model, with_stages(engine.capabilities, configured_stages(engines))) if engine is not None else None
 
 

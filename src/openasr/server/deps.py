@@ -21,6 +21,7 @@ from openasr.server.observe import observation
 from openasr.service import TranscriptionService
 from openasr.settings import Settings
 from openasr.storage import BlobStore
+from openasr.system import System
 
 
 @dataclass
@@ -30,6 +31,8 @@ class AppContext:
     catalog: ModelCatalog
     """The public model names this server answers to."""
     gate: Gate
+    system: System | None = None
+    """Storage, stores, engines and workers' config, as `openasr.system` builds them for any process."""
     uploads: UploadStore | None = None
     tasks: TaskQueue | None = None
     workers: list[TaskWorker] = field(default_factory=list)

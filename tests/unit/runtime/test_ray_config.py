@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from openasr.engines.whisper import WhisperConfig
 from openasr.settings import Settings
 
 
@@ -19,7 +20,10 @@ def test_ray_settings_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) -
     assert config.ray is not None
     assert (config.ray.address, config.ray.actors, config.ray.actor_cpus) == ("ray://head:10001", 3, 4.0)
     assert config.ray.namespace == "openasr" and config.ray.max_restarts == -1
-    assert config.cpu_threads == 2  # an actor's 4 CPUs shared by its 2 engine workers, not this machine's cores
+    whisper = config.backend(WhisperConfig)
+    assert (
+        whisper is not None and whisper.cpu_threads == 2
+    )  # an actor's 4 CPUs shared by its 2 engine workers, not this machine's cores
 
 
 def test_without_an_address_engines_stay_in_process() -> None:

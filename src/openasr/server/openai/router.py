@@ -165,7 +165,7 @@ async def translations(
 @gated(MODELS)
 async def list_models(ctx: Context, api_key: ApiKey) -> JSONResponse:
     """Every model name this server takes, with its engine and the surfaces that accept it."""
-    engines = ctx.service.engines.loaded_engines()
+    engines = ctx.service.engines.opened()
 
     def can_translate(engine: str) -> bool:
         if engine in engines:
