@@ -67,7 +67,7 @@ def whisper_capabilities(whisper_codes: frozenset[str], multilingual: bool, work
         max_prompt_tokens=_MAX_LENGTH // 2 - 1,
         concurrent_calls=workers,
         translation=multilingual,
-        why_not={} if multilingual else {"translation": "an English-only model; use a multilingual Whisper"},
+        why_not={} if multilingual else {"translation": "English-only model"},
     )
 
 
