@@ -14,7 +14,7 @@ from openai import OpenAI
 from tokenizers import Tokenizer
 
 from live_server import KEY, live_server, server_settings
-from openasr.engines.registry import bundled_model_dir
+from openasr.engines.weights import bundled_model_dir
 from speech_clips import clip
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from openasr.core.billing import charge
 from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.core.options import TranscribeOptions
-from openasr.engines.registry import BUNDLED
+from openasr.engines.weights import BUNDLED
 from openasr.server.annotations import audio_annotations
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
