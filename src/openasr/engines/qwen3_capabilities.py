@@ -36,7 +36,7 @@ def qwen3_capabilities(positions: int, aligner_languages: frozenset[str] | None)
 def _why_not(aligner_languages: frozenset[str] | None) -> dict[str, str]:
     why = {
         "emotion": "no emotion classifier for Qwen3-ASR",
-        "translation": "Qwen3-ASR only transcribes; translate with a multilingual Whisper model (whisper-base)",
+        "translation": "Qwen3-ASR only transcribes",
     }
     if aligner_languages is None:
         why["word_timestamps"] = (

@@ -77,7 +77,7 @@ def remote_capabilities(config: RemoteConfig) -> EngineCapabilities:
         why_not={
             "word_timestamps": "the remote engine returns text only",
             "emotion": "no emotion classifier for a remote engine",
-            "translation": "the remote engine only transcribes; translate with a multilingual Whisper model",
+            "translation": "the remote engine only transcribes",
         },
         notes=(
             f"recognition by {config.url} (model {config.model}, {config.api} API); sentence times are the VAD chunks'",

@@ -52,7 +52,11 @@ def check_engine(engine: EngineFront, options: TranscribeOptions) -> None:
         )
     if options.task == "translate" and not caps.translation:
         reason = caps.why_not.get("translation", "it only transcribes")
-        raise InvalidParameterError(f"model {engine.name} cannot translate: {reason}", param="model")
+        raise InvalidParameterError(
+            f"model {engine.name} cannot translate: {reason}; translate with a multilingual Whisper model "
+            "(whisper-base)",
+            param="model",
+        )
     if options.context and not caps.context_biasing:
         raise InvalidParameterError(f"model {engine.name} does not support context biasing", param="context")
     if options.context:
