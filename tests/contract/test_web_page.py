@@ -38,6 +38,7 @@ BECKETT = clip("beckett")
 ZH_CLIPS = (clip("BAC009S0724W0121"), clip("BAC009S0768W0290"))
 SYNC_MAX_SECONDS = 300
 WAIT_MS = 180_000
+OTHER_KEY = "sk-local-other"
 
 FILE_INPUT = "[data-testid=file-input]"
 SENTENCE = "[data-testid=sentence]"
@@ -60,7 +61,7 @@ new MutationObserver(() => {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with live_server(server_settings(tmp_path_factory.mktemp("web"))) as url:
+    with live_server(server_settings(tmp_path_factory.mktemp("web"), api_keys=(KEY, OTHER_KEY))) as url:
         yield url
 
 
@@ -275,3 +276,28 @@ def test_the_microphone_recording_is_transcribed(page: Page, microphone_wav: Pat
     assert "recording-" in page.inner_text("#job-name")
     heard = " ".join(sentence_texts(page))
     assert score(BECKETT.reference, heard, "en").rate <= 0.35, heard
+
+
+def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Page, site: str) -> None:
+    """A new user types a wrong key, then the right one over it without pressing "Use key": the page uses
+    what the field says. After a reload, the finished task's audio plays again, fetched with its own key (another key gets the 400 an unknown task gets)."""
+    use_key(page, "sk-wrong")
+    page.wait_for_selector(f"{ERROR}:not([hidden])")
+    page.fill("input[name=api_key]", KEY)  # typed, not submitted
+    page.set_input_files(FILE_INPUT, BECKETT.path)
+    page.wait_for_selector(SENTENCE)
+    task_id = page.get_attribute("[data-testid=task]", "data-task-id") or ""
+
+    page.reload()
+    page.wait_for_selector(SENTENCE)
+    page.wait_for_function("() => document.querySelector('audio').src.startsWith('blob:')")
+    page.evaluate("document.querySelector('audio').play()")
+    page.wait_for_function("() => document.querySelector('audio').currentTime > 0.3")
+    duration = page.evaluate("document.querySelector('audio').duration")
+    assert duration == pytest.approx(len(load_clip(BECKETT.path)) / SAMPLE_RATE_HZ, abs=0.1)
+    shot(page, "reload-plays-audio")
+
+    audio = f"{site}/api/v1/tasks/{task_id}/audio"
+    assert requests.get(audio, headers={"Authorization": f"Bearer {KEY}"}, timeout=30).content == BECKETT.path.read_bytes()
+    other = requests.get(audio, headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=30)
+    assert other.status_code == 400 and "no uploaded audio" in other.json()["message"]

@@ -187,6 +187,10 @@ class UploadStore:
         """The data of `upload` (from `lookup`) as a local file for a ``with`` block."""
         return self.blobs.local_file(self._names(_digest(upload.key))[0])
 
+    def open_data(self, upload: StoredUpload) -> IO[bytes]:
+        """The data of `upload` (from `lookup`) as a stream, for serving it back to its owner."""
+        return self.blobs.open(self._names(_digest(upload.key))[0])
+
     def lookup(self, key: str, owner: str, now: float | None = None) -> StoredUpload:
         """The upload `key` if `owner` (a key id) uploaded it and it is within retention.
 

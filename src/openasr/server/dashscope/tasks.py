@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from openasr.core.errors import AccessDeniedError, InvalidParameterError
+from openasr.core.errors import AccessDeniedError, InvalidParameterError, SourceNotFoundError
 from openasr.core.keys import key_id
 from openasr.jobs.errors import ResultNotFoundError
 from openasr.jobs.tasks import TaskQueue
@@ -95,6 +95,26 @@ async def fetch(task_id: str, ctx: Context, api_key: ApiKey, rid: RequestId, req
     if view.usage_seconds is not None:
         body.usage = TaskUsage(seconds=view.usage_seconds)
     return JSONResponse(dump(body))
+
+
+@router.get("/tasks/{task_id}/audio", response_class=StreamingResponse, include_in_schema=False)
+@gated(TASKS)
+async def task_audio(task_id: str, ctx: Context, api_key: ApiKey) -> StreamingResponse:
+    """The audio a task was submitted with, to the key that submitted it (an openasr extension).
+
+    The page plays a task's audio beside its transcript; after a reload it has no copy of the file, so it
+    asks for the upload back. Only ``oss://`` uploads are kept here (an http(s) source is the caller's to
+    fetch); another key's task, and an upload past its retention, answer the same 404.
+    """
+    owner = key_id(api_key)
+    view = await run_in_threadpool(_queue(ctx).get, task_id, api_key_id=owner)
+    if view is None or not view.file_url.startswith("oss://") or ctx.uploads is None:
+        raise SourceNotFoundError(f"task {task_id} has no uploaded audio on this server for this key", param="task_id")
+    upload = await run_in_threadpool(ctx.uploads.lookup, view.file_url.removeprefix("oss://"), owner)
+    stream = await run_in_threadpool(ctx.uploads.open_data, upload)
+    headers = {"Content-Length": str(upload.size_bytes), "Cache-Control": "private, no-store"}
+    media_type = upload.content_type or "application/octet-stream"
+    return StreamingResponse(_blocks(stream), media_type=media_type, headers=headers)
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=CancelResponse)

@@ -31,8 +31,14 @@ class ApiError extends Error {
 
 // ------------------------------------------------------------------------------------------- HTTP
 
+/** The key in the key field as typed (no need to press "Use key"), else the one this browser kept. */
+function apiKey() {
+  const typed = $("api-key").value.trim();
+  return typed || localStorage.getItem(STORE.key) || "";
+}
+
 function withKey(headers = {}) {
-  const key = localStorage.getItem(STORE.key);
+  const key = apiKey();
   return key ? { ...headers, Authorization: `Bearer ${key}` } : headers;
 }
 
@@ -273,6 +279,24 @@ function openJob(name, taskId) {
   if (url) player.src = url;
   else player.removeAttribute("src");
   player.hidden = !url;
+  if (taskId && !url) loadTaskAudio(taskId);
+}
+
+/** After a reload the page has no copy of a task's file: ask the server for it, with the task's key. */
+async function loadTaskAudio(taskId) {
+  let blob;
+  try {
+    const response = await fetch(`/api/v1/tasks/${encodeURIComponent(taskId)}/audio`, { headers: withKey() });
+    if (!response.ok) return; // an http(s) source, or an upload past its retention: no player
+    blob = await response.blob();
+  } catch (_) {
+    return;
+  }
+  const url = URL.createObjectURL(blob);
+  audioUrls.set(taskId, url);
+  if (view.taskId !== taskId) return;
+  $("player").src = url;
+  $("player").hidden = false;
 }
 
 function showLiveText(text, info) {
@@ -596,6 +620,7 @@ function wire() {
   });
   $("record").addEventListener("click", startRecording);
   $("stop").addEventListener("click", () => recorder && recorder.stop());
+  $("api-key").addEventListener("input", () => localStorage.setItem(STORE.key, $("api-key").value.trim()));
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
     localStorage.setItem(STORE.key, $("api-key").value.trim());
