@@ -40,6 +40,7 @@ from openasr.server.gate import Gate
 from openasr.server.gate_asgi import GateMiddleware
 from openasr.server.metrics import Metrics
 from openasr.server.models import ModelCatalog
+from openasr.server.openai.realtime_route import router as openai_realtime_router
 from openasr.server.openai.router import router as openai_router
 from openasr.server.ops import router as ops_router
 from openasr.server.usage import router as usage_router
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     for router in (dashscope_router, uploads_router, tasks_router, results_router, usage_router):
         app.include_router(router, responses=dashscope_errors)
     app.include_router(openai_router, responses=error_responses(OpenAIError))
+    app.include_router(openai_realtime_router)
     app.include_router(ops_router, responses={"5XX": dashscope_errors["5XX"]})
     app.include_router(web_router)
     install_openapi(app, lambda: loaded_capabilities(ctx))
