@@ -46,12 +46,14 @@ class RecognitionRequest:
 
     `language` None asks the engine to detect it from the chunk itself, with the encoder output that
     recognition computes anyway (no second pass over the audio). `task` is `transcribe` or `translate`
-    (English text; only for engines whose capabilities say `translation`)."""
+    (English text; only for engines whose capabilities say `translation`). `draft` asks for the cheapest
+    decode the engine has (greedy, where it searches beams): a live caption, replaced by a final later."""
 
     language: str | None
     prompt: str = ""
     words: bool = False
     task: str = "transcribe"
+    draft: bool = False
 
 
 @dataclass(frozen=True)

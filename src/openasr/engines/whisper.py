@@ -153,7 +153,7 @@ class WhisperEngine:
                 prompt_tokens=self._prompt_tokens(request.prompt),
                 words=request.words,
                 task=request.task,
-                beam_size=self._beam_size,
+                beam_size=1 if request.draft else self._beam_size,
                 timestamp_tokens=self._timestamp_tokens,
             )
             decoded = decode_chunks(

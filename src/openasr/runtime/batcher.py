@@ -33,8 +33,12 @@ from openasr.engines.base import Engine, EngineCapabilities, Recognition, Recogn
 
 
 class Priority(IntEnum):
+    """Lower goes first. `PARTIAL` is a live caption's draft decode: after every waiting interactive
+    chunk (a realtime final, a sync request), before bulk work, never batched with either."""
+
     INTERACTIVE = 0
-    BULK = 1
+    PARTIAL = 1
+    BULK = 2
 
 
 ItemT = TypeVar("ItemT")
