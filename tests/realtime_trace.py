@@ -62,5 +62,7 @@ def check_openai_order(trace: list[dict[str, Any]], *, vad: bool, beta: bool) ->
     assert ended == committed, "items complete in commit order"
     for item in ended:
         deltas = "".join(e["delta"] for e in trace if e["type"] == f"{TRANSCRIPTION}.delta" and e["item_id"] == item)
-        final = next(e["transcript"] for e in trace if e["type"] == f"{TRANSCRIPTION}.completed" and e["item_id"] == item)
+        final = next(
+            e["transcript"] for e in trace if e["type"] == f"{TRANSCRIPTION}.completed" and e["item_id"] == item
+        )
         assert deltas == final or not final.startswith(deltas), (item, deltas, final)  # §3.4: deltas end as the final

@@ -54,7 +54,9 @@ def test_ga_manual_commits_give_the_offline_transcript_of_each_item(base: str) -
     client = OpenAI(api_key=KEY, base_url=f"{base}/v1")
     with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
         fmt = {"type": "audio/pcm", "rate": SAMPLE_RATE_HZ}
-        audio = {"input": {"format": fmt, "transcription": {"model": "whisper-1", "language": "en"}, "turn_detection": None}}
+        audio = {
+            "input": {"format": fmt, "transcription": {"model": "whisper-1", "language": "en"}, "turn_detection": None}
+        }
         conn.session.update(session={"type": "transcription", "audio": audio})  # type: ignore[arg-type]
         conn.input_audio_buffer.commit()  # nothing appended yet: an error, and the session goes on
         for samples in (first, second):
@@ -82,7 +84,11 @@ def test_beta_server_vad_at_24khz_finds_both_utterances(base: str) -> None:
     with client.beta.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as conn:
         vad = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500}
         conn.transcription_session.update(
-            session={"input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-1", "language": "en"}, "turn_detection": vad}
+            session={
+                "input_audio_format": "pcm16",
+                "input_audio_transcription": {"model": "whisper-1", "language": "en"},
+                "turn_detection": vad,
+            }
         )
         for frame in pcm_frames(stream, 24000):
             conn.input_audio_buffer.append(audio=frame)
@@ -115,12 +121,30 @@ BAD_EVENTS: list[tuple[str | bytes, str, str | None]] = [
     (json.dumps({"type": "input_audio_buffer.append", "audio": 5}), "invalid_value", "audio"),
     (json.dumps({"type": "session.update", "session": {"type": "realtime"}}), "invalid_value", "session.type"),
     (
-        json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 11025}}}}}),
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "transcription",
+                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": 11025}}},
+                },
+            }
+        ),
         "invalid_value",
         "session.audio.input.format.rate",
     ),
-    (json.dumps({"type": "transcription_session.update", "session": {"turn_detection": {"silence_duration_ms": 7000}}}), "invalid_value", "session.turn_detection.silence_duration_ms"),
-    (json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (15 * 1024 * 1024 + 4)}), "event_too_large", "audio"),
+    (
+        json.dumps(
+            {"type": "transcription_session.update", "session": {"turn_detection": {"silence_duration_ms": 7000}}}
+        ),
+        "invalid_value",
+        "session.turn_detection.silence_duration_ms",
+    ),
+    (
+        json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (15 * 1024 * 1024 + 4)}),
+        "event_too_large",
+        "audio",
+    ),
 ]
 
 

@@ -30,6 +30,7 @@ from openasr.runtime.memory import release_free_memory
 from openasr.server.auth import KeyRing, Limiter, RateLimiter
 from openasr.server.body import BodyLimits
 from openasr.server.dashscope.router import router as dashscope_router
+from openasr.server.dashscope.run_task_route import router as run_task_router
 from openasr.server.dashscope.tasks import results_router
 from openasr.server.dashscope.tasks import router as tasks_router
 from openasr.server.dashscope.uploads import router as uploads_router
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
         app.include_router(router, responses=dashscope_errors)
     app.include_router(openai_router, responses=error_responses(OpenAIError))
     app.include_router(openai_realtime_router)
+    app.include_router(run_task_router)
     app.include_router(ops_router, responses={"5XX": dashscope_errors["5XX"]})
     app.include_router(web_router)
     install_openapi(app, lambda: loaded_capabilities(ctx))

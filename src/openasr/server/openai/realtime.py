@@ -37,7 +37,9 @@ class OpenAIRealtime:
     """The OpenAI transcription surface of one WebSocket session; `beta` picks the beta event names
     (`conversation.item.created`, no `conversation.item.done`) until a GA `session.update` says otherwise."""
 
-    def __init__(self, session_id: str, catalog: ModelCatalog, new_session: SessionFactory, send: Send, *, beta: bool) -> None:
+    def __init__(
+        self, session_id: str, catalog: ModelCatalog, new_session: SessionFactory, send: Send, *, beta: bool
+    ) -> None:
         self.session_id = session_id
         self.beta = beta
         self._catalog = catalog
@@ -48,12 +50,23 @@ class OpenAIRealtime:
         self._session = new_session(self._session_config(self._settings), self._on_event)
         self._sent: dict[str, str] = {}
         """Per open item, the deltas sent so far, concatenated."""
+        self.transcripts: list[str] = []
+        """Every final so far (billing counts their tokens)."""
         self._previous: dict[str, str | None] = {}
         """Per committed item without its final yet, the item before it."""
 
     @property
     def audio_received_s(self) -> float:
         return self._session.audio_received_s
+
+    @property
+    def model(self) -> str:
+        """The public model name the session was last configured with (for usage rows)."""
+        return self._settings.model
+
+    @property
+    def prompt(self) -> str:
+        return self._settings.prompt
 
     async def start(self) -> None:
         """Configure the session's engine, then `session.created` (GA shape, which both SDKs parse)."""
@@ -93,7 +106,9 @@ class OpenAIRealtime:
             await self._session.clear()
             await self._emit("input_audio_buffer.cleared")
         else:
-            raise RealtimeError(INVALID_EVENT, f"unknown or unsupported event type {kind!r} on a transcription session", "type")
+            raise RealtimeError(
+                INVALID_EVENT, f"unknown or unsupported event type {kind!r} on a transcription session", "type"
+            )
 
     async def _update(self, apply: Callable[[Transcription, Any], Transcription], session: Any, *, beta: bool) -> None:
         settings = apply(self._settings, session)
@@ -109,19 +124,30 @@ class OpenAIRealtime:
 
     def _session_config(self, settings: Transcription) -> SessionConfig:
         try:
-            engine = self._catalog.default_engine_model if settings.model in REALTIME_MODELS else self._catalog.engine_for_openai(settings.model)
+            engine = (
+                self._catalog.default_engine_model
+                if settings.model in REALTIME_MODELS
+                else self._catalog.engine_for_openai(settings.model)
+            )
         except AsrError as exc:
             raise RealtimeError(INVALID_VALUE, exc.message, "session.audio.input.transcription.model") from None
         return SessionConfig(
-            model=engine, language=settings.language, context=settings.prompt or None, turn_detection=settings.turn_detection
+            model=engine,
+            language=settings.language,
+            context=settings.prompt or None,
+            turn_detection=settings.turn_detection,
         )
 
     async def _on_event(self, event: Event) -> None:
         """The session's events, in its order, as the OpenAI wire names them."""
         if isinstance(event, SpeechStarted):
-            await self._emit("input_audio_buffer.speech_started", audio_start_ms=event.audio_start_ms, item_id=event.item_id)
+            await self._emit(
+                "input_audio_buffer.speech_started", audio_start_ms=event.audio_start_ms, item_id=event.item_id
+            )
         elif isinstance(event, SpeechStopped):
-            await self._emit("input_audio_buffer.speech_stopped", audio_end_ms=event.audio_end_ms, item_id=event.item_id)
+            await self._emit(
+                "input_audio_buffer.speech_stopped", audio_end_ms=event.audio_end_ms, item_id=event.item_id
+            )
         elif isinstance(event, Committed):
             await self._committed(event)
         elif isinstance(event, Partial):
@@ -148,15 +174,22 @@ class OpenAIRealtime:
             await self._emit(f"{TRANSCRIPTION}.delta", item_id=item_id, content_index=0, delta=confirmed[len(sent) :])
 
     async def _final(self, event: Final) -> None:
+        self.transcripts.append(event.transcript)
         await self._delta(event.item_id, event.transcript)
         self._sent.pop(event.item_id, None)
         usage = {"type": "duration", "seconds": round(event.audio_s, 3)}
         await self._emit(
-            f"{TRANSCRIPTION}.completed", item_id=event.item_id, content_index=0, transcript=event.transcript, usage=usage
+            f"{TRANSCRIPTION}.completed",
+            item_id=event.item_id,
+            content_index=0,
+            transcript=event.transcript,
+            usage=usage,
         )
         previous = self._previous.pop(event.item_id, None)
         if not self.beta:
-            await self._emit("conversation.item.done", previous_item_id=previous, item=_item(event.item_id, event.transcript))
+            await self._emit(
+                "conversation.item.done", previous_item_id=previous, item=_item(event.item_id, event.transcript)
+            )
 
     async def _emit(self, kind: str, **fields: Any) -> None:
         await self._send({"event_id": f"event_{next(self._ids)}", "type": kind, **fields})
@@ -164,4 +197,11 @@ class OpenAIRealtime:
 
 def _item(item_id: str, transcript: str | None) -> dict[str, Any]:
     content = [{"type": "input_audio", "transcript": transcript}]
-    return {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user", "content": content}
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": "completed",
+        "role": "user",
+        "content": content,
+    }

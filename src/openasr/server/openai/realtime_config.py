@@ -49,7 +49,9 @@ def apply_ga(current: Transcription, session: Any) -> Transcription:
             f"session.type must be 'transcription' on a transcription session, not {session.get('type')!r}",
             "session.type",
         )
-    audio_input = _object(_object(session.get("audio") or {}, "session.audio").get("input") or {}, "session.audio.input")
+    audio_input = _object(
+        _object(session.get("audio") or {}, "session.audio").get("input") or {}, "session.audio.input"
+    )
     new = current
     if "format" in audio_input:
         new = _ga_format(new, _object(audio_input["format"] or {}, "session.audio.input.format"))
@@ -112,13 +114,19 @@ def beta_session(session_id: str, settings: Transcription) -> dict[str, Any]:
 def _ga_format(current: Transcription, fmt: dict[str, Any]) -> Transcription:
     kind = fmt.get("type", BETA_FORMATS[current.audio_format])
     if kind not in GA_FORMATS:
-        raise RealtimeError(INVALID_VALUE, f"format type must be one of {sorted(GA_FORMATS)}", "session.audio.input.format.type")
+        raise RealtimeError(
+            INVALID_VALUE, f"format type must be one of {sorted(GA_FORMATS)}", "session.audio.input.format.type"
+        )
     audio_format = GA_FORMATS[kind]
     default_rate = DEFAULT_RATE if audio_format == "pcm16" else G711_RATE
     rate = fmt.get("rate", default_rate)
-    if audio_format == "pcm16" and rate not in PCM_RATES or audio_format != "pcm16" and rate != G711_RATE:
+    if (audio_format == "pcm16" and rate not in PCM_RATES) or (audio_format != "pcm16" and rate != G711_RATE):
         allowed = sorted(PCM_RATES) if audio_format == "pcm16" else [G711_RATE]
-        raise RealtimeError(INVALID_VALUE, f"rate {rate!r} is not supported for {kind}; use {allowed}", "session.audio.input.format.rate")
+        raise RealtimeError(
+            INVALID_VALUE,
+            f"rate {rate!r} is not supported for {kind}; use {allowed}",
+            "session.audio.input.format.rate",
+        )
     check_format(audio_format, int(rate))
     return replace(current, audio_format=audio_format, rate=int(rate))
 
@@ -150,7 +158,9 @@ def _turns(value: Any, where: str) -> TurnDetection | None:
     if kind == "semantic_vad":
         eagerness = value.get("eagerness", "auto")
         if eagerness not in SEMANTIC_SILENCE_MS:
-            raise RealtimeError(INVALID_VALUE, f"eagerness must be one of {sorted(SEMANTIC_SILENCE_MS)}", f"{where}.eagerness")
+            raise RealtimeError(
+                INVALID_VALUE, f"eagerness must be one of {sorted(SEMANTIC_SILENCE_MS)}", f"{where}.eagerness"
+            )
         return replace(DEFAULT_VAD, silence_ms=SEMANTIC_SILENCE_MS[eagerness])
     if kind != "server_vad":
         raise RealtimeError(INVALID_VALUE, "turn_detection.type must be server_vad or semantic_vad", f"{where}.type")
@@ -192,4 +202,3 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RealtimeError(INVALID_VALUE, f"{where} must be a JSON object", where)
     return value
-

@@ -19,22 +19,22 @@ from starlette.websockets import WebSocketDisconnect
 from openasr.realtime.errors import INVALID_EVENT
 from openasr.realtime.session import RealtimeSession, SessionConfig
 from openasr.server.deps import get_context
+from openasr.server.observe import Observed
 from openasr.server.openai.realtime import OpenAIRealtime
+from openasr.server.realtime_socket import accept, frames
 from openasr.server.surface import Surface, gated
 
 router = APIRouter()
 REALTIME = Surface("realtime", invocation=True)
-SUBPROTOCOL = "realtime"
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 
 
 @router.websocket("/v1/realtime")
 @router.websocket("/compatible-mode/v1/realtime")
 @gated(REALTIME)
-async def realtime(websocket: WebSocket) -> None:
-    """One transcription session until the client closes."""
-    offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol=SUBPROTOCOL if offered else None)
+async def realtime(websocket: WebSocket, obs: Observed) -> None:
+    """One transcription session until the client closes; billed for the audio it sent, however it ends."""
+    offered = await accept(websocket)
     ctx = get_context(websocket)
     beta = "realtime=v1" in websocket.headers.get("openai-beta", "") or BETA_SUBPROTOCOL in offered
 
@@ -47,11 +47,8 @@ async def realtime(websocket: WebSocket) -> None:
     surface = OpenAIRealtime(f"sess_{secrets.token_hex(12)}", ctx.catalog, new_session, send, beta=beta)
     try:
         await surface.start()
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
-            event = _parse(message.get("text"))
+        async for frame in frames(websocket):
+            event = _parse(frame)
             if event is None:
                 await surface.error(INVALID_EVENT, "every client event is a JSON object in a text frame")
             else:
@@ -60,13 +57,15 @@ async def realtime(websocket: WebSocket) -> None:
         pass
     finally:
         await surface.close()
+        obs.model = surface.model
+        obs.bill(surface.audio_received_s, context=surface.prompt, text=" ".join(surface.transcripts))
 
 
-def _parse(text: str | None) -> dict[str, Any] | None:
-    if text is None:
+def _parse(frame: str | bytes) -> dict[str, Any] | None:
+    if isinstance(frame, bytes):
         return None
     try:
-        event = json.loads(text)
+        event = json.loads(frame)
     except ValueError:
         return None
     return event if isinstance(event, dict) else None

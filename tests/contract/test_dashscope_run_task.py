@@ -1,0 +1,98 @@
+"""DashScope run-task streaming recognition (`/api-ws/v1/inference`) with the real
+`dashscope.audio.asr.Recognition` client against a real server on loopback.
+
+Two read sentences with a second of silence between them stream through `start` / `send_audio_frame` /
+`stop`: each must come back as its own final sentence (an `end_time`, the SDK's test for "final") that
+reads as its reference, after any caption of that sentence and never followed by one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import dashscope
+import numpy as np
+import pytest
+from asr_metrics import score
+from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
+
+from audio_files import SAMPLE_RATE_HZ, load_clip, to_int16
+from live_server import KEY, live_server, server_settings
+from speech_clips import clip
+
+CLIPS = (clip("0880"), clip("0930"))
+FRAME_BYTES = 3200  # 100 ms of 16 kHz s16le, as Alibaba's samples send
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with live_server(server_settings(tmp_path_factory.mktemp("run-task"))) as url:
+        yield url
+
+
+@pytest.fixture
+def inference_url(base: str) -> Iterator[str]:
+    before = dashscope.base_websocket_api_url, dashscope.api_key
+    dashscope.base_websocket_api_url = base.replace("http", "ws") + "/api-ws/v1/inference"
+    dashscope.api_key = KEY
+    yield dashscope.base_websocket_api_url
+    dashscope.base_websocket_api_url, dashscope.api_key = before
+
+
+class Recorder(RecognitionCallback):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.sentences: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.complete = threading.Event()
+
+    def on_event(self, result: RecognitionResult) -> None:
+        self.sentences.append(dict(result.get_sentence()))
+
+    def on_complete(self) -> None:
+        self.complete.set()
+
+    def on_error(self, result: RecognitionResult) -> None:
+        self.errors.append(str(result.message))
+        self.complete.set()
+
+
+def test_recognition_streams_captions_then_one_final_per_sentence(inference_url: str) -> None:
+    gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
+    pcm = to_int16(np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])).tobytes()
+    recorder = Recorder()
+    recognition = Recognition(
+        model="paraformer-realtime-v2",
+        format="pcm",
+        sample_rate=SAMPLE_RATE_HZ,
+        callback=recorder,
+        language_hints=["en"],
+    )
+    recognition.start()
+    for start in range(0, len(pcm), FRAME_BYTES):
+        recognition.send_audio_frame(pcm[start : start + FRAME_BYTES])
+    recognition.stop()
+    assert recorder.complete.wait(120) and not recorder.errors, recorder.errors
+
+    finals = [s for s in recorder.sentences if RecognitionResult.is_sentence_end(s)]
+    assert len(finals) == 2, recorder.sentences
+    for sentence, c in zip(finals, CLIPS, strict=True):
+        assert score(c.reference, sentence["text"], "en").rate <= 0.25, sentence
+        assert sentence["sentence_end"] is True and 0 <= sentence["begin_time"] < sentence["end_time"]
+    assert finals[0]["end_time"] <= finals[1]["begin_time"]
+    for final in finals:  # captions of a sentence come before its final, none after
+        mine = [i for i, s in enumerate(recorder.sentences) if s["sentence_id"] == final["sentence_id"]]
+        assert recorder.sentences[mine[-1]] is final
+        assert all(s["end_time"] is None for s in (recorder.sentences[i] for i in mine[:-1]))
+
+
+def test_an_unknown_model_fails_the_task_and_a_wrong_key_the_handshake(inference_url: str) -> None:
+    recorder = Recorder()
+    Recognition(model="no-such-model", format="pcm", sample_rate=SAMPLE_RATE_HZ, callback=recorder).start()
+    assert recorder.complete.wait(30) and "no-such-model" in recorder.errors[0]
+
+    dashscope.api_key = "sk-wrong"
+    refused = Recorder()
+    Recognition(model="paraformer-realtime-v2", format="pcm", sample_rate=SAMPLE_RATE_HZ, callback=refused).start()
+    assert refused.complete.wait(30) and refused.errors
