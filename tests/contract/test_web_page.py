@@ -280,7 +280,8 @@ def test_the_microphone_recording_is_transcribed(page: Page, microphone_wav: Pat
 
 def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Page, site: str) -> None:
     """A new user types a wrong key, then the right one over it without pressing "Use key": the page uses
-    what the field says. After a reload, the finished task's audio plays again, fetched with its own key (another key gets the 400 an unknown task gets)."""
+    what the field says. After a reload, the finished task's audio plays again, fetched with its own key
+    (another key gets the 400 an unknown task gets)."""
     use_key(page, "sk-wrong")
     page.wait_for_selector(f"{ERROR}:not([hidden])")
     page.fill("input[name=api_key]", KEY)  # typed, not submitted
@@ -298,6 +299,8 @@ def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Pag
     shot(page, "reload-plays-audio")
 
     audio = f"{site}/api/v1/tasks/{task_id}/audio"
-    assert requests.get(audio, headers={"Authorization": f"Bearer {KEY}"}, timeout=30).content == BECKETT.path.read_bytes()
+    assert (
+        requests.get(audio, headers={"Authorization": f"Bearer {KEY}"}, timeout=30).content == BECKETT.path.read_bytes()
+    )
     other = requests.get(audio, headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=30)
     assert other.status_code == 400 and "no uploaded audio" in other.json()["message"]
