@@ -13,6 +13,7 @@ import base64
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,28 @@ def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Pag
     )
     other = requests.get(audio, headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=30)
     assert other.status_code == 400 and "no uploaded audio" in other.json()["message"]
+
+
+def test_live_mode_captions_the_microphone_and_downloads_the_session(page: Page, microphone_wav: Path) -> None:
+    """Live mode streams the fake microphone (Beckett, in a loop) over the realtime WebSocket with the key
+    as a subprotocol: finals appear as lines while it listens; Stop finishes the open turn."""
+    page.fill("input[name=api_key]", KEY)
+    page.select_option("[data-testid=language]", "en")
+    page.click("[data-testid=live-start]")
+    started = time.monotonic()
+    page.wait_for_selector("[data-testid=live-final]")  # a turn ended while listening: a final line
+    shot(page, "live-listening")
+    seconds = len(load_clip(microphone_wav)) / SAMPLE_RATE_HZ
+    page.wait_for_timeout(max(0.0, started + seconds - 1.0 - time.monotonic()) * 1000)  # the clip played once
+    page.click("[data-testid=live-stop]")
+    page.wait_for_selector("[data-testid=live-start]:not([disabled])")
+    shot(page, "live-stopped")
+    assert page.inner_text(ERROR) == ""
+    finals = page.locator("[data-testid=live-final] .text").all_inner_texts()
+    heard = " ".join(finals).split()
+    n = len(BECKETT.reference.split())
+    windows = [" ".join(heard[i : i + n]) for i in range(max(1, len(heard) - n + 1))]  # the mic loops
+    assert min(score(BECKETT.reference, w, "en").rate for w in windows) <= 0.35, heard
+    assert download(page, "live-txt") == "\n".join(finals)
+    subtitles = download(page, "live-srt")
+    assert subtitles.startswith("1\n00:00:0") and finals[-1] in subtitles

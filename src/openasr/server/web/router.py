@@ -1,7 +1,7 @@
 """Serves the page (`/`) and its assets (`/web/…`) from files inside the package.
 
 The page talks only to the public APIs an SDK user has (upload flow, DashScope sync SSE, async tasks,
-task list), so it needs no endpoint of its own. Its Content-Security-Policy allows nothing but this
+task list, the OpenAI realtime WebSocket for Live mode), so it needs no endpoint of its own. Its Content-Security-Policy allows nothing but this
 origin (plus `blob:` audio for the user's own file), which keeps it working offline and keeps a stray
 CDN reference from ever loading.
 """
@@ -15,6 +15,8 @@ from fastapi.responses import Response
 
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
+    "live.js": "text/javascript; charset=utf-8",
+    "pcm-worklet.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 """The page's files besides index.html, with their media types; nothing else under /web/ is served."""
