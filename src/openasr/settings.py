@@ -153,6 +153,16 @@ class Settings(BaseSettings):
     rate_limit_window_s: float = 60.0
     """The sliding window of the rate limit (a minute; shorter only for tests)."""
 
+    max_realtime_sessions: int = 8
+    """Realtime WebSocket sessions open at once; the next one is refused at its handshake (503 with
+    `Retry-After`), so the running ones never degrade. 0 turns the cap off."""
+
+    realtime_idle_timeout_s: float = 60.0
+    """A realtime session that receives no frame for this long gets an `idle_timeout` error and is closed."""
+
+    realtime_max_session_s: float = 3600.0
+    """A realtime session's longest life (OpenAI's limit): then its open item is finished and it is closed."""
+
     workers: int = 1
     """Async transcription workers inside the server process."""
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from openasr import pipeline
 from openasr.core.errors import AsrError
-from openasr.core.options import TranscribeOptions
+from openasr.core.options import TokenCounter, TranscribeOptions, count_context_tokens
 from openasr.core.types import SAMPLE_RATE_HZ
 from openasr.engines.base import RecognitionItem
 from openasr.realtime import partials
@@ -103,6 +103,11 @@ class RealtimeSession:
     def audio_received_s(self) -> float:
         """Seconds of audio received so far (what the session is billed)."""
         return self._buffer.end / SAMPLE_RATE_HZ
+
+    @property
+    def count_tokens(self) -> TokenCounter:
+        """How the session's model counts text tokens (for the bill)."""
+        return self._engine.count_tokens if self._engine is not None else count_context_tokens
 
     async def update(self, config: SessionConfig) -> None:
         """Apply a new configuration (checked against the model first: `RealtimeError` naming the field);
@@ -209,6 +214,8 @@ class RealtimeSession:
         """Commit the open item at `end`: its events, then its final decode in the background."""
         item, self._item = self._item, None
         assert item is not None
+        if self._partial is not None:  # its caption could not be sent any more: free the engine for the final
+            self._partial.cancel()
         samples = self._buffer.slice(item.start, end)
         self._commit_point = end
         if stopped:

@@ -29,6 +29,7 @@ from openasr.runtime.engine_pool import EnginePool
 from openasr.runtime.memory import release_free_memory
 from openasr.server.auth import KeyRing, Limiter, RateLimiter
 from openasr.server.body import BodyLimits
+from openasr.server.dashscope.realtime import router as realtime_router
 from openasr.server.dashscope.router import router as dashscope_router
 from openasr.server.dashscope.run_task_route import router as run_task_router
 from openasr.server.dashscope.tasks import results_router
@@ -76,7 +77,15 @@ def build_context(settings: Settings, engines: EnginePool | None = None) -> AppC
     keys = (*settings.api_keys, *settings.admin_keys) if settings.api_keys else ()  # open stays open
     metrics = Metrics(system.engines, tasks.store)
     limiter = rate_limiter(settings, tasks.store)
-    gate = Gate(KeyRing(keys), limiter, service.admission, settings.default_model, metrics, usage=tasks.store)
+    gate = Gate(
+        KeyRing(keys),
+        limiter,
+        service.admission,
+        settings.default_model,
+        metrics,
+        usage=tasks.store,
+        realtime_sessions=settings.max_realtime_sessions,
+    )
     return AppContext(
         settings=settings,
         service=service,
@@ -173,6 +182,7 @@ def create_app(settings: Settings | None = None, *, engines: EnginePool | None =
     app.include_router(openai_realtime_router)
     app.include_router(run_task_router)
     app.include_router(ops_router, responses={"5XX": dashscope_errors["5XX"]})
+    app.include_router(realtime_router)
     app.include_router(web_router)
     install_openapi(app, lambda: loaded_capabilities(ctx))
     return app

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 
 import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from openasr.core.errors import UploadTooLargeError
+from openasr.core.errors import ServerBusyError, UploadTooLargeError
 from openasr.core.keys import key_id
 from openasr.jobs.store import TaskStore
 from openasr.runtime.admission import Admission
@@ -43,6 +43,33 @@ class BodyTooLargeError(UploadTooLargeError):
     code = "BadRequest.TooLarge"
 
 
+REALTIME_RETRY_AFTER_S = 5
+"""What a refused realtime handshake suggests: sessions last minutes, a slot frees when one ends."""
+
+
+class SessionSlots:
+    """The realtime sessions open now, against the server's cap (0: no cap). One event loop counts them,
+    so no lock is needed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot until the context ends, or refuse (`ServerBusyError`) when all are taken."""
+        if self.limit and self.open >= self.limit:
+            raise ServerBusyError(
+                f"{self.open} realtime sessions are open, this server's limit; retry later",
+                retry_after_s=REALTIME_RETRY_AFTER_S,
+            )
+        self.open += 1
+        try:
+            yield
+        finally:
+            self.open -= 1
+
+
 class Gate:
     def __init__(
         self,
@@ -52,6 +79,7 @@ class Gate:
         default_model: str,
         metrics: Metrics | None = None,
         usage: TaskStore | None = None,
+        realtime_sessions: int = 0,
     ) -> None:
         self._keys = keys
         self._limiter = limiter
@@ -59,6 +87,9 @@ class Gate:
         self._model = default_model
         self._metrics = metrics
         self._usage = usage
+        self.sessions = SessionSlots(realtime_sessions)
+        if metrics is not None:
+            metrics.watch_sessions(lambda: self.sessions.open)
 
     def key(self, authorization: str | None) -> str | None:
         """The caller's key from its `Authorization` header (None: none, and none is needed); raises

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -84,9 +85,11 @@ class GateMiddleware:
             with ExitStack() as admitted:  # a sync session counts in the engine's queue until it ends
                 surface = self._surfaces.of(scope)
                 try:
-                    await self._gate.check(obs, surface, _headers(scope))
+                    await self._gate.check(obs, surface, _websocket_headers(scope))
                     if surface.sync:
                         admitted.enter_context(self._gate.admit())
+                    if surface.realtime:
+                        admitted.enter_context(self._gate.sessions.hold())
                 except AsrError as exc:
                     await _refuse_handshake(scope, answer, obs.request_id, exc)
                     return
@@ -141,6 +144,27 @@ async def _refuse_handshake(scope: Scope, answer: _Answer, rid: str, error: AsrE
 
 def _headers(scope: Scope) -> Mapping[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
+INSECURE_KEY_PROTOCOL = "openai-insecure-api-key."
+"""A browser cannot set `Authorization` on a WebSocket: it offers its key as a subprotocol instead."""
+
+
+def _websocket_headers(scope: Scope) -> Mapping[str, str]:
+    """The handshake's headers, with the key a browser could only send another way (an
+    `openai-insecure-api-key.<key>` subprotocol, or `?api_key=`) as its `Authorization`."""
+    headers = dict(_headers(scope))
+    if "authorization" not in headers and (key := websocket_key(scope, headers)):
+        headers["authorization"] = f"Bearer {key}"
+    return headers
+
+
+def websocket_key(scope: Scope, headers: Mapping[str, str]) -> str | None:
+    for protocol in headers.get("sec-websocket-protocol", "").split(","):
+        if protocol.strip().startswith(INSECURE_KEY_PROTOCOL):
+            return protocol.strip()[len(INSECURE_KEY_PROTOCOL) :]
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return query["api_key"][0] if query.get("api_key") else None
 
 
 async def _no_body() -> Message:

@@ -60,6 +60,12 @@ class GuardedH11Protocol(H11Protocol):
         if self.cycle is not cycle and self.cycle is not None:  # a request's headers are complete
             self._cancel_header_timer()
 
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        """The connection becomes a WebSocket: the header timer must not close it later (its idle and
+        ping timeouts are the realtime session's own)."""
+        self._cancel_header_timer()
+        super().handle_websocket_upgrade(event)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may already start a pipelined request
         idle = self.cycle is None or self.cycle.response_complete
@@ -103,6 +109,9 @@ class GuardedH11Protocol(H11Protocol):
             self._header_timer = None
 
 
+WS_MAX_FRAME_BYTES = 32 * 1024 * 1024
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn `Config` arguments that apply the settings' connection limits."""
     protocol = type(
@@ -114,4 +123,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "http": protocol,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # Realtime frames up to twice the 15 MiB event limit reach the session, which answers an oversized
+        # one with an `error` event; beyond that uvicorn closes with 1009 before buffering more.
+        "ws_max_size": WS_MAX_FRAME_BYTES,
     }

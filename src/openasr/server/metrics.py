@@ -14,9 +14,9 @@ status code, priority, task state. API keys, request ids and task ids never appe
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -33,6 +33,8 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.
 """Request latency: health checks take milliseconds, a 5-minute sync file tens of seconds on a CPU."""
 TASK_BUCKETS_S = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0)
 """Async tasks run up to 12 h of audio."""
+REALTIME_BUCKETS_S = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+"""Realtime latencies: targets are around a second (spec §5.5)."""
 
 
 class Metrics:
@@ -86,6 +88,21 @@ class Metrics:
             buckets=TASK_BUCKETS_S,
             registry=r,
         )
+        self._sessions = Gauge("openasr_realtime_sessions_open", "Realtime WebSocket sessions open now.", registry=r)
+        self._first_partial = Histogram(
+            "openasr_realtime_first_partial_seconds",
+            "Realtime items: from the start of speech to its first caption.",
+            ["surface", "model"],
+            buckets=REALTIME_BUCKETS_S,
+            registry=r,
+        )
+        self._final_latency = Histogram(
+            "openasr_realtime_final_latency_seconds",
+            "Realtime items: from the commit (end of speech, a commit, a finish) to the final transcript.",
+            ["surface", "model"],
+            buckets=REALTIME_BUCKETS_S,
+            registry=r,
+        )
         r.register(_EngineCollector(engines))
         if store is not None:
             r.register(_TaskCollector(store))
@@ -101,6 +118,16 @@ class Metrics:
             self._upload.labels(obs.surface).inc(obs.body_bytes)
         if status == 429:
             self._throttled.labels(obs.surface).inc()
+
+    def watch_sessions(self, count: Callable[[], int]) -> None:
+        """Read the open realtime sessions from `count` at scrape time."""
+        self._sessions.set_function(count)
+
+    def observe_first_partial(self, surface: str, model: str, seconds: float) -> None:
+        self._first_partial.labels(surface, model).observe(seconds)
+
+    def observe_final_latency(self, surface: str, model: str, seconds: float) -> None:
+        self._final_latency.labels(surface, model).observe(seconds)
 
     def observe_task(self, task: TaskRecord) -> None:
         if task.end_time_ms is not None:

@@ -25,6 +25,11 @@ ASYNC_MODEL = "qwen3-asr-flash-filetrans"
 """The file-transcription model clients (the CLI) name by default."""
 ASYNC_MODELS = frozenset({ASYNC_MODEL, "qwen3-asr-flash-filetrans-2025-11-17"})
 LEGACY_MODELS = frozenset({"qwen-audio-asr"})
+REALTIME_MODEL = "qwen3-asr-flash-realtime"
+REALTIME_MODELS = frozenset(
+    {REALTIME_MODEL, "qwen3-asr-flash-realtime-2025-10-27", "qwen3-asr-flash-realtime-2026-02-10"}
+)
+"""The realtime (WebSocket) model names; the stable alias points at the 2025-10-27 snapshot."""
 OPENAI_ALIASES = frozenset({"whisper-1"})
 
 SURFACES = (
@@ -66,6 +71,17 @@ class ModelCatalog:
         if name in ASYNC_MODELS:
             return self.engine_for_sync(name)
         return self.engine_for_openai(name)
+
+    def engine_for_realtime(self, name: str) -> str:
+        """The realtime names, and every name the transcription endpoint takes (openasr's own models)."""
+        if name in REALTIME_MODELS:
+            return self.default_engine_model
+        try:
+            return self.engine_for_openai(name)
+        except ModelNotFoundError:
+            raise ModelNotFoundError(
+                f"model {name!r} does not exist; use one of {', '.join(sorted(REALTIME_MODELS))}"
+            ) from None
 
     def engine_for(self, name: str) -> str:
         """The engine model behind any public name, whichever surface takes it."""

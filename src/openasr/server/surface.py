@@ -41,6 +41,9 @@ class Surface:
     call) or at the handshake (a WebSocket session), only while the predicted wait is under its bound."""
     max_body_bytes: int | None = SMALL_BODY_BYTES
     """An HTTP body's cap; None: the route caps its own body (E3 uploads, whose cap is the store's)."""
+    realtime: bool = False
+    """A realtime session: holds one of the server's realtime slots (`OPENASR_MAX_REALTIME_SESSIONS`)
+    from its handshake to its end, or is refused at the handshake when none is free."""
 
 
 OPEN = Surface("ops", needs_key=False)
@@ -89,7 +92,9 @@ class Surfaces:
                 partial = route
         if partial is None:
             return UNROUTED
-        return dataclasses.replace(declared(partial), invocation=False, sync=False, max_body_bytes=SMALL_BODY_BYTES)
+        return dataclasses.replace(
+            declared(partial), invocation=False, sync=False, max_body_bytes=SMALL_BODY_BYTES, realtime=False
+        )
 
     def _routes(self, routes: list[BaseRoute]) -> list[BaseRoute]:
         """Every route with its full path: FastAPI keeps an included router as one route of the app and
