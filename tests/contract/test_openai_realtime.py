@@ -114,7 +114,7 @@ def events_until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
 
 BAD_EVENTS: list[tuple[str | bytes, str, str | None]] = [
     ("{not json", "invalid_event", None),
-    ("[1, 2]", "invalid_event", None),
+    ("[1, 2]", "invalid_event", "type"),
     (b"\x00\x01binary", "invalid_event", None),
     (json.dumps({"type": "response.create"}), "invalid_event", "type"),
     (json.dumps({"type": "input_audio_buffer.append", "audio": "***not base64***"}), "invalid_value", "audio"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from openasr.settings import Settings
@@ -71,11 +70,6 @@ class GuardedH11Protocol(H11Protocol):
         idle = self.cycle is None or self.cycle.response_complete
         if idle and not self.transport.is_closing():  # the next request: idle time plus the header time
             self._arm_header_timer(self.timeout_keep_alive + self.header_timeout_s)
-
-    def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        """The connection becomes a WebSocket session: its header timer must not close it later."""
-        self._cancel_header_timer()
-        super().handle_websocket_upgrade(event)
 
     def send_400_response(self, msg: str) -> None:
         if len(self.conn.trailing_data[0]) > MAX_HEADER_BYTES:

@@ -2,6 +2,8 @@
 
 Text frames are directives (JSON), binary frames audio. The server closes the socket once the task has
 finished or failed, as the cloud does; the session is billed for the audio it received however it ends.
+Its directives carry no `type`, so this surface reads its own frames rather than through
+`realtime.connection.serve`, whose parser requires one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from openasr.server.realtime_socket import accept, frames
 from openasr.server.surface import Surface, gated
 
 router = APIRouter()
-RUN_TASK = Surface("realtime", invocation=True)
+RUN_TASK = Surface("dashscope-run-task", invocation=True, realtime=True)
 
 
 @router.websocket("/api-ws/v1/inference")

@@ -1,9 +1,9 @@
 """Serves the page (`/`) and its assets (`/web/…`) from files inside the package.
 
 The page talks only to the public APIs an SDK user has (upload flow, DashScope sync SSE, async tasks,
-task list, the OpenAI realtime WebSocket for Live mode), so it needs no endpoint of its own. Its Content-Security-Policy allows nothing but this
-origin (plus `blob:` audio for the user's own file), which keeps it working offline and keeps a stray
-CDN reference from ever loading.
+task list, the OpenAI realtime WebSocket for Live mode), so it needs no endpoint of its own. Its
+Content-Security-Policy allows nothing but this origin (plus `blob:` audio for the user's own file),
+which keeps it working offline and keeps a stray CDN reference from ever loading.
 """
 
 from __future__ import annotations
