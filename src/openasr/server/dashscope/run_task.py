@@ -172,7 +172,7 @@ class RunTask:
                 return  # a turn with no words is no sentence
         first = item_id not in self._begun
         self._begun.add(item_id)
-        sentence = {
+        sentence: dict[str, Any] = {
             "sentence_id": int(item_id.rsplit("_", 1)[-1]),
             "begin_time": begin,
             "end_time": end if final else None,

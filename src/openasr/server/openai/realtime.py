@@ -44,20 +44,14 @@ class OpenAIWire:
         self._catalog = catalog
         self._ids = itertools.count(1)
         self._settings = Transcription()
+        self.model = self._settings.model
+        """The public model name the session is configured with (usage rows, metrics)."""
+        self.context = self._settings.prompt
         self._decoder = FrameDecoder(self._settings.audio_format, self._settings.rate)
         self._sent: dict[str, str] = {}
         """Per open item, the deltas sent so far, concatenated."""
         self._previous: dict[str, str | None] = {}
         """Per committed item without its final yet, the item before it."""
-
-    @property
-    def model(self) -> str:
-        """The public model name the session is configured with (usage rows, metrics)."""
-        return self._settings.model
-
-    @property
-    def context(self) -> str:
-        return self._settings.prompt
 
     async def start(self, conn: Connection) -> None:
         """Open the session with OpenAI's defaults, then `session.created` (GA shape; both SDKs parse it)."""
@@ -102,6 +96,7 @@ class OpenAIWire:
         if (settings.audio_format, settings.rate) != (self._settings.audio_format, self._settings.rate):
             self._decoder = FrameDecoder(settings.audio_format, settings.rate)
         self._settings, self.beta = settings, beta
+        self.model, self.context = settings.model, settings.prompt
         if beta:
             await conn.send(
                 self._event("transcription_session.updated", session=beta_session(self.session_id, settings))
