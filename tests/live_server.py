@@ -48,23 +48,28 @@ def live_server(
     engines: EnginePool | None = None,
     port: int | None = None,
     routers: Sequence[APIRouter] = (),
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) once GET /health answers 200; `engines` replaces the
     shared pool (a server whose engines need other settings: a Qwen3 aligner, an emotion classifier); `port` restarts a
-    server where it was; `routers` adds a test's own routes to the app `create_app` built."""
+    server where it was; `routers` adds a test's own routes to the app `create_app` built; `tls` (certificate,
+    key) serves https (for clients that only speak wss://)."""
     port = port or free_port()
     app = create_app(settings, engines=engines or shared_engines(settings.cache_dir))
     for router in routers:
         app.include_router(router)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings))
+    ssl = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+    options = uvicorn_options(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options, **ssl)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
         try:
-            if requests.get(f"{base}/health", timeout=2).status_code == 200:
+            verify: str | bool = str(tls[0]) if tls else True
+            if requests.get(f"{base}/health", timeout=2, verify=verify).status_code == 200:
                 break
         except requests.ConnectionError:
             pass
