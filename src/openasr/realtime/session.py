@@ -110,8 +110,8 @@ class RealtimeSession:
         return self._engine.count_tokens if self._engine is not None else count_context_tokens
 
     async def update(self, config: SessionConfig) -> None:
-        """Apply a new configuration (checked against the model first: `RealtimeError` naming the field);
-        a change of turn detection applies from the next frame."""
+        """Apply a new configuration (checked against the model first: `RealtimeError` naming the field).
+        A change of turn detection commits the open item first and applies from the next frame."""
         try:
             engine = await asyncio.to_thread(self._models.get, config.model)
             pipeline.check_engine(engine, config.options())
@@ -119,10 +119,10 @@ class RealtimeSession:
             raise RealtimeError(INVALID_VALUE, exc.message, getattr(exc, "param", None)) from None
         self._engine = engine
         if config.turn_detection != self.config.turn_detection:
-            previous_end = self._item.start if self._item is not None else self._buffer.end
-            self._turns = self._detector(config, previous_end)
-            if self._item is not None and config.turn_detection is not None:
-                self._item = None  # VAD decides the next turn
+            with contextlib.suppress(RealtimeError):  # the open item ends under the rules it began with
+                await self.commit()
+            self._item = None
+            self._turns = self._detector(config, self._buffer.end)
         self.config = config
 
     async def append(self, samples: np.ndarray) -> None:
