@@ -16,6 +16,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import dashscope
@@ -25,30 +27,35 @@ import requests
 from dashscope import Client
 from dashscope.audio.qwen_omni import MultiModality, OmniRealtimeCallback, OmniRealtimeConversation
 from dashscope.audio.qwen_omni.omni_realtime import TranscriptionParams
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 import openasr
 from live_server import KEY, live_server, server_settings
 from openasr.audio.decode import decode_audio
-from realtime_traces import COMPLETED, check_dashscope_trace
+from realtime_traces import COMPLETED, TEXT, check_dashscope_trace
 from speech_clips import clip
 
 RATE = 16000
 PATH = "/api-ws/v1/realtime"
 MODEL = "qwen3-asr-flash-realtime"
-IDLE_S = 3.0
+IDLE_S = 2.0
 FINISH_TIMEOUT_S = 120
 """Finals on a loaded 2-core machine can take seconds each; `end_session` waits for all of them."""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = server_settings(
-        tmp_path_factory.mktemp("realtime"), max_realtime_sessions=2, realtime_idle_timeout_s=IDLE_S
-    )
-    with live_server(settings) as base:
+    with live_server(server_settings(tmp_path_factory.mktemp("realtime"), max_realtime_sessions=2)) as base:
         yield base
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_engine() -> Iterator[None]:
+    """`openasr.transcribe`'s in-process engine (the offline side of every comparison) is released."""
+    yield
+    openasr.close()
 
 
 def ws_url(base: str) -> str:
@@ -65,9 +72,15 @@ def pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
-def offline(samples: np.ndarray) -> str:
-    """What the offline path gives for exactly these samples (as 16 kHz PCM16 turned them into)."""
-    return openasr.transcribe([samples], language="en").text
+def offline(*segments: np.ndarray) -> list[str]:
+    """What the offline path gives for exactly these samples, each on its own (recognised side by side,
+    so the engine batches them)."""
+    with ThreadPoolExecutor(len(segments)) as pool:
+        return list(pool.map(lambda samples: openasr.transcribe([samples], language="en").text, segments))
+
+
+def words(text: str) -> set[str]:
+    return set(text.lower().replace(".", "").replace(",", "").split())
 
 
 def as_sent(samples: np.ndarray) -> np.ndarray:
@@ -86,7 +99,7 @@ class Recorder(OmniRealtimeCallback):
         self.closed.set()
 
 
-def test_the_legacy_client_in_vad_mode_gets_live_captions_and_offline_finals(server: str) -> None:
+def test_the_legacy_client_in_vad_mode_gets_turns_and_offline_finals(server: str) -> None:
     audio = speech("0880", "0890")
     sent = as_sent(audio)
     dashscope.api_key = KEY
@@ -102,7 +115,7 @@ def test_the_legacy_client_in_vad_mode_gets_live_captions_and_offline_finals(ser
         transcription_params=TranscriptionParams(language="en", sample_rate=RATE, input_audio_format="pcm"),
     )
     data = pcm16(audio)
-    for start in range(0, len(data), 3200):  # 100 ms frames, about 5x faster than real time
+    for start in range(0, len(data), 3200):  # 100 ms frames, five times faster than real time
         conversation.append_audio(base64.b64encode(data[start : start + 3200]).decode())
         time.sleep(0.02)
     conversation.end_session(timeout=FINISH_TIMEOUT_S)
@@ -114,16 +127,16 @@ def test_the_legacy_client_in_vad_mode_gets_live_captions_and_offline_finals(ser
     starts = {e["item_id"]: e["audio_start_ms"] for e in events if e["type"].endswith("speech_started")}
     ends = {e["item_id"]: e["audio_end_ms"] for e in events if e["type"].endswith("speech_stopped")}
     finals = {e["item_id"]: e for e in events if e["type"] == COMPLETED}
-    for item in items:
-        segment = sent[starts[item] * RATE // 1000 : ends[item] * RATE // 1000]
-        assert finals[item]["transcript"] == offline(segment)
-        assert finals[item]["language"] == "en" and finals[item]["emotion"] == "neutral"
+    segments = [sent[starts[item] * RATE // 1000 : ends[item] * RATE // 1000] for item in items]
+    assert [finals[item]["transcript"] for item in items] == offline(*segments)
+    assert all(finals[item]["language"] == "en" and finals[item]["emotion"] == "neutral" for item in items)
     assert "ill disposed" in finals[items[0]]["transcript"].lower().replace("-", " ")
+    assert metric(server, "openasr_realtime_final_latency_seconds_count", surface="dashscope-realtime") >= 2
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # "the audio API is a preview"
 @pytest.mark.filterwarnings("ignore::UserWarning")  # "no workspace configured": the URL is given
-def test_the_v2_client_in_manual_mode_gets_one_final_per_commit(server: str) -> None:
+def test_the_v2_client_in_manual_mode_gets_captions_and_one_final_per_commit(server: str) -> None:
     first, second = decode_audio(clip("0880").path), decode_audio(clip("0930").path)
     events: list[dict[str, Any]] = []
     with Client(api_key=KEY) as client, client.audio.realtime.connect(model=MODEL, ws_url=ws_url(server)) as rt:
@@ -137,13 +150,19 @@ def test_the_v2_client_in_manual_mode_gets_one_final_per_commit(server: str) -> 
             data = pcm16(samples)
             for start in range(0, len(data), 6400):
                 rt.append_audio(data[start : start + 6400])
+            if samples is first:  # the uncommitted item is captioned while it stays open
+                while not events or events[-1]["type"] != TEXT:
+                    events.append(rt.recv_event() or {})
             rt.commit()
         rt.end_session()
         events.extend(rt.events())
     items = check_dashscope_trace(events, updates=1, vad=False)
     assert events[-1]["type"] == "session.finished" and len(items) == 2
+    caption = next(e for e in events if e["type"] == TEXT)
+    assert caption["item_id"] == items[0] and caption["text"] == "" and caption["stash"]
     finals = [e["transcript"] for e in events if e["type"] == COMPLETED]
-    assert finals == [offline(as_sent(first)), offline(as_sent(second))]
+    assert finals == offline(as_sent(first), as_sent(second))
+    assert words(caption["stash"]) & words(finals[0])
 
 
 def raw_session(base: str, query: str = f"?model={MODEL}", **kwargs: Any) -> ClientConnection:
@@ -252,11 +271,17 @@ def test_the_handshake_refuses_a_bad_key_with_401(server: str) -> None:
         assert ws.subprotocol == "realtime" and receive(ws)["type"] == "session.created"
 
 
+def metric(base: str, name: str, **labels: str) -> float:
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
 def scrape_open_sessions(base: str) -> float:
-    for line in requests.get(f"{base}/metrics", timeout=10).text.splitlines():
-        if line.startswith("openasr_realtime_sessions_open "):
-            return float(line.split()[1])
-    raise AssertionError("no openasr_realtime_sessions_open metric")
+    return metric(base, "openasr_realtime_sessions_open")
 
 
 def eventually(check: Any, timeout: float = 15) -> bool:
@@ -302,8 +327,8 @@ def test_a_vanished_client_is_billed_and_leaves_nothing_open(server: str) -> Non
     assert eventually(lambda: usage_seconds(server) - before == 3)  # 2.6 s of audio, billed per started second
 
 
-def test_an_idle_session_gets_an_idle_timeout_error_and_is_closed(server: str) -> None:
-    with raw_session(server) as ws:
+def test_an_idle_session_gets_an_idle_timeout_error_and_is_closed(tmp_path: Path) -> None:
+    with live_server(server_settings(tmp_path, realtime_idle_timeout_s=IDLE_S)) as idle, raw_session(idle) as ws:
         receive(ws)
         started = time.monotonic()
         error = receive(ws, timeout=IDLE_S + 5)

@@ -110,8 +110,8 @@ class RealtimeSession:
         return self._engine.count_tokens if self._engine is not None else count_context_tokens
 
     async def update(self, config: SessionConfig) -> None:
-        """Apply a new configuration (checked against the model first: `RealtimeError` naming the field);
-        a change of turn detection applies from the next frame."""
+        """Apply a new configuration (checked against the model first: `RealtimeError` naming the field).
+        A change of turn detection commits the open item first and applies from the next frame."""
         try:
             engine = await asyncio.to_thread(self._models.get, config.model)
             pipeline.check_engine(engine, config.options())
@@ -119,10 +119,10 @@ class RealtimeSession:
             raise RealtimeError(INVALID_VALUE, exc.message, getattr(exc, "param", None)) from None
         self._engine = engine
         if config.turn_detection != self.config.turn_detection:
-            previous_end = self._item.start if self._item is not None else self._buffer.end
-            self._turns = self._detector(config, previous_end)
-            if self._item is not None and config.turn_detection is not None:
-                self._item = None  # VAD decides the next turn
+            with contextlib.suppress(RealtimeError):  # the open item ends under the rules it began with
+                await self.commit()
+            self._item = None
+            self._turns = self._detector(config, self._buffer.end)
         self.config = config
 
     async def append(self, samples: np.ndarray) -> None:
@@ -248,14 +248,14 @@ class RealtimeSession:
 
     def _maybe_partial(self) -> None:
         """Start a caption decode of the open item when one is due and none is running; skipped (not
-        queued) while finals wait for the engine."""
+        queued) while interactive chunks (finals, sync requests) wait for the engine."""
         item, engine = self._item, self._engine
         if not self.config.partials or item is None or engine is None or self._partial is not None:
             return
         end = self._buffer.end
         if not partials.due(item, partials.voiced_s(item.voiced_frames, FRAME_SAMPLES), end):
             return
-        if any(not t.done() for t in self._finals) or engine.stats.queued.get(Priority.INTERACTIVE, 0):
+        if engine.stats.queued.get(Priority.INTERACTIVE, 0):
             return
         start, end = partials.window(item, end)
         item.partial_at = end
