@@ -295,16 +295,27 @@ def report(
     return table
 
 
+def step(what: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
+
+
 async def run(base: str, pid: int, args: argparse.Namespace) -> Table:
     url = base.replace("http", "ws") + f"/api-ws/v1/realtime?model={MODEL}"
     samples, ref = stream(args.seconds)
     half, _ = stream(args.seconds / 2)
-    offline(samples[: RATE_HZ * 2])  # load the in-process engine before timing anything
-    await session(url, half[: RATE_HZ * 3])  # warm the server
-    one = measure(await session(url, samples), samples)
+    step("loading the in-process engine, warming the server")
+    offline(samples[: RATE_HZ * 2])
+    await session(url, half[: RATE_HZ * 3])
+    step("one session")
+    trace = await session(url, samples)
+    step("comparing its finals with offline recognition")
+    one = measure(trace, samples)
+    step(f"{args.sessions} sessions at once")
     traces = await asyncio.gather(*(session(url, half) for _ in range(args.sessions)))
     many = {"final": [f for t in traces for f in measure(t, None)["final"]]}
+    step(f"a {args.minutes:g} min session, RSS")
     rss = await long_session(url, half, args.minutes, pid)
+    step("the whole stream offline, then the baseline")
     file_wer = score(ref, offline(samples), "en").rate
     peer = await asyncio.to_thread(baseline, samples)
     return report(one, many, peer, file_wer, ref, rss, args)
