@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import os
 import statistics
@@ -157,7 +158,7 @@ def measure(trace: Trace, samples: np.ndarray | None) -> dict[str, Any]:
 
 def pairs(texts: list[str]) -> list[tuple[str, str]]:
     """Consecutive confirmed texts of one item."""
-    return list(zip(texts, texts[1:], strict=False))
+    return list(itertools.pairwise(texts))
 
 
 def offline(samples: np.ndarray) -> str:
