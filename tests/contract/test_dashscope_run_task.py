@@ -8,8 +8,10 @@ reads as its reference, after any caption of that sentence and never followed by
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dashscope
@@ -17,6 +19,8 @@ import numpy as np
 import pytest
 from asr_metrics import score
 from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import connect
 
 from audio_files import SAMPLE_RATE_HZ, load_clip, to_int16
 from live_server import KEY, live_server, server_settings
@@ -96,3 +100,29 @@ def test_an_unknown_model_fails_the_task_and_a_wrong_key_the_handshake(inference
     refused = Recorder()
     Recognition(model="paraformer-realtime-v2", format="pcm", sample_rate=SAMPLE_RATE_HZ, callback=refused).start()
     assert refused.complete.wait(30) and refused.errors
+
+
+def run_task(model: str = "paraformer-realtime-v2") -> str:
+    header = {"streaming": "duplex", "task_id": "a" * 32, "action": "run-task"}
+    payload = {"model": model, "parameters": {"sample_rate": 16000, "format": "pcm"}, "input": {}, "task": "asr"}
+    return json.dumps({"header": header, "payload": payload})
+
+
+def test_bad_directives_and_an_idle_client_fail_the_task_and_close(tmp_path: Path) -> None:
+    with live_server(server_settings(tmp_path, realtime_idle_timeout_s=1.0)) as idle_base:
+        url = idle_base.replace("http", "ws") + "/api-ws/v1/inference"
+        auth = {"Authorization": f"Bearer {KEY}"}
+        for first in ("{not json", json.dumps({"header": {"action": "dance"}}), b"audio before run-task"):
+            with connect(url, additional_headers=auth) as ws:
+                ws.send(first)
+                failed = json.loads(ws.recv(timeout=30))
+                assert (
+                    failed["header"]["event"] == "task-failed" and failed["header"]["error_code"] == "InvalidParameter"
+                )
+                with pytest.raises(ConnectionClosedOK):
+                    ws.recv(timeout=5)
+        with connect(url, additional_headers=auth) as ws:
+            ws.send(run_task())
+            assert json.loads(ws.recv(timeout=30))["header"]["event"] == "task-started"
+            failed = json.loads(ws.recv(timeout=10))  # nothing sent for 1 s
+            assert failed["header"]["error_code"] == "RequestTimeOut"

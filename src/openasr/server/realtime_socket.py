@@ -7,6 +7,8 @@ the handshake, so `accept` echoes `realtime` whenever any was offered.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from starlette.websockets import WebSocket
@@ -21,10 +23,12 @@ async def accept(websocket: WebSocket) -> list[str]:
     return offered
 
 
-async def frames(websocket: WebSocket) -> AsyncIterator[str | bytes]:
-    """The client's frames, text as `str` and binary as `bytes`, until it disconnects."""
+async def frames(websocket: WebSocket, idle_s: float, max_s: float) -> AsyncIterator[str | bytes]:
+    """The client's frames, text as `str` and binary as `bytes`, until it disconnects. Raises
+    `TimeoutError` when no frame comes for `idle_s`, or the session has lasted `max_s`."""
+    ends = time.monotonic() + max_s
     while True:
-        message = await websocket.receive()
+        message = await asyncio.wait_for(websocket.receive(), max(0.0, min(idle_s, ends - time.monotonic())))
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")

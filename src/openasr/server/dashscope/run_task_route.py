@@ -1,13 +1,16 @@
 """`/api-ws/v1/inference`: DashScope's run-task WebSocket for streaming recognition (spec §2).
 
 Text frames are directives (JSON), binary frames audio. The server closes the socket once the task has
-finished or failed, as the cloud does; the session is billed for the audio it received however it ends.
+finished or failed, as the cloud does, and fails a task that sends nothing for
+`OPENASR_REALTIME_IDLE_TIMEOUT_S` or outlives `OPENASR_REALTIME_MAX_SESSION_S`; the session is billed for
+the audio it received however it ends.
 Its directives carry no `type`, so this surface reads its own frames rather than through
 `realtime.connection.serve`, whose parser requires one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -40,21 +43,25 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
         return RealtimeSession(config, ctx.service.engines, emit)
 
     task = RunTask(ctx.catalog.default_engine_model, new_session, send)
+    settings = ctx.settings
     try:
-        async for frame in frames(websocket):
+        async for frame in frames(websocket, settings.realtime_idle_timeout_s, settings.realtime_max_session_s):
             if isinstance(frame, bytes):
                 await task.receive_audio(frame)
             else:
                 await task.receive_text(_parse(frame))
             if task.done:
-                await websocket.close(1000)
                 break
+    except TimeoutError:
+        await task.fail("RequestTimeOut", "no audio or directive within the idle limit, or the session's maximum age")
     except WebSocketDisconnect:
         pass
     finally:
         await task.close()
         obs.model = task.model
         obs.bill(task.audio_received_s, context="", text=" ".join(task.transcripts))
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.close(1000)
 
 
 def _parse(frame: str) -> Any:
