@@ -232,6 +232,8 @@ class RealtimeSession:
         event: Event
         try:
             event = await asyncio.to_thread(self._decode_final, item_id, samples)
+        except _Closed:
+            return
         except AsrError as exc:
             event = Failed(item_id, exc.code, exc.message)
         except Exception as exc:
@@ -242,8 +244,14 @@ class RealtimeSession:
         await self._send(event)
 
     def _decode_final(self, item_id: str, samples: np.ndarray) -> Final:
+        """`Transcription.run` of the item's samples, chunk by chunk so a closed session stops early."""
         recognition = pipeline.start([samples], self.config.options(), self._models, priority=Priority.INTERACTIVE)
-        channel = recognition.run().channels[0]
+        chunks = []
+        for chunk in recognition.stream():
+            if self._closed:
+                raise _Closed
+            chunks.append(chunk)
+        channel = recognition.assemble([chunks]).channels[0]
         return Final(item_id, channel.text, channel.language, channel.emotion, len(samples) / SAMPLE_RATE_HZ)
 
     def _maybe_partial(self) -> None:
@@ -301,6 +309,10 @@ class RealtimeSession:
 
     def _next_id(self) -> str:
         return f"item_{next(self._ids)}"
+
+
+class _Closed(Exception):
+    """The session closed while its final was being decoded: the rest of the decode is skipped."""
 
 
 def _ms(sample: int) -> int:
