@@ -256,14 +256,15 @@ class RealtimeSession:
 
     def _maybe_partial(self) -> None:
         """Start a caption decode of the open item when one is due and none is running; skipped (not
-        queued) while interactive chunks (finals, sync requests) wait for the engine."""
+        queued) while this session's finals are being decoded or interactive chunks (anyone's finals,
+        sync requests) wait for the engine: on a small machine a caption would slow the final down."""
         item, engine = self._item, self._engine
         if not self.config.partials or item is None or engine is None or self._partial is not None:
             return
         end = self._buffer.end
         if not partials.due(item, partials.voiced_s(item.voiced_frames, FRAME_SAMPLES), end):
             return
-        if engine.stats.queued.get(Priority.INTERACTIVE, 0):
+        if any(not t.done() for t in self._finals) or engine.stats.queued.get(Priority.INTERACTIVE, 0):
             return
         start, end = partials.window(item, end)
         item.partial_at = end
