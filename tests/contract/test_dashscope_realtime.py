@@ -11,6 +11,7 @@ asserts latency (bench/realtime.py measures it).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -41,6 +42,7 @@ RATE = 16000
 PATH = "/api-ws/v1/realtime"
 MODEL = "qwen3-asr-flash-realtime"
 IDLE_S = 2.0
+MAX_SESSION_S = 3.0
 FINISH_TIMEOUT_S = 120
 """Finals on a loaded 2-core machine can take seconds each; `end_session` waits for all of them."""
 
@@ -327,10 +329,30 @@ def test_a_vanished_client_is_billed_and_leaves_nothing_open(server: str) -> Non
     assert eventually(lambda: usage_seconds(server) - before == 3)  # 2.6 s of audio, billed per started second
 
 
-def test_an_idle_session_gets_an_idle_timeout_error_and_is_closed(tmp_path: Path) -> None:
-    with live_server(server_settings(tmp_path, realtime_idle_timeout_s=IDLE_S)) as idle, raw_session(idle) as ws:
-        receive(ws)
-        started = time.monotonic()
-        error = receive(ws, timeout=IDLE_S + 5)
-        assert error["error"]["code"] == "idle_timeout" and time.monotonic() - started >= IDLE_S - 0.5
-        assert close_code(ws) == 1000
+def test_idle_and_expired_sessions_get_an_error_and_are_closed(tmp_path: Path) -> None:
+    """Silence from the client for the idle limit; a client that keeps sending past the session's limit
+    (its open speech is finished first)."""
+    settings = server_settings(tmp_path, realtime_idle_timeout_s=IDLE_S, realtime_max_session_s=MAX_SESSION_S)
+    with live_server(settings) as base:
+        with raw_session(base) as ws:
+            receive(ws)
+            started = time.monotonic()
+            error = receive(ws, timeout=IDLE_S + 5)
+            assert error["error"]["code"] == "idle_timeout" and time.monotonic() - started >= IDLE_S - 0.5
+            assert close_code(ws) == 1000
+        with raw_session(base) as ws:
+            receive(ws)
+            ws.send(json.dumps(UPDATE))
+            receive(ws)
+            silence = base64.b64encode(pcm16(np.zeros(RATE // 10, dtype=np.float32))).decode()
+            deadline, seen = time.monotonic() + MAX_SESSION_S + 30, []
+            with pytest.raises(ConnectionClosed):
+                while time.monotonic() < deadline:
+                    ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": silence}))
+                    with contextlib.suppress(TimeoutError):
+                        seen.append(receive(ws, timeout=IDLE_S / 4)["type"])
+            with contextlib.suppress(ConnectionClosed):  # what arrived before the close frame
+                while True:
+                    seen.append(receive(ws, timeout=1)["type"])
+            assert ws.close_code == 1000
+            assert seen[-1] == "error" and COMPLETED in seen  # the uncommitted audio was finished first

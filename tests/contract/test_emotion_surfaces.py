@@ -19,9 +19,11 @@ import requests
 pytest.importorskip("torch", reason="needs openasr[emotion] (torch and transformers)")
 pytest.importorskip("transformers", reason="needs openasr[emotion] (torch and transformers)")
 
+import av
 from dashscope.audio.qwen_asr import QwenTranscription
 from openai import OpenAI
 from static_server import static_server
+from websockets.sync.client import connect
 
 from emotion_models import tiny_transformers_model
 from live_server import KEY, live_server, server_settings
@@ -153,3 +155,27 @@ def test_cli_refuses_a_checkpoint_whose_classes_are_not_emotions_in_one_line(tmp
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.startswith("error: MODEL_UNAVAILABLE") and "['yes', 'no', 'up', 'down']" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_realtime_finals_carry_the_emotion_of_their_samples(base: str) -> None:
+    """A Manual-mode realtime item of the whole clip: its final's emotion is the sync answer's for the
+    same 16 kHz samples (the clip is 16-bit 16 kHz mono, so the PCM sent is the file's)."""
+    sync = dashscope.MultiModalConversation.call(model="qwen3-asr-flash", messages=native_messages(BECKETT.path))
+    expected = sync.output.choices[0].message["annotations"][0]["emotion"]
+    with av.open(str(BECKETT.path)) as container:
+        pcm = b"".join(bytes(frame.planes[0])[: frame.samples * 2] for frame in container.decode(audio=0))
+    url = base.replace("http://", "ws://") + "/api-ws/v1/realtime?model=qwen3-asr-flash-realtime"
+    with connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}, max_size=None) as ws:
+        update = {"turn_detection": None, "input_audio_format": "pcm", "sample_rate": 16000}
+        for event in (
+            {"type": "session.update", "session": update},
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()},
+            {"type": "input_audio_buffer.commit"},
+            {"type": "session.finish"},
+        ):
+            ws.send(json.dumps(event))
+        events = []
+        while not events or events[-1]["type"] != "session.finished":
+            events.append(json.loads(ws.recv(timeout=120)))
+    (final,) = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert final["emotion"] == expected != "neutral"  # "neutral" is also what a final without emotion says

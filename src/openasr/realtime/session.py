@@ -232,6 +232,8 @@ class RealtimeSession:
         event: Event
         try:
             event = await asyncio.to_thread(self._decode_final, item_id, samples)
+        except _Closed:
+            return
         except AsrError as exc:
             event = Failed(item_id, exc.code, exc.message)
         except Exception as exc:
@@ -242,20 +244,27 @@ class RealtimeSession:
         await self._send(event)
 
     def _decode_final(self, item_id: str, samples: np.ndarray) -> Final:
+        """`Transcription.run` of the item's samples, chunk by chunk so a closed session stops early."""
         recognition = pipeline.start([samples], self.config.options(), self._models, priority=Priority.INTERACTIVE)
-        channel = recognition.run().channels[0]
+        chunks = []
+        for chunk in recognition.stream():
+            if self._closed:
+                raise _Closed
+            chunks.append(chunk)
+        channel = recognition.assemble([chunks]).channels[0]
         return Final(item_id, channel.text, channel.language, channel.emotion, len(samples) / SAMPLE_RATE_HZ)
 
     def _maybe_partial(self) -> None:
         """Start a caption decode of the open item when one is due and none is running; skipped (not
-        queued) while interactive chunks (finals, sync requests) wait for the engine."""
+        queued) while this session's finals are being decoded or interactive chunks (anyone's finals,
+        sync requests) wait for the engine: on a small machine a caption would slow the final down."""
         item, engine = self._item, self._engine
         if not self.config.partials or item is None or engine is None or self._partial is not None:
             return
         end = self._buffer.end
         if not partials.due(item, partials.voiced_s(item.voiced_frames, FRAME_SAMPLES), end):
             return
-        if engine.stats.queued.get(Priority.INTERACTIVE, 0):
+        if any(not t.done() for t in self._finals) or engine.stats.queued.get(Priority.INTERACTIVE, 0):
             return
         start, end = partials.window(item, end)
         item.partial_at = end
@@ -301,6 +310,10 @@ class RealtimeSession:
 
     def _next_id(self) -> str:
         return f"item_{next(self._ids)}"
+
+
+class _Closed(Exception):
+    """The session closed while its final was being decoded: the rest of the decode is skipped."""
 
 
 def _ms(sample: int) -> int:

@@ -62,13 +62,13 @@ def test_the_gate_finds_the_route_the_router_picks(app: FastAPI) -> None:
 def test_a_websocket_route_added_after_the_first_lookup_is_found(tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=tmp_path, cache_dir=tmp_path / "cache"))
     surfaces = Surfaces()
-    assert surfaces.of(scope(app, "GET", "/api-ws/v1/realtime", kind="websocket")) == UNROUTED
+    assert surfaces.of(scope(app, "GET", "/api-ws/v1/added-later", kind="websocket")) == UNROUTED
     session = Surface("realtime", invocation=True)
 
-    @app.websocket("/api-ws/v1/realtime")
+    @app.websocket("/api-ws/v1/added-later")
     @gated(session)
     async def realtime(websocket: WebSocket) -> None:
         await websocket.close()
 
-    assert surfaces.of(scope(app, "GET", "/api-ws/v1/realtime", kind="websocket")) == session
-    assert surfaces.of(scope(app, "GET", "/api-ws/v1/realtime")) == UNROUTED  # an HTTP GET is no session
+    assert surfaces.of(scope(app, "GET", "/api-ws/v1/added-later", kind="websocket")) == session
+    assert surfaces.of(scope(app, "GET", "/api-ws/v1/added-later")) == UNROUTED  # an HTTP GET is no session

@@ -1,0 +1,82 @@
+"""A realtime session's turn and buffer rules on real audio, without a server: the hard split of a long
+turn, Manual mode's buffer limit, empty commits, `clear`, and `close` stopping what it started. Finals are
+not awaited here (the contract tests compare them with offline recognition)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import numpy as np
+import pytest
+
+from live_server import cache_dir, shared_engines
+from openasr.audio.decode import decode_audio
+from openasr.realtime.errors import BUFFER_TOO_LONG, COMMIT_EMPTY, RealtimeError
+from openasr.realtime.events import Committed, Event, Final, SpeechStarted, SpeechStopped
+from openasr.realtime.session import RealtimeSession, SessionConfig, TurnDetection
+from speech_clips import clip
+
+RATE = 16000
+
+
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coroutine)
+
+
+async def opened(config: SessionConfig, events: list[Event]) -> RealtimeSession:
+    async def emit(event: Event) -> None:
+        events.append(event)
+
+    session = RealtimeSession(config, shared_engines(cache_dir()), emit)
+    await session.update(config)
+    return session
+
+
+def test_a_turn_longer_than_30_s_is_split_into_two_items() -> None:
+    names = ("0870", "0920", "0890", "0930", "0880", "0890", "0880")  # 33 s of speech, no pause of 6 s
+    speech = np.concatenate([decode_audio(clip(name).path) for name in names])
+    events: list[Event] = []
+
+    async def scenario() -> None:
+        vad = TurnDetection(threshold=0.5, silence_ms=6000, prefix_padding_ms=0)
+        session = await opened(SessionConfig("whisper-base", "en", turn_detection=vad, partials=False), events)
+        for start in range(0, len(speech), RATE):
+            await session.append(speech[start : start + RATE])
+        await session.close()
+
+    run(scenario())
+    kinds = [type(e) for e in events]
+    assert kinds[:4] == [SpeechStarted, SpeechStopped, Committed, SpeechStarted]
+    first, stopped, second = events[0], events[1], events[3]
+    assert isinstance(first, SpeechStarted) and isinstance(stopped, SpeechStopped)
+    assert isinstance(second, SpeechStarted) and second.item_id != first.item_id
+    assert 27_000 <= stopped.audio_end_ms - first.audio_start_ms <= 30_000
+    assert second.audio_start_ms == stopped.audio_end_ms
+    assert not [e for e in events if isinstance(e, Final)], "close() stops the finals it started"
+
+
+def test_manual_mode_keeps_60_s_uncommitted_and_refuses_empty_commits() -> None:
+    events: list[Event] = []
+
+    async def scenario() -> None:
+        session = await opened(SessionConfig("whisper-base", "en", turn_detection=None), events)
+        with pytest.raises(RealtimeError) as empty:
+            await session.commit()
+        assert empty.value.code == COMMIT_EMPTY
+        for _ in range(61):
+            try:
+                await session.append(np.zeros(RATE, dtype=np.float32))
+            except RealtimeError as error:
+                assert error.code == BUFFER_TOO_LONG
+        assert session.audio_received_s == 60.0
+        await session.clear()
+        with pytest.raises(RealtimeError):
+            await session.commit()  # cleared: nothing to commit
+        await session.append(np.zeros(RATE // 5, dtype=np.float32))
+        await session.commit()
+        await session.close()
+
+    run(scenario())
+    assert [type(e) for e in events] == [Committed]
