@@ -36,6 +36,7 @@ pytestmark = pytest.mark.skipif(
 
 ARTIFACTS = Path(os.environ.get("OPENASR_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "web"
 BECKETT = clip("beckett")
+SHORT = clip("0880")  # 3 s
 ZH_CLIPS = (clip("BAC009S0724W0121"), clip("BAC009S0768W0290"))
 SYNC_MAX_SECONDS = 300
 WAIT_MS = 180_000
@@ -286,7 +287,7 @@ def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Pag
     use_key(page, "sk-wrong")
     page.wait_for_selector(f"{ERROR}:not([hidden])")
     page.fill("input[name=api_key]", KEY)  # typed, not submitted
-    page.set_input_files(FILE_INPUT, BECKETT.path)
+    page.set_input_files(FILE_INPUT, SHORT.path)
     page.wait_for_selector(SENTENCE)
     task_id = page.get_attribute("[data-testid=task]", "data-task-id") or ""
 
@@ -296,12 +297,12 @@ def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Pag
     page.evaluate("document.querySelector('audio').play()")
     page.wait_for_function("() => document.querySelector('audio').currentTime > 0.3")
     duration = page.evaluate("document.querySelector('audio').duration")
-    assert duration == pytest.approx(len(load_clip(BECKETT.path)) / SAMPLE_RATE_HZ, abs=0.1)
+    assert duration == pytest.approx(len(load_clip(SHORT.path)) / SAMPLE_RATE_HZ, abs=0.1)
     shot(page, "reload-plays-audio")
 
     audio = f"{site}/api/v1/tasks/{task_id}/audio"
     assert (
-        requests.get(audio, headers={"Authorization": f"Bearer {KEY}"}, timeout=30).content == BECKETT.path.read_bytes()
+        requests.get(audio, headers={"Authorization": f"Bearer {KEY}"}, timeout=30).content == SHORT.path.read_bytes()
     )
     other = requests.get(audio, headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=30)
     assert other.status_code == 400 and "no uploaded audio" in other.json()["message"]
