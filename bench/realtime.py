@@ -145,7 +145,12 @@ def measure(trace: Trace, samples: np.ndarray | None) -> dict[str, Any]:
     )
     same = None
     if samples is not None:
-        same = sum(i["final"] == offline(samples[i["start_ms"] * 16 : i["end_ms"] * 16]) for i in found.values())
+        same = 0
+        for name, i in found.items():
+            alone = offline(samples[i["start_ms"] * 16 : i["end_ms"] * 16])
+            same += i["final"] == alone
+            if i["final"] != alone:
+                step(f"{name} [{i['start_ms']}, {i['end_ms']}] ms: final {i['final']!r}, offline {alone!r}")
     return {
         "items": len(found),
         "first": first,
