@@ -271,6 +271,8 @@ def test_the_handshake_refuses_a_bad_key_with_401(server: str) -> None:
         assert refused.value.response.status_code == 401
     with raw_session(server, additional_headers={}, subprotocols=["realtime", f"openai-insecure-api-key.{KEY}"]) as ws:
         assert ws.subprotocol == "realtime" and receive(ws)["type"] == "session.created"
+    with raw_session(server, "/?api_key=" + KEY, additional_headers={}) as ws:  # a trailing slash, no model
+        assert receive(ws)["session"]["model"] == MODEL
 
 
 def metric(base: str, name: str, **labels: str) -> float:

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import openai
 import pytest
 import requests
 from context_limit import refused_naming_the_context, with_context
 from openai import OpenAI
 from static_server import static_server
+from websockets.sync.client import connect
 
 from live_server import KEY, live_server, server_settings
 from openasr.core.options import MAX_CONTEXT_TOKENS, count_context_tokens
@@ -234,3 +236,25 @@ def test_models_lists_the_configured_qwen3_model_and_its_aligner(tiny_qwen3) -> 
     assert "word timestamps (no forced aligner is configured (set OPENASR_ALIGNER_MODEL" in models()
     aligned = models(OPENASR_ALIGNER_MODEL=str(tiny_qwen3.aligner))
     assert f"word timestamps, context biasing (10000 tokens), VAD, ITN zh/en, aligner {tiny_qwen3.aligner}" in aligned
+
+
+def test_realtime_captions_and_finals_come_from_the_in_process_qwen3_engine(plain: str) -> None:
+    """A Manual-mode realtime item: captioned (a draft decode at the partial priority) while open, then
+    recognised as the sync surface recognises the clip."""
+    with av.open(str(CLIP)) as container:  # 16-bit 16 kHz mono: the file's own samples
+        pcm = b"".join(bytes(frame.planes[0])[: frame.samples * 2] for frame in container.decode(audio=0))
+    url = plain.replace("http://", "ws://") + "/api-ws/v1/realtime?model=qwen3-asr-flash-realtime"
+    with connect(url, additional_headers=AUTH, max_size=None) as ws:
+        session = {"turn_detection": None, "input_audio_transcription": {"language": "en"}}
+        ws.send(json.dumps({"type": "session.update", "session": session}))
+        ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}))
+        events = [json.loads(ws.recv(timeout=60))]
+        while events[-1]["type"] != "conversation.item.input_audio_transcription.text":
+            events.append(json.loads(ws.recv(timeout=60)))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        ws.send(json.dumps({"type": "session.finish"}))
+        while events[-1]["type"] != "session.finished":
+            events.append(json.loads(ws.recv(timeout=60)))
+    caption = next(e for e in events if e["type"].endswith(".text"))
+    (final,) = [e for e in events if e["type"].endswith(".completed")]
+    assert caption["stash"] == "hello world." and final["transcript"] == "hello world." and final["language"] == "en"

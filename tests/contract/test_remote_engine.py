@@ -5,15 +5,18 @@ going down and coming back."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 import requests
 from static_server import static_server
+from websockets.sync.client import connect
 
 from live_server import KEY, free_port, live_server, server_settings
 from openasr.engines.qwen3_backend import Qwen3Config
@@ -91,6 +94,26 @@ def test_sync_requests_are_recognised_by_the_far_side(far: FarSide, near: str) -
         assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
         assert {r.json()["output"]["choices"][0]["message"]["content"][0]["text"] for r in answers} == {"hello world."}
         assert far.chunks_recognised() >= before + 4
+
+
+def test_realtime_captions_and_finals_are_recognised_by_the_far_side(far: FarSide, near: str) -> None:
+    """A Manual-mode realtime item: captioned while open, then its final, both from the remote engine."""
+    with av.open(str(CLIP)) as container:  # 16-bit 16 kHz mono: the file's own samples
+        pcm = b"".join(bytes(frame.planes[0])[: frame.samples * 2] for frame in container.decode(audio=0))
+    url = near.replace("http://", "ws://") + "/api-ws/v1/realtime?model=qwen3-asr-flash-realtime"
+    with far.serving(), connect(url, additional_headers=AUTH, max_size=None) as ws:
+        ws.send(json.dumps({"type": "session.update", "session": {"turn_detection": None}}))
+        ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}))
+        events = [json.loads(ws.recv(timeout=60))]
+        while events[-1]["type"] != "conversation.item.input_audio_transcription.text":
+            events.append(json.loads(ws.recv(timeout=60)))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        ws.send(json.dumps({"type": "session.finish"}))
+        while events[-1]["type"] != "session.finished":
+            events.append(json.loads(ws.recv(timeout=60)))
+    caption = next(e for e in events if e["type"].endswith(".text"))
+    (final,) = [e for e in events if e["type"].endswith(".completed")]
+    assert caption["stash"] == "hello world." and final["transcript"] == "hello world."
 
 
 def test_far_side_down_is_a_503_and_a_task_waits_and_resumes(far: FarSide, near: str) -> None:
