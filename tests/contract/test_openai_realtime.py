@@ -8,6 +8,7 @@ invariants of spec §3.4 (`realtime_trace.check_openai_order`); a manual-commit 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 import openasr
-from audio_files import SAMPLE_RATE_HZ, load_clip
+from audio_files import SAMPLE_RATE_HZ, load_clip, resample, to_int16
 from live_server import KEY, live_server, server_settings
 from realtime_trace import TRANSCRIPTION, as_received, check_openai_order, pcm_frames
 from speech_clips import clip
@@ -182,3 +183,32 @@ def test_a_client_that_vanishes_mid_item_leaves_a_working_server(base: str) -> N
     ws.socket.close()  # no close frame: gone mid-decode
     with raw(base, additional_headers={"Authorization": f"Bearer {KEY}"}) as again:
         assert json.loads(again.recv(timeout=WAIT_S))["type"] == "session.created"
+
+
+def mu_law(samples16k: np.ndarray) -> bytes:
+    """G.711 µ-law at 8 kHz (the standard encoder: bias 0x84, 8 segments, inverted bits)."""
+    pcm = to_int16(resample(samples16k, 8000)).astype(np.int32)
+    magnitude = np.minimum(np.abs(pcm), 32635) + 0x84
+    exponent = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 7, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return (~(((pcm < 0) << 7) | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
+def test_beta_g711_ulaw_at_8khz_is_recognised(base: str) -> None:
+    law = mu_law(load_clip(CLIP.path))
+    with raw(base, additional_headers={"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "realtime=v1"}) as ws:
+        ws.recv(timeout=WAIT_S)
+        session = {
+            "input_audio_format": "g711_ulaw",
+            "turn_detection": None,
+            "input_audio_transcription": {"language": "en"},
+        }
+        ws.send(json.dumps({"type": "transcription_session.update", "session": session}))
+        assert events_until(ws, "transcription_session.updated")[-1]["session"]["input_audio_format"] == "g711_ulaw"
+        for start in range(0, len(law), 800):  # 100 ms of 8 kHz µ-law
+            frame = base64.b64encode(law[start : start + 800]).decode()
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": frame}))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        trace = events_until(ws, COMPLETED)
+    assert "conversation.item.created" in [e["type"] for e in trace]  # the beta's name
+    assert score(CLIP.reference, trace[-1]["transcript"], "en").rate <= 0.35, trace[-1]["transcript"]
