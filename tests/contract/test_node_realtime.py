@@ -20,7 +20,7 @@ import openasr
 from audio_files import load_clip, resample, to_int16
 from live_server import KEY, live_server, server_settings
 from openasr.realtime.audio_in import FrameDecoder
-from realtime_trace import TRANSCRIPTION, check_openai_order
+from openai_traces import TRANSCRIPTION, check_openai_order
 from speech_clips import clip
 
 NODE_DIR = Path(__file__).resolve().parent / "node"

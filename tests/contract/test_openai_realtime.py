@@ -2,7 +2,7 @@
 beta clients against a real server on loopback, then the bad inputs of issue 24 with a raw WebSocket.
 
 Audio is real speech sent unpaced in the SDKs' 100 ms frames. Every trace is checked against the ordering
-invariants of spec §3.4 (`realtime_trace.check_openai_order`); a manual-commit final must equal
+invariants of spec §3.4 (`openai_traces.check_openai_order`); a manual-commit final must equal
 `openasr.transcribe` of the same 16 kHz samples, a VAD session's finals must read as the clip's reference.
 """
 
@@ -23,7 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 import openasr
 from audio_files import SAMPLE_RATE_HZ, load_clip, resample, to_int16
 from live_server import KEY, live_server, server_settings
-from realtime_trace import TRANSCRIPTION, as_received, check_openai_order, pcm_frames
+from openai_traces import TRANSCRIPTION, as_received, check_openai_order, pcm_frames
 from speech_clips import clip
 
 CLIP = clip("0880")  # 3 s of read English

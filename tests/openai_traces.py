@@ -1,4 +1,4 @@
-"""Realtime test helpers: clips as base64 PCM frames, and the ordering invariants of a recorded trace.
+"""OpenAI realtime test helpers: clips as base64 PCM frames, and the ordering invariants of a trace.
 
 A trace is the list of server events (dicts) one session received, in order. `check_openai_order`
 asserts spec §3.4 / §1.5 on it: `session.created` first, per item speech_started < speech_stopped <
