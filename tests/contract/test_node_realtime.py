@@ -19,8 +19,8 @@ from asr_metrics import score
 import openasr
 from audio_files import load_clip, resample, to_int16
 from live_server import KEY, live_server, server_settings
-from openasr.realtime.audio_in import FrameDecoder
 from openai_traces import TRANSCRIPTION, check_openai_order
+from openasr.realtime.audio_in import FrameDecoder
 from speech_clips import clip
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
