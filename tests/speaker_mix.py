@@ -8,6 +8,7 @@ pauses. Each speaker also has a reference clip of 6–8 s that is not in the mix
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,19 @@ class Mix:
             overlap[t.speaker] += max(0.0, min(end_s, t.end_s) - max(start_s, t.start_s))
         best = max(overlap, key=lambda s: overlap[s])
         return best if overlap[best] > 0 else None
+
+    def attribution(self, spans: list[tuple[float, float, str]]) -> tuple[float, dict[str, str]]:
+        """The share of the spans' time (start_s, end_s, label) whose label maps to the true speaker,
+        under the best one-to-one mapping of labels onto speakers, and that mapping."""
+        labels = sorted({label for _, _, label in spans})
+        truths = sorted({t.speaker for t in self.turns})
+        total = sum(e - s for s, e, _ in spans) or 1.0
+        best: tuple[float, dict[str, str]] = (0.0, {})
+        for order in itertools.permutations(truths):
+            mapping = dict(zip(labels, order, strict=False))
+            right = sum(e - s for s, e, label in spans if self.speaker_at(s, e) == mapping.get(label))
+            best = max(best, (right / total, mapping), key=lambda r: r[0])
+        return best
 
 
 def _seconds(samples: np.ndarray, span: tuple[float, float]) -> np.ndarray:
