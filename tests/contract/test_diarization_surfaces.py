@@ -133,17 +133,18 @@ def clip_url(tmp_path: Path, seconds: float) -> str:
 def test_bad_inputs_are_400s_naming_the_parameter(oa: OpenAI, mix: Mix, tmp_path: Path) -> None:
     good = clip_url(tmp_path, 4.0)
     not_audio = f"data:audio/wav;base64,{base64.b64encode(b'this is not audio' * 50).decode()}"
+    names, refs = "known_speaker_names", "known_speaker_references"
     cases: list[tuple[dict[str, Any], str, str]] = [
-        ({"known_speaker_names": list("abcde"), "known_speaker_references": [good] * 5}, "known_speaker_names[]", "4"),
-        ({"known_speaker_names": ["a", "b"], "known_speaker_references": [good]}, "known_speaker_names[]", "one"),
-        ({"known_speaker_names": ["a"], "known_speaker_references": [not_audio]}, "known_speaker_references[]", "[0]"),
-        ({"known_speaker_names": ["a"], "known_speaker_references": ["https://x/a.wav"]}, "known_speaker_references[]", "data URL"),
-        ({"known_speaker_names": ["a"], "known_speaker_references": [clip_url(tmp_path, 1.0)]}, "known_speaker_references[]", "1.0 s"),
-        ({"known_speaker_names": ["a"], "known_speaker_references": [clip_url(tmp_path, 12.0)]}, "known_speaker_references[]", "12.0 s"),
+        ({names: list("abcde"), refs: [good] * 5}, f"{names}[]", "4"),
+        ({names: ["a", "b"], refs: [good]}, f"{names}[]", "one"),
+        ({names: ["a"], refs: [not_audio]}, f"{refs}[]", "[0]"),
+        ({names: ["a"], refs: ["https://example.com/a.wav"]}, f"{refs}[]", "data URL"),
+        ({names: ["a"], refs: [clip_url(tmp_path, 1.0)]}, f"{refs}[]", "1.0 s"),
+        ({names: ["a"], refs: [clip_url(tmp_path, 12.0)]}, f"{refs}[]", "12.0 s"),
         ({"chunking_strategy": {"type": "semantic"}}, "chunking_strategy", "server_vad"),
         ({"model": "whisper-1", "response_format": "diarized_json"}, "response_format", DIARIZE),
-        ({"model": "whisper-1", "known_speaker_names": ["a"], "known_speaker_references": [good]}, "known_speaker_names[]", DIARIZE),
-    ]  # fmt: skip
+        ({"model": "whisper-1", names: ["a"], refs: [good]}, f"{names}[]", DIARIZE),
+    ]
     for fields, param, words in cases:
         with pytest.raises(openai.BadRequestError) as refused, mix.path.open("rb") as f:
             oa.audio.transcriptions.create(**{"model": DIARIZE, "file": f, **fields})  # type: ignore[call-overload]
@@ -160,7 +161,7 @@ def test_cli_json_has_a_speaker_id_per_sentence_and_word(mix: Mix) -> None:
     done = run_cli(mix.path, "--diarize", "--words", "-f", "json")
     assert done.returncode == 0, done.stderr
     sentences = json.loads(done.stdout)["transcripts"][0]["sentences"]
-    assert [s["speaker_id"] for s in sentences][0] == 0 and {s["speaker_id"] for s in sentences} == {0, 1}
+    assert sentences[0]["speaker_id"] == 0 and {s["speaker_id"] for s in sentences} == {0, 1}
     assert all(w["speaker_id"] == s["speaker_id"] for s in sentences for w in s["words"])
     spans = [(s["begin_time"] / 1000, s["end_time"] / 1000, str(s["speaker_id"])) for s in sentences]
     assert mix.attribution(spans)[0] >= 0.9, sentences

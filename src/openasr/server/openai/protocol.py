@@ -194,7 +194,9 @@ def transcription_to_options(
     diarize = name == DIARIZE_MODEL
     check_format(response_format, temperature)
     if response_format == DIARIZED_FORMAT and not diarize:
-        raise InvalidParameterError(f"response_format diarized_json needs model {DIARIZE_MODEL}", param="response_format")
+        raise InvalidParameterError(
+            f"response_format diarized_json needs model {DIARIZE_MODEL}", param="response_format"
+        )
     if stream and response_format not in STREAMED_FORMATS:
         raise InvalidParameterError(
             f"stream=true answers text events; response_format must be {' or '.join(STREAMED_FORMATS)}",

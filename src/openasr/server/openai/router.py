@@ -24,10 +24,10 @@ from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.weights import BUNDLED
-from openasr.server.models import DIARIZE_MODEL
 from openasr.server.annotations import audio_annotations
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
+from openasr.server.models import DIARIZE_MODEL
 from openasr.server.observe import Observation, Observed
 from openasr.server.openai.chat_protocol import (
     CHAT_RESPONSES,
@@ -112,17 +112,19 @@ async def chat_completions(
     return event_stream(frames(), openai_error_event(rid), rid)
 
 
-_FORM_LIMITS = {"max_part_size": REFERENCE_FIELD_BYTES}
-"""A known speaker's reference is a data URL in a text field, larger than Starlette's 1 MB default."""
-
-
 @router.post(
-    "/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES, form_limits=_FORM_LIMITS
+    "/v1/audio/transcriptions",
+    response_model=None,
+    responses=TRANSCRIPTION_RESPONSES,
+    form_limits={"max_part_size": REFERENCE_FIELD_BYTES},
 )
 @router.post(
-    "/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False, form_limits=_FORM_LIMITS
+    "/compatible-mode/v1/audio/transcriptions",
+    response_model=None,
+    include_in_schema=False,
+    form_limits={"max_part_size": REFERENCE_FIELD_BYTES},
 )
-@gated(TRANSCRIPTION)
+@gated(TRANSCRIPTION)  # form_limits: a known speaker's reference (a data URL) outgrows Starlette's 1 MB field
 async def transcriptions(
     ctx: Context,
     api_key: ApiKey,
