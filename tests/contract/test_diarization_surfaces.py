@@ -1,5 +1,5 @@
 """Who spoke when, through OpenAI's SDK and openasr's CLI and Python API, on a real two-speaker
-conversation (tests/speaker_mix.py: real speech, A B A B A, no overlap) against a real server on
+conversation (tests/speaker_mix.py: real speech, A B A B, no overlap) against a real server on
 loopback: `gpt-4o-transcribe-diarize` with `diarized_json` (and its stream), known speakers named by
 their reference clips, speakers in subtitles, the model list, and every bad input a 400 naming its
 parameter."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import openai
 import pytest
+import requests
 from openai import OpenAI
 from openai.types.audio import TranscriptionDiarized, TranscriptionTextSegmentEvent
 from openai_schema import assert_conforms
@@ -63,7 +65,7 @@ def test_diarized_json_attributes_each_sentence_to_its_speaker(diarized: Transcr
     assert isinstance(diarized, TranscriptionDiarized) and diarized.task == "transcribe"
     assert_conforms("CreateTranscriptionResponseDiarizedJson", diarized.model_dump(exclude_unset=True))
     assert diarized.duration == pytest.approx(mix.turns[-1].end_s, abs=0.05)
-    assert len(diarized.segments) >= 5 and {s.speaker for s in diarized.segments} == {"A", "B"}
+    assert len(diarized.segments) >= 4 and {s.speaker for s in diarized.segments} == {"A", "B"}
     assert diarized.segments[0].speaker == "A"  # letters in order of first appearance
     share, _ = mix.attribution([(s.start, s.end, s.speaker) for s in diarized.segments])
     assert share >= 0.9, diarized.segments
@@ -104,19 +106,18 @@ def test_a_stream_sends_deltas_then_one_segment_event_per_sentence(
     assert [s.model_dump() for s in segments] == [s.model_dump() for s in diarized.segments]
 
 
-def test_json_text_and_subtitles_keep_working_for_the_diarizing_model(
+def test_json_and_subtitles_keep_working_for_the_diarizing_model(
     oa: OpenAI, mix: Mix, diarized: TranscriptionDiarized
 ) -> None:
-    answers: dict[str, Any] = {}
-    for fmt in ("json", "text", "srt", "vtt"):
-        with mix.path.open("rb") as f:
-            answers[fmt] = oa.audio.transcriptions.create(model=DIARIZE, file=f, response_format=fmt)  # type: ignore[call-overload]
-    assert answers["json"].text == diarized.text and answers["text"].strip() == diarized.text
-    assert "speaker" not in json.dumps(answers["json"].model_dump())
-    srt_speakers = [line.split(":")[0] for line in answers["srt"].splitlines() if line.startswith("Speaker ")]
-    vtt_speakers = [line[3:].split(">")[0] for line in answers["vtt"].splitlines() if line.startswith("<v ")]
-    assert len(srt_speakers) == len(diarized.segments) and srt_speakers == vtt_speakers
-    assert [int(s.split()[1]) - 1 for s in srt_speakers] == [ord(s.speaker) - ord("A") for s in diarized.segments]
+    """`json` answers as for any model; SubRip cues start with their speaker (`text`, `vtt` and the
+    rest of the rendering: tests/unit/postprocess/test_formats.py, the CLI and the web page below)."""
+    with mix.path.open("rb") as f:
+        plain = oa.audio.transcriptions.create(model=DIARIZE, file=f, response_format="json")
+    assert plain.text == diarized.text and "speaker" not in json.dumps(plain.model_dump())
+    with mix.path.open("rb") as f:
+        srt = oa.audio.transcriptions.create(model=DIARIZE, file=f, response_format="srt")
+    speakers = [line.split(":")[0] for line in srt.splitlines() if line.startswith("Speaker ")]
+    assert [int(s.split()[1]) - 1 for s in speakers] == [ord(s.speaker) - ord("A") for s in diarized.segments]
 
 
 def test_the_model_list_offers_the_diarizing_model_for_transcription_only(oa: OpenAI) -> None:
@@ -167,12 +168,8 @@ def test_cli_json_has_a_speaker_id_per_sentence_and_word(mix: Mix) -> None:
     assert mix.attribution(spans)[0] >= 0.9, sentences
 
 
-def test_cli_subtitles_name_speakers_and_a_bad_count_is_refused(mix: Mix) -> None:
-    done = run_cli(mix.path, "--speakers", "2", "-f", "vtt")
-    assert done.returncode == 0, done.stderr
-    voices = {line[3:].split(">")[0] for line in done.stdout.splitlines() if line.startswith("<v ")}
-    assert voices == {"Speaker 1", "Speaker 2"}
-    refused = run_cli(mix.path, "--diarize", "--speakers", "0")
+def test_cli_refuses_a_speaker_count_out_of_range(mix: Mix) -> None:
+    refused = run_cli(mix.path, "--speakers", "21", "-f", "vtt")
     assert refused.returncode == 1 and "speaker_count" in refused.stderr and "Traceback" not in refused.stderr
 
 
@@ -187,3 +184,19 @@ def test_python_api_diarizes_with_a_speaker_count(mix: Mix) -> None:
     assert sentences[0].speaker_id == 0 and {s.speaker_id for s in sentences} == {0, 1}
     spans = [(s.begin_ms / 1000, s.end_ms / 1000, str(s.speaker_id)) for s in sentences]
     assert mix.attribution(spans)[0] >= 0.9
+
+
+def test_docs_and_models_say_diarization_is_active_and_what_it_costs(oa: OpenAI) -> None:
+    base = str(oa.base_url).rstrip("/").removesuffix("/v1")
+    oa.models.list()
+    info = requests.get(f"{base}/openapi.json", timeout=30).json()["info"]
+    assert info["x-capabilities"]["diarization"] is True
+    assert "- speaker diarization: active" in info["description"] and "% of one core" in info["description"]
+    listed = subprocess.run(
+        [sys.executable, "-m", "openasr.cli.main", "models"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"COLUMNS": "400"},
+    )
+    assert listed.returncode == 0 and "diarization (CAM++, bundled)" in listed.stdout, listed.stderr
