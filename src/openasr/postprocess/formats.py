@@ -91,6 +91,7 @@ def parse_json(document: Mapping[str, Any]) -> Transcript:
                     for w in s.get("words", [])
                 ),
                 emotion=s.get("emotion"),
+                speaker_id=s.get("speaker_id"),
             )
             for s in item.get("sentences", [])
         )
@@ -192,6 +193,8 @@ def _sentence_json(sentence: Sentence, *, with_words: bool) -> dict[str, Any]:
     }
     if sentence.emotion is not None:
         result["emotion"] = sentence.emotion
+    if sentence.speaker_id is not None:  # diarization on (Paraformer's key)
+        result["speaker_id"] = sentence.speaker_id
     if with_words:
         result["words"] = [
             {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
