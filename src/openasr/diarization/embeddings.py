@@ -18,7 +18,7 @@ import numpy as np
 
 from openasr.core.errors import ModelUnavailableError
 from openasr.core.types import SAMPLE_RATE_HZ
-from openasr.diarization.fbank import fbank
+from openasr.diarization.fbank import SHIFT_SAMPLES, fbank, frame_count, log_mel
 
 MODEL_FILE = "campplus_cn_en_common.onnx"
 MODEL_SHA256 = "7482952ce8262b2271c110e07a4104636e549aedba14350997ae41c5e7b6f6a3"
@@ -61,17 +61,34 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)).astype(np.float32)
 
 
+def _window_features(samples: np.ndarray, windows: np.ndarray) -> list[np.ndarray]:
+    """Each window's mean-normalised fbank; windows starting on the 10 ms frame grid (as
+    `diarization.windows` places them) are slices of one pass over the samples."""
+    if np.all(windows[:, 0] % SHIFT_SAMPLES == 0):
+        feats = log_mel(samples)
+        out = []
+        for a, b in windows:
+            part = feats[a // SHIFT_SAMPLES : a // SHIFT_SAMPLES + frame_count(b - a)]
+            out.append(part - part.mean(axis=0, keepdims=True))
+        return out
+    return [fbank(samples[a:b]) for a, b in windows]
+
+
 def embed_windows(samples: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """(n, 192) L2-normalised embeddings of equal-length windows of `samples`; `windows` is (n, 2) sample
-    offsets [start, end) of the same length each."""
+    """(n, 192) L2-normalised embeddings of windows of `samples` ((n, 2) sample offsets [start, end));
+    windows of one length go to the model together, `BATCH` at a time."""
+    out = np.zeros((len(windows), DIMENSIONS), dtype=np.float32)
     if len(windows) == 0:
-        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return out
     session = _load()
-    out = []
-    for i in range(0, len(windows), BATCH):
-        feats = np.stack([fbank(samples[a:b]) for a, b in windows[i : i + BATCH]])
-        out.append(session.run(None, {"feats": feats})[0])
-    return _normalise(np.concatenate(out))
+    features = _window_features(samples, windows)
+    lengths = windows[:, 1] - windows[:, 0]
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        for i in range(0, len(rows), BATCH):
+            batch = rows[i : i + BATCH]
+            out[batch] = session.run(None, {"feats": np.stack([features[r] for r in batch])})[0]
+    return _normalise(out)
 
 
 def embed_clip(samples16k: np.ndarray) -> np.ndarray:

@@ -45,6 +45,14 @@ def frame_count(samples: int) -> int:
 
 def fbank(samples: np.ndarray) -> np.ndarray:
     """(frames, 80) float32 mean-normalised log-mel features of 16 kHz mono samples."""
+    feats = log_mel(samples)
+    return feats - feats.mean(axis=0, keepdims=True)
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """(frames, 80) float32 log-mel features before mean normalisation: frame k covers samples
+    [160k, 160k + 400), so the features of a stretch starting on a multiple of 160 samples are a slice of
+    these (overlapping windows share one computation)."""
     wav = np.asarray(samples, dtype=np.float32)
     if len(wav) < FRAME_SAMPLES:
         wav = np.pad(wav, (0, FRAME_SAMPLES - len(wav)))
@@ -55,5 +63,4 @@ def fbank(samples: np.ndarray) -> np.ndarray:
     frames -= 0.97 * np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
     frames *= _window()
     power = np.abs(np.fft.rfft(frames, n=_FFT)) ** 2
-    feats = np.log(np.maximum(power @ _mel_banks(), np.finfo(np.float32).eps)).astype(np.float32)
-    return feats - feats.mean(axis=0, keepdims=True)
+    return np.log(np.maximum(power @ _mel_banks(), np.finfo(np.float32).eps)).astype(np.float32)

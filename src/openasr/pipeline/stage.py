@@ -56,8 +56,11 @@ class Stage(Protocol):
         """Start its work on a recognised chunk; None when it has nothing to do or keep for it."""
         ...
 
-    def finish(self, channel: ChannelTranscript, kept: Sequence[StageData]) -> ChannelTranscript:
-        """The channel with what the stage adds once every chunk is in, from each chunk's kept data."""
+    def finish(
+        self, channel: ChannelTranscript, kept: Sequence[StageData], options: TranscribeOptions
+    ) -> ChannelTranscript:
+        """The channel with what the stage adds once every chunk is in, from each chunk's kept data (and
+        the recognition's options: diarization's `speaker_count`)."""
         ...
 
 

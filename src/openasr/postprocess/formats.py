@@ -215,7 +215,7 @@ def _sentence_json(sentence: Sentence, *, with_words: bool) -> dict[str, Any]:
     }
     if sentence.emotion is not None:
         result["emotion"] = sentence.emotion
-    if sentence.speaker_id is not None:
+    if sentence.speaker_id is not None:  # diarization on (Paraformer's key)
         result["speaker_id"] = sentence.speaker_id
     if with_words:
         result["words"] = [_word_json(w) for w in sentence.words]
