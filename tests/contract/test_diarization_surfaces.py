@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 from audio_files import SAMPLE_RATE_HZ, load_clip, write_audio
 from live_server import KEY, live_server, server_settings
 from openasr.cli.main import app as cli
+from openasr.postprocess.formats import render
 from speaker_mix import Mix, reference_clip, two_speaker_mix
 
 ENGINE = "whisper-tiny.en"
@@ -105,18 +106,12 @@ def test_a_stream_sends_deltas_then_one_segment_event_per_sentence(
     assert [s.model_dump() for s in segments] == [s.model_dump() for s in diarized.segments]
 
 
-def test_json_and_subtitles_keep_working_for_the_diarizing_model(
-    oa: OpenAI, mix: Mix, diarized: TranscriptionDiarized
-) -> None:
-    """`json` answers as for any model; SubRip cues start with their speaker (`text`, `vtt` and the
-    rest of the rendering: tests/unit/postprocess/test_formats.py, the CLI and the web page below)."""
+def test_json_keeps_working_for_the_diarizing_model(oa: OpenAI, mix: Mix, diarized: TranscriptionDiarized) -> None:
+    """`json` (and `text`) answer as for any model, with the same text; speakers are in `diarized_json`,
+    `srt` and `vtt` (rendered as the CLI renders them: the Python API test below)."""
     with mix.path.open("rb") as f:
         plain = oa.audio.transcriptions.create(model=DIARIZE, file=f, response_format="json")
     assert plain.text == diarized.text and "speaker" not in json.dumps(plain.model_dump())
-    with mix.path.open("rb") as f:
-        srt = oa.audio.transcriptions.create(model=DIARIZE, file=f, response_format="srt")
-    speakers = [line.split(":")[0] for line in srt.splitlines() if line.startswith("Speaker ")]
-    assert [int(s.split()[1]) - 1 for s in speakers] == [ord(s.speaker) - ord("A") for s in diarized.segments]
 
 
 def test_the_model_list_offers_the_diarizing_model_for_transcription_only(oa: OpenAI) -> None:
@@ -173,7 +168,8 @@ def test_cli_refuses_a_speaker_count_out_of_range(mix: Mix) -> None:
     assert "speaker_count" in refused.stderr
 
 
-def test_python_api_diarizes_with_a_speaker_count(mix: Mix) -> None:
+def test_python_api_diarizes_with_a_speaker_count_and_subtitles_name_the_speakers(mix: Mix) -> None:
+    """`render(t, fmt)` is what `openasr transcribe -f fmt` prints: SubRip prefixes, WebVTT voices."""
     import openasr
 
     try:
@@ -184,6 +180,10 @@ def test_python_api_diarizes_with_a_speaker_count(mix: Mix) -> None:
     assert sentences[0].speaker_id == 0 and {s.speaker_id for s in sentences} == {0, 1}
     spans = [(s.begin_ms / 1000, s.end_ms / 1000, str(s.speaker_id)) for s in sentences]
     assert mix.attribution(spans)[0] >= 0.9
+    expected = [f"Speaker {s.speaker_id + 1}" for s in sentences if s.text.strip()]
+    srt = [line.split(": ")[0] for line in render(result, "srt").splitlines() if line.startswith("Speaker ")]
+    vtt = [line[3:].split(">")[0] for line in render(result, "vtt").splitlines() if line.startswith("<v ")]
+    assert srt == expected and vtt == expected
 
 
 def test_docs_and_models_say_diarization_is_active_and_what_it_costs(oa: OpenAI) -> None:
