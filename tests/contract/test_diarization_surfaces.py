@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 from audio_files import SAMPLE_RATE_HZ, load_clip, write_audio
 from live_server import KEY, live_server, server_settings
 from openasr.cli.main import app as cli
+from openasr.engines.backend import DIARIZATION
 from openasr.postprocess.formats import render
 from speaker_mix import Mix, reference_clip, two_speaker_mix
 
@@ -193,4 +194,4 @@ def test_docs_and_models_say_diarization_is_active_and_what_it_costs(oa: OpenAI)
     assert info["x-capabilities"]["diarization"] is True
     assert "- speaker diarization: active" in info["description"] and "% of one core" in info["description"]
     listed = CliRunner().invoke(cli, ["models"])
-    assert listed.exit_code == 0 and "diarization (CAM++, bundled)" in listed.stdout, listed.output
+    assert listed.exit_code == 0 and DIARIZATION in listed.stdout, listed.output
