@@ -6,7 +6,6 @@ Without the flag the result file has no `speaker_id`; a bad `speaker_count` is a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dashscope
@@ -38,11 +37,11 @@ def static(mix: Mix, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with live_server(server_settings(tmp_path_factory.mktemp("tasks"), workers=1)) as url:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(dashscope, "base_http_api_url", f"{url}/api/v1")
-            patch.setattr(dashscope, "api_key", KEY)
-            yield url
+    settings = server_settings(tmp_path_factory.mktemp("tasks"), workers=1)
+    with live_server(settings) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dashscope, "base_http_api_url", f"{url}/api/v1")
+        patch.setattr(dashscope, "api_key", KEY)
+        yield url
 
 
 def _sentences(static: str, **parameters: Any) -> list[dict[str, Any]]:
