@@ -122,10 +122,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _row_line(row: dict[str, float], mix: Mix) -> str:
-    return (
-        f"{'+'.join(mix.speakers)}: auto {row['auto_found']} spk acc {row['auto_acc']:.3f} DER {row['auto_der']:.3f};"
-        f" given acc {row['given_acc']:.3f} DER {row['given_der']:.3f}; {row['plain_s']:.1f}s vs {row['diarized_s']:.1f}s"
-    )
+    auto = f"auto {row['auto_found']} spk acc {row['auto_acc']:.3f} DER {row['auto_der']:.3f}"
+    given = f"given acc {row['given_acc']:.3f} DER {row['given_der']:.3f}"
+    return f"{'+'.join(mix.speakers)}: {auto}; {given}; {row['plain_s']:.1f}s vs {row['diarized_s']:.1f}s"
 
 
 def _table(rows: list[dict[str, float]], rss: tuple | None, args: argparse.Namespace, speakers: int) -> str:
@@ -138,17 +137,20 @@ def _table(rows: list[dict[str, float]], rss: tuple | None, args: argparse.Names
         f"{len(rows)} mixes of 2-4 of {speakers} speakers, {args.seconds:g} s each; automatic speaker count",
         "| target | goal | measured | met |",
         "|---|---|---|---|",
-        f"| sentences attributed right (worst / mean) | ≥ 95 % | {acc[0]:.1%} / {acc[1]:.1%} | {_met(acc[0] >= 0.95)} |",
+        f"| sentences attributed right (worst / mean) | ≥ 95 % | {acc[0]:.1%} / {acc[1]:.1%} | "
+        f"{_met(acc[0] >= 0.95)} |",
         f"| DER, 0.25 s collar (worst / mean) | ≤ 10 % | {der[0]:.1%} / {der[1]:.1%} | {_met(der[0] <= 0.10)} |",
         f"| speaker count exact (automatic) | all | {exact}/{len(rows)} | {_met(exact == len(rows))} |",
-        f"| speaker count exact (speaker_count given) | all | {given_exact}/{len(rows)} | {_met(given_exact == len(rows))} |",
+        f"| speaker count exact (speaker_count given) | all | {given_exact}/{len(rows)} | "
+        f"{_met(given_exact == len(rows))} |",
         f"| time with / without diarization | ≤ 1.15× | {ratio:.2f}× | {_met(ratio <= 1.15)} |",
     ]
     if rss is not None:
         (plain, plain_s), (diarized, diarized_s) = rss
         lines.append(
             f"| peak RSS, {args.hours:g} h mix, with − without | ≤ 100 MB | {diarized - plain:+.0f} MB "
-            f"({diarized:.0f} vs {plain:.0f} MB; {diarized_s:.0f} s vs {plain_s:.0f} s) | {_met(diarized - plain <= 100)} |"
+            f"({diarized:.0f} vs {plain:.0f} MB; {diarized_s:.0f} s vs {plain_s:.0f} s) | "
+            f"{_met(diarized - plain <= 100)} |"
         )
     return "\n".join(lines)
 

@@ -132,7 +132,7 @@ def _mappings(labels: Sequence[int], names: Sequence[str]) -> list[dict[int, str
 def sentence_accuracy(mix: Mix, sentences: Sequence[tuple[float, float, int | None]]) -> float:
     """The share of sentences (begin_s, end_s, speaker_id) given the speaker who spoke most of it, under
     the best mapping of speaker ids to speakers."""
-    truth = [_speaker_at(mix.turns, a, b) for a, b, _ in sentences]
+    truth = [_speaker_at(mix.turns, min(a, b - 0.05), max(b, a + 0.05)) for a, b, _ in sentences]  # 0 ms ones too
     labels = sorted({s for _, _, s in sentences if s is not None})
     best = 0
     for mapping in _mappings(labels, mix.speakers):

@@ -18,6 +18,7 @@ from openasr import pipeline
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import KnownSpeaker, TranscribeOptions
 from openasr.core.types import Transcript
+from openasr.diarization.clustering import MAX_DIRECT, cluster
 from openasr.diarization.embeddings import embed_clip, embed_windows
 from openasr.diarization.speakers import find_speakers
 from openasr.pipeline import ChunkResult, Transcription
@@ -136,3 +137,24 @@ def test_more_than_four_known_speakers_are_refused() -> None:
     with pytest.raises(InvalidParameterError) as caught:
         TranscribeOptions(diarize=True, known_speakers=five)
     assert caught.value.param == "known_speaker_names"
+
+
+def test_a_long_recording_is_clustered_in_two_stages(streams: dict[str, np.ndarray]) -> None:
+    """3,000 windows (about 40 minutes of speech) of the real speakers' embeddings in turns of 3–20
+    windows: past `MAX_DIRECT` the clustering merges blocks first, and still finds each speaker."""
+    pools = []
+    for name in ("austen", "dickens", "aishell_768"):
+        starts = np.arange(0, len(streams[name]) - 24_000, 12_000)[:24]
+        pools.append(embed_windows(streams[name], np.stack([starts, starts + 24_000], axis=1)))
+    rng = np.random.default_rng(5)
+    rows, truth = [], []
+    while len(rows) < 3_000:
+        speaker, length = int(rng.integers(3)), int(rng.integers(3, 20))
+        rows += list(pools[speaker][rng.integers(len(pools[speaker]), size=length)])
+        truth += [speaker] * length
+    assert len(rows) > MAX_DIRECT
+    labels, expected = cluster(np.array(rows)), np.array(truth)
+    assert labels.max() + 1 == 3
+    agree = sum(np.bincount(expected[labels == c]).max() for c in range(3))
+    assert agree / len(expected) >= 0.98
+    assert cluster(np.array(rows), 5).max() + 1 == 5
