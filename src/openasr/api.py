@@ -44,16 +44,21 @@ def file_options(
     words: bool = False,
     sentences: bool = True,
     channels: tuple[int, ...] | None = None,
+    diarize: bool = False,
+    speakers: int | None = None,
 ) -> TranscribeOptions:
-    """Options for recognising a whole local file, as the CLI and this API build them (validated as made)."""
+    """Options for recognising a whole local file, as the CLI and this API build them (validated as made).
+    Diarization labels sentences, so it turns sentence timing on."""
     return TranscribeOptions(
         model=model or settings.default_model,
         language=language,
         itn=itn,
         context=context,
         words=words,
-        sentences=sentences,
+        sentences=sentences or diarize,
         channels=channels,
+        diarize=diarize,
+        speaker_count=speakers,
     )
 
 
@@ -64,12 +69,24 @@ def transcribe(
     context: str = "",
     words: bool = False,
     model: str | None = None,
+    diarize: bool = False,
+    speakers: int | None = None,
 ) -> Transcript:
     """Recognise a whole file or live audio (the mono mix; `Transcript.channels[0]`), with sentence
-    timestamps and, with `words`, word timestamps. `language` None detects it. Raises `openasr.AsrError`
-    on bad input."""
+    timestamps and, with `words`, word timestamps. `language` None detects it. With `diarize`, each
+    sentence (and word) has a `speaker_id` from 0 in order of first appearance; `speakers` fixes their
+    number (1–20), else it is estimated. Raises `openasr.AsrError` on bad input."""
     settings, pool = _engines()
-    options = file_options(settings, model=model, language=language, itn=itn, context=context, words=words)
+    options = file_options(
+        settings,
+        model=model,
+        language=language,
+        itn=itn,
+        context=context,
+        words=words,
+        diarize=diarize or speakers is not None,
+        speakers=speakers,
+    )
     with _source(audio) as source:
         return pipeline.start(source, options, pool).run()
 

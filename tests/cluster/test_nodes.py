@@ -143,9 +143,7 @@ def test_thirty_tasks_round_robin_run_once_each_as_on_one_node(cluster: Cluster)
         assert r.status_code == 200 and r.json()["total"]["requests"] == 36, r.text
 
 
-def test_an_upload_to_node_a_is_recognised_through_node_b(
-    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_upload_to_node_a_is_recognised_through_node_b(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = cluster.both_up()
     dashwood = clip("0870")
     monkeypatch.setattr(dashscope, "base_http_api_url", f"{a.url}/api/v1")

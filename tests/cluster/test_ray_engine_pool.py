@@ -157,9 +157,7 @@ def test_ready_and_metrics_read_the_actors(pooled: str, files: Path) -> None:
     assert chunks[MODEL] >= 1  # batches recognised on the actors, summed here
 
 
-def test_a_long_task_fans_out_over_both_actors(
-    pooled: str, files: Path, single_long: list[dict[str, Any]]
-) -> None:
+def test_a_long_task_fans_out_over_both_actors(pooled: str, files: Path, single_long: list[dict[str, Any]]) -> None:
     before = chunks_done()
     output = wait(pooled, submit(pooled, files / "long.flac"))
     after = chunks_done()

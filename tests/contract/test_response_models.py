@@ -50,7 +50,9 @@ def generation(server: str, model: str, **headers: str) -> requests.Response:
     body = {"model": model, "input": {"messages": [{"role": "user", "content": [{"audio": DATA_URI}]}]}}
     return requests.post(
         f"{server}/api/v1/services/aigc/multimodal-generation/generation",
-        json=body, headers={**AUTH, **headers}, timeout=300,
+        json=body,
+        headers={**AUTH, **headers},
+        timeout=300,
     )
 
 
@@ -77,8 +79,11 @@ def test_openai_answers(server: str) -> None:
     ):
         with BECKETT.open("rb") as f:
             answer = requests.post(
-                f"{server}/v1/audio/transcriptions", headers=AUTH, files={"file": f},
-                data={"model": "whisper-1", **fields}, timeout=300,
+                f"{server}/v1/audio/transcriptions",
+                headers=AUTH,
+                files={"file": f},
+                data={"model": "whisper-1", **fields},
+                timeout=300,
             )
         assert_exact(model, ok(answer))
 
@@ -89,8 +94,11 @@ def test_upload_task_and_usage_answers(server: str, tmp_path: Path) -> None:
     assert_exact(PolicyResponse, policy)
     cert = policy["data"]
     form = {
-        "OSSAccessKeyId": cert["oss_access_key_id"], "Signature": cert["signature"], "policy": cert["policy"],
-        "key": f"{cert['upload_dir']}/beckett.wav", "success_action_status": "200",
+        "OSSAccessKeyId": cert["oss_access_key_id"],
+        "Signature": cert["signature"],
+        "policy": cert["policy"],
+        "key": f"{cert['upload_dir']}/beckett.wav",
+        "success_action_status": "200",
     }
     with BECKETT.open("rb") as f:
         receipt = ok(requests.post(cert["upload_host"], data=form, files={"file": f}, timeout=60))

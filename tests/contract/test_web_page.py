@@ -26,7 +26,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from audio_files import SAMPLE_RATE_HZ, load_clip, write_audio, write_long_flac
 from live_server import KEY, live_server, server_settings
-from openasr.postprocess.formats import parse_json, render_srt
+from openasr.postprocess.formats import parse_json, render_srt, render_vtt
+from speaker_mix import two_speaker_mix
 from speech_clips import ROOT, clip
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -331,3 +332,33 @@ def test_live_mode_captions_the_microphone_and_downloads_the_session(page: Page,
     assert download(page, "live-txt") == "\n".join(finals)
     subtitles = download(page, "live-srt")
     assert subtitles.startswith("1\n00:00:0") and finals[-1] in subtitles
+
+
+def test_who_spoke_when_shows_each_sentences_speaker_and_names_them_in_subtitles(
+    page: Page, site: str, tmp_path: Path
+) -> None:
+    """A two-speaker conversation with the diarize option and a speaker count: each sentence shows its
+    speaker, the task was asked for them, and the page's subtitles are the ones openasr renders."""
+    mix = two_speaker_mix(tmp_path / "conversation.wav")
+    use_key(page, KEY)
+    page.check("[data-testid=diarize]")
+    page.fill("[data-testid=speakers]", "2")
+    page.set_input_files(FILE_INPUT, mix.path)
+    page.wait_for_selector(f"{SENTENCE} [data-testid=speaker]")
+    shot(page, "diarized-result")
+
+    labels = page.locator(f"{SENTENCE} [data-testid=speaker]").all_inner_texts()
+    assert labels[0] == "Speaker 1" and set(labels) == {"Speaker 1", "Speaker 2"}
+    assert page.inner_text("[data-testid=meta]") == "Language: en · Speakers: 2"
+    sentences = page.locator(SENTENCE)
+    spans = [
+        (int(sentences.nth(i).get_attribute("data-begin-ms") or "") / 1000,
+         int(sentences.nth(i).get_attribute("data-end-ms") or "") / 1000, label)
+        for i, label in enumerate(labels)
+    ]  # fmt: skip
+    assert mix.attribution(spans)[0] >= 0.9, spans
+
+    result = api_task_result(site, page.evaluate("localStorage.getItem('openasr.current_task')"))
+    assert [f"Speaker {s['speaker_id'] + 1}" for s in result["transcripts"][0]["sentences"]] == labels
+    assert download(page, "srt") == render_srt(parse_json(result))
+    assert download(page, "vtt") == render_vtt(parse_json(result))

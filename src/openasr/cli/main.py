@@ -94,6 +94,12 @@ def transcribe(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, srt, vtt or verbose_json.")] = "text",
     output_dir: Annotated[Path | None, typer.Option(help="Write FILE.<format> here instead of stdout.")] = None,
     emotion_model: Annotated[str | None, typer.Option(help=_EMOTION_HELP)] = None,
+    diarize: Annotated[
+        bool, typer.Option("--diarize", help="Who spoke when: speaker_id per sentence (json), speaker in srt/vtt.")
+    ] = False,
+    speakers: Annotated[
+        int | None, typer.Option(help="The number of speakers (1–20; implies --diarize); default: estimated.")
+    ] = None,
 ) -> None:
     """Transcribe files offline (the bundled Whisper model unless --model names another)."""
     settings = _with_emotion_model(Settings(), emotion_model)
@@ -109,6 +115,8 @@ def transcribe(
             words=words,
             sentences=fmt != "text",
             channels=tuple(channel) if channel else None,
+            diarize=diarize or speakers is not None,
+            speakers=speakers,
         )
         engines = EnginePool(settings.cache_dir, settings.engine_config())
         try:

@@ -20,20 +20,36 @@ engine is known (`pipeline.check_engine`): counted with the engine's own tokeniz
 (Qwen3-ASR), else with the estimate `count_context_tokens`."""
 
 ITN_LANGUAGES = frozenset({"zh", "en"})
+MAX_SPEAKERS = 20
+"""The largest `speaker_count` a caller may ask for."""
+MAX_KNOWN_SPEAKERS = 4
+"""At most this many reference speakers (OpenAI's limit on `known_speaker_names`)."""
+
 TASKS = ("transcribe", "translate")
 """`translate` writes English text whatever the spoken language (Whisper's own task); engines declare
 whether they can (`EngineCapabilities.translation`)."""
 
 
 @dataclass(frozen=True)
+class KnownSpeaker:
+    """A speaker the caller named, by the embedding of a reference clip of their voice (192-d, L2-normalised:
+    `openasr.diarization.embeddings.embed_clip`); a speaker cluster that matches it is called `name`."""
+
+    name: str
+    embedding: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class TranscribeOptions:
     """What the caller asked for.
 
-    `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
-    indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
-    word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
-    turn it off); `task` is one of `TASKS`. Limits on the audio are the surface's, not the caller's:
-    `pipeline.open` takes them.
+        `channels` is None for the mono mix (sync recognition: channels are merged, spec §11); a tuple of
+        indexes transcribes each channel on its own. `language` None means detect it. `words` asks for
+        word timestamps; `sentences` asks for sentence timing (costs word alignment, so text-only callers
+        turn it off); `task` is one of `TASKS`. `diarize` asks who spoke when (each sentence's `speaker_id`):
+    `speaker_count` makes it find exactly that many speakers (else it counts them), `known_speakers` names
+    the speakers whose reference voices match. Limits on the audio are the surface's, not the caller's:
+        `pipeline.open` takes them.
     """
 
     model: str = "whisper-base"
@@ -44,6 +60,9 @@ class TranscribeOptions:
     sentences: bool = True
     channels: tuple[int, ...] | None = None
     task: str = "transcribe"
+    diarize: bool = False
+    speaker_count: int | None = None
+    known_speakers: tuple[KnownSpeaker, ...] = ()
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -97,4 +116,18 @@ def validate_options(options: TranscribeOptions) -> TranscribeOptions:
             raise InvalidParameterError("channel indexes start at 0", param="channel_id")
         if len(set(options.channels)) != len(options.channels):
             raise InvalidParameterError("channel list repeats a channel", param="channel_id")
+    _validate_speakers(options)
     return options
+
+
+def _validate_speakers(options: TranscribeOptions) -> None:
+    count = options.speaker_count
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SPEAKERS):
+        raise InvalidParameterError(
+            f"speaker_count must be a whole number from 1 to {MAX_SPEAKERS}, not {count!r}", param="speaker_count"
+        )
+    if len(options.known_speakers) > MAX_KNOWN_SPEAKERS:
+        raise InvalidParameterError(
+            f"at most {MAX_KNOWN_SPEAKERS} known speakers, not {len(options.known_speakers)}",
+            param="known_speaker_names",
+        )

@@ -47,13 +47,15 @@ class SpeechSpan:
 
 @dataclass(frozen=True)
 class Word:
-    """One word; `text` keeps its leading space or other joiner, `punctuation` is the mark after it."""
+    """One word; `text` keeps its leading space or other joiner, `punctuation` is the mark after it;
+    `speaker_id` as its sentence's (None unless diarization ran)."""
 
     begin_ms: int
     end_ms: int
     text: str
     punctuation: str = ""
     probability: float | None = None
+    speaker_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ class DecoderStats:
 @dataclass(frozen=True)
 class Sentence:
     """A sentence of one channel. `emotion` stays None unless an emotion classifier is active; `decoder`
-    None unless the engine measures it (`DecoderStats`)."""
+    None unless the engine measures it (`DecoderStats`). `speaker_id` stays None unless diarization ran
+    (then ints from 0 in order of first appearance); `speaker_name` is the known speaker it matched."""
 
     sentence_id: int
     begin_ms: int
@@ -85,6 +88,8 @@ class Sentence:
     words: tuple[Word, ...] = ()
     emotion: str | None = None
     decoder: DecoderStats | None = None
+    speaker_id: int | None = None
+    speaker_name: str | None = None
 
 
 @dataclass(frozen=True)

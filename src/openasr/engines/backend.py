@@ -58,6 +58,9 @@ class Backend(Protocol):
 
 
 EMOTION_OFF = "emotion (set OPENASR_EMOTION_MODEL)"
+DIARIZATION = "diarization (CAM++, about 5–6 % of a core per audio second)"
+"""Who spoke when is a stage beside every engine, its model shipped in the package (onnxruntime, a
+dependency of the default install, runs it), so every model lists it as active."""
 _ITN_LANGUAGES = ("zh", "en")
 """Languages the finishing stage's inverse text normalisation knows (`postprocess/itn.py`)."""
 
@@ -66,7 +69,8 @@ def capability_labels(
     capabilities: EngineCapabilities, emotion_model: str | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The capabilities a model offers and those it lacks (each with why), as `openasr models` lists
-    them. Transcription, punctuation and VAD belong to every model; emotion to the pool's classifier.
+    them. Transcription, punctuation, VAD and diarization belong to every model; emotion to the pool's
+    classifier.
     The capabilities' `notes` are left to `/docs`: one line each is too long for a table cell."""
     on = ["transcription", "punctuation"]
     off: list[str] = []
@@ -86,6 +90,7 @@ def capability_labels(
         on.append("translation to English")
     else:
         off.append(f"translation ({why.get('translation', 'not offered by this engine')})")
+    on.append(DIARIZATION)
     if emotion_model:
         on.append(f"emotion ({emotion_model})")
     else:

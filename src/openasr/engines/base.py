@@ -23,6 +23,8 @@ class EngineCapabilities:
     whether it can detect the language itself; `emotion` whether an emotion classifier runs beside it
     (engines declare False; the engine pool turns it on when `OPENASR_EMOTION_MODEL` is configured).
     `translation` whether it can write English text from speech in other languages (`task=translate`).
+    `diarization` whether it can tell speakers apart (engines declare False; the diarization stage, whose
+    model ships with the package, turns it on).
     `why_not` says, for a capability that is off (by its field name), why and how to turn it on; `notes`
     are limits of an active one (e.g. languages that get only chunk-level times).
     """
@@ -36,6 +38,7 @@ class EngineCapabilities:
     max_prompt_tokens: int
     concurrent_calls: int
     translation: bool = False
+    diarization: bool = False
     why_not: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 

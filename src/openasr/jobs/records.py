@@ -109,8 +109,9 @@ class Recovery:
 
 def task_params_json(options: TranscribeOptions, *, oss_resolve: bool) -> dict[str, Any]:
     """The `params` column: the options a task runs with (the model has its own column, `engine_model`;
-    `sentences` is always on for tasks and limits are the worker's), plus the ``oss://`` permission."""
-    return {
+    `sentences` is always on for tasks and limits are the worker's), plus the ``oss://`` permission.
+    Diarization's keys are there only when it is on (a task without it is stored as before)."""
+    params: dict[str, Any] = {
         "language": options.language,
         "itn": options.itn,
         "words": options.words,
@@ -118,6 +119,9 @@ def task_params_json(options: TranscribeOptions, *, oss_resolve: bool) -> dict[s
         "channels": None if options.channels is None else list(options.channels),
         "oss_resolve": oss_resolve,
     }
+    if options.diarize:
+        params |= {"diarize": True, "speaker_count": options.speaker_count}
+    return params
 
 
 def task_options(data: Mapping[str, Any], model: str) -> TranscribeOptions:
@@ -131,6 +135,8 @@ def task_options(data: Mapping[str, Any], model: str) -> TranscribeOptions:
         words=bool(data.get("words", False)),
         sentences=True,
         channels=None if channels is None else tuple(int(c) for c in channels),
+        diarize=bool(data.get("diarize", False)),
+        speaker_count=data.get("speaker_count"),
     )
 
 

@@ -2,7 +2,7 @@
 
 A recognition (`transcription.Transcription`, made by `open` or, on every surface, `start`) reads a
 source (`sources`: a probed file or live blocks), streams each channel chunk by chunk (`channel`), and
-assembles the `Transcript`; side stages (`stage`, registered in `stages`: emotion today) run beside it on
+assembles the `Transcript`; side stages (`stage`, registered in `stages`: emotion and diarization) run beside it on
 each chunk and once per channel at the end. Chunks go to the engine's batcher at most two batches ahead,
 so memory is bounded and duration only costs time. This package's names are its public surface.
 """

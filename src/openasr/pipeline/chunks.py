@@ -110,7 +110,8 @@ def chunk_sentences(
         sentences = sentences_from_segments(spans, language, start_id=first_id)
     measured = [(_ms(chunk, s.start_s), _ms(chunk, s.end_s), s.decoder) for s in segments if s.decoder is not None]
     sentences = attach_decoder_stats(sentences, measured)
-    return tuple(finish_sentence(s, language, itn=options.itn, words=options.words) for s in sentences)
+    keep_words = options.words or options.diarize  # diarization cuts sentences where the speaker changes
+    return tuple(finish_sentence(s, language, itn=options.itn, words=keep_words) for s in sentences)
 
 
 def _ms(chunk: SpeechChunk, t_s: float) -> int:

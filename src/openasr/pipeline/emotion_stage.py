@@ -73,7 +73,9 @@ class EmotionStage:
         clips = tuple(span_clip(chunk.audio.samples, chunk.start_s, span) for span in spans)
         return _EmotionWork(spans, self._classifier.submit(clips, priority))
 
-    def finish(self, channel: ChannelTranscript, kept: Sequence[StageData]) -> ChannelTranscript:
+    def finish(
+        self, channel: ChannelTranscript, kept: Sequence[StageData], options: TranscribeOptions
+    ) -> ChannelTranscript:
         return replace(channel, emotion=overall_emotion(estimates(kept)))
 
 

@@ -3,7 +3,7 @@
 Recognition proper (engine, timeline, sentences) is the pipeline's own; a *stage* adds something beside
 it. It may work on each recognised chunk (`begin`: emotion classifies each sentence's audio), on the
 whole recording once the last chunk of a channel is in (`finish`: emotion weighs all estimates into
-the channel's emotion; speaker clustering would cluster every chunk's embeddings), or both. What it
+the channel's emotion; diarization clusters every chunk's speaker embeddings), or both. What it
 works out per chunk and needs at the end is its *kept data*: plain JSON values (numbers, strings,
 lists, string-keyed dicts), so one serializer (`jobs/checkpoints.py`) stores every stage's data with the
 chunk, and a task resumed after a crash finishes each stage from exactly the data an uninterrupted run
@@ -56,8 +56,11 @@ class Stage(Protocol):
         """Start its work on a recognised chunk; None when it has nothing to do or keep for it."""
         ...
 
-    def finish(self, channel: ChannelTranscript, kept: Sequence[StageData]) -> ChannelTranscript:
-        """The channel with what the stage adds once every chunk is in, from each chunk's kept data."""
+    def finish(
+        self, channel: ChannelTranscript, kept: Sequence[StageData], options: TranscribeOptions
+    ) -> ChannelTranscript:
+        """The channel with what the stage adds once every chunk is in, from each chunk's kept data (and
+        the recognition's options: diarization's `speaker_count`)."""
         ...
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from openasr.engines.base import EngineCapabilities
+from openasr.pipeline.diarization_stage import DiarizationStage
 from openasr.pipeline.emotion_stage import EmotionStage
 from openasr.pipeline.stage import Stage
 from openasr.runtime.emotion_batcher import EmotionBatcher
@@ -27,10 +28,11 @@ class StageModels(Protocol):
 
 def configured_stages(models: StageModels) -> tuple[Stage, ...]:
     """Every registered stage whose model is configured, in the order they run (loading the models on
-    first use)."""
+    first use). Diarization's model ships with the package: it is always there (loaded when first used)."""
     stages: list[Stage] = []
     if (classifier := models.emotion()) is not None:
         stages.append(EmotionStage(classifier))
+    stages.append(DiarizationStage())
     return tuple(stages)
 
 

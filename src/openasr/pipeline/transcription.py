@@ -193,7 +193,8 @@ class Transcription:
         text = join_texts([s.text for s in sentences], language)
         channel = ChannelTranscript(channel_id, text, language, sentences, probability)
         for stage in self.stages:
-            channel = stage.finish(channel, [r.stage_data[stage.name] for r in results if stage.name in r.stage_data])
+            kept = [r.stage_data[stage.name] for r in results if stage.name in r.stage_data]
+            channel = stage.finish(channel, kept, self.options)
         return channel
 
 

@@ -41,6 +41,7 @@ class _Cue:
     channel_id: int
     text: str
     decoder: DecoderStats | None = None
+    speaker: str | None = None
 
 
 UNMEASURED = DecoderStats(tokens=(), temperature=0.0, avg_logprob=0.0, compression_ratio=0.0, no_speech_prob=0.0)
@@ -87,10 +88,17 @@ def parse_json(document: Mapping[str, Any]) -> Transcript:
                 text=str(s["text"]),
                 language=str(s.get("language", "")),
                 words=tuple(
-                    Word(int(w["begin_time"]), int(w["end_time"]), str(w["text"]), str(w.get("punctuation", "")))
+                    Word(
+                        int(w["begin_time"]),
+                        int(w["end_time"]),
+                        str(w["text"]),
+                        str(w.get("punctuation", "")),
+                        speaker_id=_optional_int(w.get("speaker_id")),
+                    )
                     for w in s.get("words", [])
                 ),
                 emotion=s.get("emotion"),
+                speaker_id=_optional_int(s.get("speaker_id")),
             )
             for s in item.get("sentences", [])
         )
@@ -104,17 +112,32 @@ def parse_json(document: Mapping[str, Any]) -> Transcript:
 
 
 def render_srt(t: Transcript) -> str:
-    """SubRip: numbered cues, one per sentence, `HH:MM:SS,mmm` times."""
+    """SubRip: numbered cues, one per sentence, `HH:MM:SS,mmm` times; a diarized sentence's text starts
+    with its speaker (`Speaker 1: …`), SubRip having no speaker field of its own."""
     return "\n".join(
-        f"{n}\n{_timestamp(c.begin_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n{c.text}\n"
+        f"{n}\n{_timestamp(c.begin_ms, ',')} --> {_timestamp(c.end_ms, ',')}\n"
+        f"{f'{c.speaker}: ' if c.speaker else ''}{c.text}\n"
         for n, c in enumerate(_cues(t), start=1)
     )
 
 
 def render_vtt(t: Transcript) -> str:
-    """WebVTT: the `WEBVTT` header, then one cue per sentence with `HH:MM:SS.mmm` times."""
-    cues = "\n".join(f"{_timestamp(c.begin_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n{c.text}\n" for c in _cues(t))
+    """WebVTT: the `WEBVTT` header, then one cue per sentence with `HH:MM:SS.mmm` times; a diarized
+    sentence is WebVTT's voice span (`<v Speaker 1>…`), which players show and style per speaker."""
+    cues = "\n".join(
+        f"{_timestamp(c.begin_ms, '.')} --> {_timestamp(c.end_ms, '.')}\n"
+        f"{f'<v {_vtt_escape(c.speaker)}>' if c.speaker else ''}{c.text}\n"
+        for c in _cues(t)
+    )
     return f"WEBVTT\n\n{cues}" if cues else "WEBVTT\n"
+
+
+def speaker_label(sentence: Sentence) -> str | None:
+    """How subtitles name a sentence's speaker: a known speaker's name, else `Speaker N` numbered from 1
+    in order of first appearance; None when diarization was off."""
+    if sentence.speaker_id is None:
+        return None
+    return sentence.speaker_name or f"Speaker {sentence.speaker_id + 1}"
 
 
 def render_verbose_json(t: Transcript, *, task: str = "transcribe") -> dict[str, Any]:
@@ -192,12 +215,27 @@ def _sentence_json(sentence: Sentence, *, with_words: bool) -> dict[str, Any]:
     }
     if sentence.emotion is not None:
         result["emotion"] = sentence.emotion
+    if sentence.speaker_id is not None:  # diarization on (Paraformer's key)
+        result["speaker_id"] = sentence.speaker_id
     if with_words:
-        result["words"] = [
-            {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
-            for w in sentence.words
-        ]
+        result["words"] = [_word_json(w) for w in sentence.words]
     return result
+
+
+def _word_json(word: Word) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "begin_time": word.begin_ms,
+        "end_time": word.end_ms,
+        "text": word.text,
+        "punctuation": word.punctuation,
+    }
+    if word.speaker_id is not None:
+        result["speaker_id"] = word.speaker_id
+    return result
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _cues(t: Transcript, *, label_channels: bool = True) -> list[_Cue]:
@@ -211,14 +249,19 @@ def _cues(t: Transcript, *, label_channels: bool = True) -> list[_Cue]:
     cues: list[_Cue] = []
     for channel in t.channels:
         prefix = f"[ch {channel.channel_id}] " if labelled else ""
-        spans = [(s.begin_ms, s.end_ms, s.text, s.decoder) for s in channel.sentences]
+        spans = [(s.begin_ms, s.end_ms, s.text, s.decoder, speaker_label(s)) for s in channel.sentences]
         if not spans and channel.text.strip():
-            spans = [(0, round(t.audio.duration_s * 1000), channel.text, None)]
-        for begin_ms, end_ms, text, decoder in spans:
+            spans = [(0, round(t.audio.duration_s * 1000), channel.text, None, None)]
+        for begin_ms, end_ms, text, decoder, speaker in spans:
             line = " ".join(text.split())
             if line:
-                cues.append(_Cue(begin_ms, end_ms, channel.channel_id, prefix + line, decoder))
+                cues.append(_Cue(begin_ms, end_ms, channel.channel_id, prefix + line, decoder, speaker))
     return sorted(cues, key=lambda c: (c.begin_ms, c.channel_id))
+
+
+def _vtt_escape(text: str) -> str:
+    """A voice name inside `<v …>`: WebVTT's three escapes, so a caller's name cannot end the tag."""
+    return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
 
 
 def _timestamp(ms: int, separator: str) -> str:

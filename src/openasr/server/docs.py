@@ -92,6 +92,15 @@ def _redoc_bundle(logo_url: str) -> str:
     return bundle.read_text(encoding="utf-8").replace(_REDOC_LOGO, logo_url)
 
 
+DIARIZATION_NOTE = (
+    " (async `parameters.diarization_enabled` + `speaker_count` → `sentences[].speaker_id`; OpenAI "
+    "`model=gpt-4o-transcribe-diarize`, `response_format=diarized_json`, `known_speaker_names[]` + "
+    "`known_speaker_references[]`; CLI `--diarize [--speakers N]`). CAM++ speaker embeddings on onnxruntime, "
+    "shipped with the package: about 5–6 % of one core per second of audio (`bench/speaker_embedding_cost.py`), "
+    "clustered once the last chunk is in; overlapping speech is not separated (each stretch gets one speaker)"
+)
+
+
 def capability_lines(model: str, caps: EngineCapabilities) -> list[str]:
     def state(active: bool, name: str = "") -> str:
         why = caps.why_not.get(name)
@@ -113,6 +122,8 @@ def capability_lines(model: str, caps: EngineCapabilities) -> list[str]:
             else " (responses carry no `emotion` key: no classifier is configured; set OPENASR_EMOTION_MODEL to"
             " a transformers audio-classification checkpoint or emotion2vec+, see the README)"
         ),
+        f"- speaker diarization: {state(caps.diarization, 'diarization')}"
+        + (DIARIZATION_NOTE if caps.diarization else ""),
         *(f"- note: {note}" for note in caps.notes),
     ]
 

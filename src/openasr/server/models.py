@@ -31,6 +31,9 @@ REALTIME_MODELS = frozenset(
 )
 """The realtime (WebSocket) model names; the stable alias points at the 2025-10-27 snapshot."""
 OPENAI_ALIASES = frozenset({"whisper-1"})
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
+"""OpenAI's diarizing transcription model: the configured engine with the diarization stage on. Only the
+transcription endpoint takes it (OpenAI's chat and translation do not)."""
 
 SURFACES = (
     "chat.completions",
@@ -67,9 +70,14 @@ class ModelCatalog:
 
     def engine_for_chat(self, name: str) -> str:
         """Chat takes the names the transcription endpoint takes (whisper-1, openasr's model names, the
-        sync service names) except the file-transcription ones, which are async only."""
+        sync service names) except the file-transcription ones, which are async only, and the diarizing
+        one, whose speaker labels chat has no place for."""
         if name in ASYNC_MODELS:
             return self.engine_for_sync(name)
+        if name == DIARIZE_MODEL:
+            raise InvalidParameterError(
+                f"model {DIARIZE_MODEL} only serves POST /v1/audio/transcriptions", param="model"
+            )
         return self.engine_for_openai(name)
 
     def engine_for_realtime(self, name: str) -> str:
@@ -91,23 +99,27 @@ class ModelCatalog:
         """The names a client may use: the service's and OpenAI's, then the engine models (the default and
         any loaded so far; other bundled ones load on first use)."""
         engines = [self.default_engine_model, *(m for m in loaded if m != self.default_engine_model)]
-        names = [*sorted(OPENAI_ALIASES), *sorted(SYNC_MODELS), *sorted(ASYNC_MODELS)]
+        names = [*sorted(OPENAI_ALIASES), DIARIZE_MODEL, *sorted(SYNC_MODELS), *sorted(ASYNC_MODELS)]
         return names + [m for m in engines if m not in names]
 
     def surfaces(self, name: str, can_translate: bool) -> tuple[str, ...]:
         """Which of `SURFACES` accept `name`; `can_translate` is whether its engine can."""
         if name in ASYNC_MODELS:
             return ("dashscope.file_transcription",)
+        if name == DIARIZE_MODEL:
+            return ("audio.transcriptions",)
         chat = () if name in LEGACY_MODELS else ("chat.completions",)
         openai = (*chat, "audio.transcriptions", *(("audio.translations",) if can_translate else ()))
         return (*openai, "dashscope.recognition") if name in SYNC_MODELS else openai
 
     def engine_for_openai(self, name: str) -> str:
-        """OpenAI's transcription endpoint also takes openasr's own model names and `whisper-1`."""
-        if name in OPENAI_ALIASES or name in SYNC_MODELS:
+        """OpenAI's transcription endpoint also takes openasr's own model names, `whisper-1` and the
+        diarizing model (the caller turns diarization on for it: `engine_for_openai` names only the engine)."""
+        if name in OPENAI_ALIASES or name in SYNC_MODELS or name == DIARIZE_MODEL:
             return self.default_engine_model
         if name in BUNDLED or name == self.default_engine_model:
             return name
         raise ModelNotFoundError(
-            f"model {name!r} does not exist; use whisper-1, {', '.join(BUNDLED)} or {', '.join(sorted(SYNC_MODELS))}"
+            f"model {name!r} does not exist; use whisper-1, {DIARIZE_MODEL}, {', '.join(BUNDLED)} or "
+            f"{', '.join(sorted(SYNC_MODELS))}"
         )

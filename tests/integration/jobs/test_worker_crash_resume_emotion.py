@@ -120,7 +120,7 @@ def test_a_task_killed_with_emotion_on_resumes_with_every_chunks_emotion(
             assert got["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)  # batch noise only
     stage = EmotionStage(emotion_engines.emotion())  # type: ignore[arg-type]
     resumed_data = [c.stage_data[EMOTION] for c in kept] + [c.stage_data[EMOTION] for c in chunks[len(kept) :]]
-    assert stage.finish(transcript.channels[0], resumed_data) == transcript.channels[0]
+    assert stage.finish(transcript.channels[0], resumed_data, transcript.options) == transcript.channels[0]
 
     # A new server takes the task back and finishes it from the checkpoints.
     assert job_env.store.recover_orphans(0).requeued == (task_id,)

@@ -227,3 +227,36 @@ def test_a_result_file_reads_back_as_the_transcript_it_was_rendered_from() -> No
         assert render_json(back, file_url="https://example.org/a.m4a") == document
         assert render_srt(back) == render_srt(t) and render_text(back) == render_text(t)
         assert back.channels == t.channels and back.language == t.language
+
+
+def diarized() -> Transcript:
+    """Two speakers, the second known by name; words carry their sentence's speaker."""
+    first = Sentence(0, 0, 1000, "Hello there.", "en", words=(Word(0, 400, "Hello ", speaker_id=0),), speaker_id=0)
+    second = Sentence(1, 1500, 2500, "Hi <you>.", "en", speaker_id=1, speaker_name="Ann & Bo")
+    third = Sentence(2, 3000, 3600, "Bye.", "en", speaker_id=0)
+    channel = ChannelTranscript(0, "Hello there. Hi <you>. Bye.", "en", (first, second, third))
+    return transcript(channel, words=True)
+
+
+def test_diarized_srt_prefixes_and_vtt_voice_spans_name_the_speaker() -> None:
+    srt = render_srt(diarized())
+    assert "\nSpeaker 1: Hello there.\n" in srt and "\nAnn & Bo: Hi <you>.\n" in srt and "\nSpeaker 1: Bye.\n" in srt
+    vtt = render_vtt(diarized())
+    assert "\n<v Speaker 1>Hello there.\n" in vtt and "\n<v Ann &amp; Bo>Hi <you>.\n" in vtt
+
+
+def test_diarized_json_has_speaker_ids_that_read_back() -> None:
+    result = render_json(diarized())
+    sentences = result["transcripts"][0]["sentences"]
+    assert [s["speaker_id"] for s in sentences] == [0, 1, 0]
+    assert sentences[0]["words"][0]["speaker_id"] == 0 and "speaker_name" not in sentences[1]
+    back = parse_json(result)
+    assert [s.speaker_id for s in back.channels[0].sentences] == [0, 1, 0]
+    assert back.channels[0].sentences[0].words[0].speaker_id == 0
+    assert render_srt(back).count("Speaker 1: ") == 2  # names are the OpenAI surface's; the file keeps ids
+
+
+def test_without_diarization_no_output_names_a_speaker() -> None:
+    plain = transcript(ENGLISH, words=True)
+    assert "speaker" not in json.dumps(render_json(plain)) + json.dumps(render_verbose_json(plain))
+    assert "Speaker" not in render_srt(plain) + render_vtt(plain) and "<v " not in render_vtt(plain)

@@ -37,7 +37,6 @@ def request(model: str = "qwen3-asr-flash", **asr_options: object) -> Generation
     )
 
 
-
 def test_a_request_becomes_the_audio_and_options_in_domain_terms() -> None:
     ref, options = to_options(request(language="en", enable_itn=True), CATALOG)
     assert ref == AUDIO
@@ -76,7 +75,11 @@ def test_what_cannot_be_honoured_is_refused_naming_the_parameter(
 
 def test_the_answer_is_the_documented_shape_with_usage_counted() -> None:
     body = to_response(
-        request_id="r1", model="qwen3-asr-flash", text="你好 world", language="zh", context="Dashwood",
+        request_id="r1",
+        model="qwen3-asr-flash",
+        text="你好 world",
+        language="zh",
+        context="Dashwood",
         duration_s=3.2,
     )
     assert_exact(GenerationResponse, body)
@@ -91,8 +94,15 @@ def test_the_answer_is_the_documented_shape_with_usage_counted() -> None:
 
 def test_emotion_is_there_only_when_classified_and_streams_bill_the_whole_text() -> None:
     body = to_response(
-        request_id="r1", model="qwen3-asr-flash", text="world", language="en", context="", duration_s=1.0,
-        finish_reason="null", emotion="happy", billed_text="hello world",
+        request_id="r1",
+        model="qwen3-asr-flash",
+        text="world",
+        language="en",
+        context="",
+        duration_s=1.0,
+        finish_reason="null",
+        emotion="happy",
+        billed_text="hello world",
     )
     assert_exact(GenerationResponse, body)
     assert body["output"]["choices"][0]["finish_reason"] == "null"

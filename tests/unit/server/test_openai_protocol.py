@@ -36,7 +36,6 @@ CATALOG = ModelCatalog("whisper-base")
 DATA_URI = "data:audio/wav;base64,UklGRg=="
 
 
-
 def chat(model: str = "qwen3-asr-flash", **extra: object) -> ChatRequest:
     return ChatRequest.model_validate(
         {
@@ -148,8 +147,13 @@ def test_stream_chunks_and_the_done_event() -> None:
 
 def test_transcription_fields_become_options() -> None:
     options = transcription_to_options(
-        CATALOG, model="whisper-1", language="en", prompt="Dashwood", response_format="verbose_json",
-        granularities=["word", "segment"], temperature=0.0,
+        CATALOG,
+        model="whisper-1",
+        language="en",
+        prompt="Dashwood",
+        response_format="verbose_json",
+        granularities=["word", "segment"],
+        temperature=0.0,
     )
     assert options == TranscribeOptions(model="whisper-base", language="en", context="Dashwood", words=True)
     text_only = transcription_to_options(

@@ -40,8 +40,7 @@ def test_every_route_that_reads_a_key_has_it_checked_before_its_body(app: FastAP
     keyed = [
         route
         for route in iter_route_contexts(app.router.routes)
-        if getattr(route, "dependant", None) is not None
-        and {authorized_key, policy_key} & set(calls(route.dependant))
+        if getattr(route, "dependant", None) is not None and {authorized_key, policy_key} & set(calls(route.dependant))
     ]
     assert len(keyed) >= 10
     assert all(declared(route).needs_key for route in keyed), [route.path for route in keyed]

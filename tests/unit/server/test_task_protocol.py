@@ -52,13 +52,16 @@ VIEW = TaskView(
 )
 
 
-
 def test_the_e4_parameters_become_the_tasks_options() -> None:
     body = {
         "model": "qwen3-asr-flash-filetrans",
         "input": {"file_url": "https://example.org/a.wav"},
         "parameters": {
-            "language": "en", "enable_itn": True, "enable_words": True, "text": "Dashwood", "channel_id": [1, 0]
+            "language": "en",
+            "enable_itn": True,
+            "enable_words": True,
+            "text": "Dashwood",
+            "channel_id": [1, 0],
         },
     }
     options = to_options(TranscriptionRequest.model_validate(body), "whisper-base")
@@ -71,7 +74,11 @@ def test_defaults_and_the_older_corpus_spelling() -> None:
     body = {"model": "m", "input": {"file_url": "u"}, "parameters": {"corpus": {"text": "Norland"}}}
     options = to_options(TranscriptionRequest.model_validate(body), "whisper-base")
     assert (options.context, options.channels, options.language, options.itn, options.words) == (
-        "Norland", (0,), None, False, False
+        "Norland",
+        (0,),
+        None,
+        False,
+        False,
     )
 
 
@@ -82,7 +89,11 @@ def test_the_cli_request_reads_back_as_the_same_options() -> None:
         {"model": "qwen3-asr-flash-filetrans", "input": {"file_url": "oss://k/a.wav"}, "parameters": parameters}
     ).model_dump(mode="json", exclude_none=True)
     assert sent["parameters"] == {
-        "language": "en", "enable_itn": False, "enable_words": True, "text": "Dashwood", "channel_id": [1]
+        "language": "en",
+        "enable_itn": False,
+        "enable_words": True,
+        "text": "Dashwood",
+        "channel_id": [1],
     }
     received = to_options(TranscriptionRequest.model_validate(sent), "whisper-base")
     assert received == TranscribeOptions(
@@ -104,8 +115,13 @@ def test_a_pending_task_leaves_out_what_has_not_happened() -> None:
 
 def test_a_succeeded_and_a_failed_task() -> None:
     done = replace(
-        VIEW, status=TaskStatus.SUCCEEDED, scheduled_time_ms=T0_MS + 1500, end_time_ms=T0_MS + 61_001,
-        progress=1.0, audio_seconds_done=61.23456, usage_seconds=62,
+        VIEW,
+        status=TaskStatus.SUCCEEDED,
+        scheduled_time_ms=T0_MS + 1500,
+        end_time_ms=T0_MS + 61_001,
+        progress=1.0,
+        audio_seconds_done=61.23456,
+        usage_seconds=62,
     )
     body = dump(task_output(done, "http://h/results/t1.json?Expires=1&Signature=s"))
     assert_exact(TaskOutput, body)
@@ -133,8 +149,12 @@ def test_a_list_item_keeps_times_it_lacks_as_null() -> None:
 
 def test_list_filters_parse_the_service_time_format() -> None:
     f = list_filter(
-        api_key_id="k", status="running", model_name="", task_id=None,
-        start_time="20260101100000", end_time="20260101100001",
+        api_key_id="k",
+        status="running",
+        model_name="",
+        task_id=None,
+        start_time="20260101100000",
+        end_time="20260101100001",
     )
     assert f == TaskFilter(status=TaskStatus.RUNNING, api_key_id="k", start_ms=T0_MS, end_ms=T0_MS + 1000)
 
@@ -145,7 +165,12 @@ def test_list_filters_parse_the_service_time_format() -> None:
 )
 def test_bad_list_filters_name_the_parameter(field: str, value: str, param: str) -> None:
     args: dict[str, Any] = {
-        "api_key_id": "k", "status": None, "model_name": None, "task_id": None, "start_time": None, "end_time": None
+        "api_key_id": "k",
+        "status": None,
+        "model_name": None,
+        "task_id": None,
+        "start_time": None,
+        "end_time": None,
     }
     args[field] = value
     with pytest.raises(InvalidParameterError) as raised:

@@ -37,8 +37,13 @@ def test_the_answer_lists_the_rows_and_their_total() -> None:
     body = to_response("r1", "2026-01-01", "2026-01-02", "own", rows).model_dump(mode="json")
     assert_exact(UsageResponse, body)
     assert body["usage"][1] == {
-        "day": "2026-01-02", "api_key_id": "a", "model": "qwen3-asr-flash-filetrans", "requests": 1,
-        "seconds": 61, "input_tokens": 1525, "output_tokens": 120,
+        "day": "2026-01-02",
+        "api_key_id": "a",
+        "model": "qwen3-asr-flash-filetrans",
+        "requests": 1,
+        "seconds": 61,
+        "input_tokens": 1525,
+        "output_tokens": 120,
     }
     assert body["total"] == {"requests": 3, "seconds": 81, "input_tokens": 2025, "output_tokens": 150}
     empty = to_response("r2", "2026-01-01", "2026-01-02", "all", []).model_dump(mode="json")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from openasr.core.errors import InvalidParameterError
 from openasr.core.options import TranscribeOptions
@@ -33,7 +33,9 @@ class Corpus(BaseModel):
 
 
 class TranscriptionParameters(BaseModel):
-    """Flat parameters (not `asr_options`); `corpus.text` is an older spelling of `text`."""
+    """Flat parameters (not `asr_options`); `corpus.text` is an older spelling of `text`.
+    `diarization_enabled` and `speaker_count` are openasr's extension of the Qwen3-ASR API, spelt as
+    Alibaba's Paraformer file transcription spells them: each sentence of the result gets `speaker_id`."""
 
     model_config = ConfigDict(extra="allow")
     language: str | None = None
@@ -42,6 +44,10 @@ class TranscriptionParameters(BaseModel):
     text: str | None = None
     corpus: Corpus | None = None
     channel_id: list[int] = Field(default_factory=lambda: [0])
+    diarization_enabled: StrictBool = False
+    speaker_count: StrictInt | None = Field(
+        default=None, description="with diarization_enabled: exactly this many speakers (1–20); else counted"
+    )
 
 
 class TranscriptionRequest(BaseModel):
@@ -149,6 +155,9 @@ class ResultSentence(BaseModel):
     text: str
     language: str
     emotion: str | None = Field(default=None, description="only when an emotion classifier is active")
+    speaker_id: int | None = Field(
+        default=None, description="with diarization_enabled: the speaker, from 0 in order of first appearance"
+    )
     words: list[ResultWord] | None = Field(default=None, description="with enable_words")
 
 
@@ -189,6 +198,8 @@ def to_options(request: TranscriptionRequest, engine_model: str) -> TranscribeOp
         words=p.enable_words,
         sentences=True,
         channels=tuple(p.channel_id),
+        diarize=p.diarization_enabled,
+        speaker_count=p.speaker_count,
     )
 
 

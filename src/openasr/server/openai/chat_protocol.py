@@ -177,9 +177,7 @@ def chat_to_options(request: ChatRequest, catalog: ModelCatalog) -> tuple[str, T
         raise ModelNotFoundError(f"model {request.model} is not available in compatible mode")
     engine_model = catalog.engine_for_chat(request.model)
     users = [m for m in request.messages if m.role == "user"]
-    audios = [
-        item.audio for m in users if isinstance(m.content, list) for item in m.content if item.audio is not None
-    ]
+    audios = [item.audio for m in users if isinstance(m.content, list) for item in m.content if item.audio is not None]
     if len(users) != 1 or len(audios) != 1:
         raise InvalidParameterError(
             "exactly one user message with one input_audio (or audio_url) item is required", param="messages"
@@ -241,9 +239,7 @@ def chat_chunk(
 ) -> dict[str, Any]:
     """One `chat.completion.chunk`. A delta holds only what it adds: `role` in the first chunk alone (the
     schema has no null role), then `content` and `annotations`; the last choice chunk has an empty delta."""
-    choices = (
-        [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
-    )
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",

@@ -8,6 +8,7 @@ chat surface is `chat_protocol`, the model list `models_protocol`).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +25,8 @@ from openasr.postprocess.formats import (
     render_verbose_json,
     render_vtt,
 )
-from openasr.server.models import ModelCatalog
+from openasr.server.models import DIARIZE_MODEL, ModelCatalog
+from openasr.server.openai.diarized import DIARIZED_FORMAT, render_diarized_json
 
 # ------------------------------------------------------------------------------------------ answers
 # Exact models of what the converters below write (extra keys forbidden): the routes document them as
@@ -87,12 +89,35 @@ class VerboseTranscription(_Exact):
     words: list[WordTiming] | None = Field(default=None, description="with timestamp_granularities[]=word")
 
 
+class DiarizedSegment(_Exact):
+    """A sentence with its speaker: a known speaker's name, else `A`, `B`, … in order of first appearance
+    (`server.openai.diarized`); also the `transcript.text.segment` stream event."""
+
+    type: Literal["transcript.text.segment"]
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+
+
+class DiarizedTranscription(_Exact):
+    """`response_format=diarized_json` (model `gpt-4o-transcribe-diarize`)."""
+
+    task: Literal["transcribe"]
+    duration: float
+    text: str
+    segments: list[DiarizedSegment]
+    usage: DurationUsage
+
+
 _EVENTS = {"text/event-stream": {"schema": {"type": "string"}}}
 TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "model": Transcription | VerboseTranscription,
-        "description": "json or verbose_json; text and srt as text/plain, vtt as text/vtt; with stream=true, "
-        "a text/event-stream of transcript.text.delta events ending with transcript.text.done",
+        "model": Transcription | VerboseTranscription | DiarizedTranscription,
+        "description": "json, verbose_json or diarized_json; text and srt as text/plain, vtt as text/vtt; with "
+        "stream=true, a text/event-stream of transcript.text.delta events (then, for diarized_json, one "
+        "transcript.text.segment per sentence once the speakers are known) ending with transcript.text.done",
         "content": {
             "text/plain": {"schema": {"type": "string"}},
             "text/vtt": {"schema": {"type": "string"}},
@@ -109,8 +134,12 @@ TRANSLATION_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-STREAMED_FORMATS = ("json", "text")
-"""OpenAI streams transcriptions as text events only; subtitles and verbose_json need the whole file."""
+STREAMED_FORMATS = ("json", "text", DIARIZED_FORMAT)
+"""OpenAI streams transcriptions as text events (and a diarized one's segments); subtitles and
+verbose_json need the whole file."""
+OPENAI_FORMATS = (*FORMATS, DIARIZED_FORMAT)
+CHUNKING_STRATEGIES = ("auto", "server_vad")
+"""OpenAI's `chunking_strategy` values: `auto`, or an object whose `type` is `server_vad`."""
 
 
 def strict_flag(value: str | None, param: str) -> bool:
@@ -158,8 +187,16 @@ def transcription_to_options(
     stream: bool = False,
 ) -> TranscribeOptions:
     """`temperature` is checked, not applied: decoding is deterministic beam search, which is what
-    temperature 0 asks for (a resumed task must give the identical text), and `verbose_json` says 0.0."""
+    temperature 0 asks for (a resumed task must give the identical text), and `verbose_json` says 0.0.
+    The diarizing model turns the diarization stage on, whatever the format (`json` and `text` carry no
+    speakers, but answer as for any model); `diarized_json` needs it."""
+    name = required_model(model)
+    diarize = name == DIARIZE_MODEL
     check_format(response_format, temperature)
+    if response_format == DIARIZED_FORMAT and not diarize:
+        raise InvalidParameterError(
+            f"response_format diarized_json needs model {DIARIZE_MODEL}", param="response_format"
+        )
     if stream and response_format not in STREAMED_FORMATS:
         raise InvalidParameterError(
             f"stream=true answers text events; response_format must be {' or '.join(STREAMED_FORMATS)}",
@@ -175,12 +212,32 @@ def transcription_to_options(
             "timestamp_granularities needs response_format verbose_json", param="timestamp_granularities[]"
         )
     return TranscribeOptions(
-        model=catalog.engine_for_openai(required_model(model)),
+        model=catalog.engine_for_openai(name),
         language=language or None,
         context=prompt or "",
         words="word" in granularities,
-        sentences=response_format in TIMED_FORMATS,
+        sentences=response_format in TIMED_FORMATS or diarize,
+        diarize=diarize,
     )
+
+
+def check_chunking(strategy: str | None, strategy_type: str | None) -> None:
+    """OpenAI's `chunking_strategy` is accepted, not applied: `auto`, or a `server_vad` object (which the
+    SDK sends as `chunking_strategy[type]` and its tuning fields, curl as JSON text). Every recognition
+    here is cut at the pauses Silero VAD finds, which is what both ask for, and is never one block, so
+    the >30 s rule of OpenAI's diarizing model does not arise."""
+    if strategy is None and strategy_type is None:
+        return
+    kind = strategy_type if strategy is None else strategy.strip()
+    if kind is not None and kind.startswith("{"):
+        try:
+            kind = json.loads(kind).get("type")
+        except (ValueError, AttributeError):
+            kind = None
+    if kind not in CHUNKING_STRATEGIES:
+        raise InvalidParameterError(
+            "chunking_strategy must be auto or an object of type server_vad", param="chunking_strategy"
+        )
 
 
 def translation_to_options(
@@ -189,8 +246,13 @@ def translation_to_options(
     """Whisper's `translate` task: the spoken language is detected per chunk (OpenAI's translation API
     takes no `language`), and the text is English. Whether the engine can is `pipeline.check_engine`'s."""
     check_format(response_format, temperature)
+    name = required_model(model)
+    if response_format == DIARIZED_FORMAT:
+        raise InvalidParameterError("a translation has no diarized_json", param="response_format")
+    if name == DIARIZE_MODEL:
+        raise InvalidParameterError(f"model {DIARIZE_MODEL} only transcribes", param="model")
     return TranscribeOptions(
-        model=catalog.engine_for_openai(required_model(model)),
+        model=catalog.engine_for_openai(name),
         context=prompt or "",
         sentences=response_format in TIMED_FORMATS,
         task="translate",
@@ -207,8 +269,10 @@ def required_model(model: str | None) -> str:
 def check_format(response_format: str, temperature: float | None) -> None:
     if temperature is not None and not 0.0 <= temperature <= 1.0:
         raise InvalidParameterError("temperature must be between 0 and 1", param="temperature")
-    if response_format not in FORMATS:
-        raise InvalidParameterError(f"response_format must be one of {', '.join(FORMATS)}", param="response_format")
+    if response_format not in OPENAI_FORMATS:
+        raise InvalidParameterError(
+            f"response_format must be one of {', '.join(OPENAI_FORMATS)}", param="response_format"
+        )
 
 
 def transcription_to_response(transcript: Transcript, response_format: str) -> tuple[str | dict[str, Any], str]:
@@ -222,6 +286,8 @@ def transcription_to_response(transcript: Transcript, response_format: str) -> t
         return {"text": transcript.text, "usage": usage}, "application/json"
     if response_format == "verbose_json":
         return render_verbose_json(transcript, task=task), "application/json"
+    if response_format == DIARIZED_FORMAT:
+        return render_diarized_json(transcript), "application/json"
     if response_format == "srt":
         return render_srt(transcript), "text/plain; charset=utf-8"
     if response_format == "vtt":

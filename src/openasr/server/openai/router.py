@@ -7,6 +7,7 @@ base path), so either base URL works for either client.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -21,10 +22,12 @@ from starlette.concurrency import run_in_threadpool
 from openasr.core.billing import charge
 from openasr.core.errors import AsrError, AudioTooLargeError
 from openasr.core.options import TranscribeOptions
+from openasr.core.types import Transcript
 from openasr.engines.weights import BUNDLED
 from openasr.server.annotations import audio_annotations
 from openasr.server.deps import ApiKey, AppContext, Context, RequestId
 from openasr.server.errors import openai_body
+from openasr.server.models import DIARIZE_MODEL
 from openasr.server.observe import Observation, Observed
 from openasr.server.openai.chat_protocol import (
     CHAT_RESPONSES,
@@ -35,10 +38,19 @@ from openasr.server.openai.chat_protocol import (
     chat_to_response,
     chat_usage,
 )
+from openasr.server.openai.diarized import DIARIZED_FORMAT, diarized_segments
+from openasr.server.openai.known_speakers import (
+    NAMES,
+    REFERENCE_FIELD_BYTES,
+    REFERENCES,
+    check_known_speakers,
+    known_speakers,
+)
 from openasr.server.openai.models_protocol import ModelList, model_list
 from openasr.server.openai.protocol import (
     TRANSCRIPTION_RESPONSES,
     TRANSLATION_RESPONSES,
+    check_chunking,
     strict_flag,
     transcript_delta_event,
     transcript_done_event,
@@ -100,9 +112,19 @@ async def chat_completions(
     return event_stream(frames(), openai_error_event(rid), rid)
 
 
-@router.post("/v1/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES)
-@router.post("/compatible-mode/v1/audio/transcriptions", response_model=None, include_in_schema=False)
-@gated(TRANSCRIPTION)
+@router.post(
+    "/v1/audio/transcriptions",
+    response_model=None,
+    responses=TRANSCRIPTION_RESPONSES,
+    form_limits={"max_part_size": REFERENCE_FIELD_BYTES},
+)
+@router.post(
+    "/compatible-mode/v1/audio/transcriptions",
+    response_model=None,
+    include_in_schema=False,
+    form_limits={"max_part_size": REFERENCE_FIELD_BYTES},
+)
+@gated(TRANSCRIPTION)  # form_limits: a known speaker's reference (a data URL) outgrows Starlette's 1 MB field
 async def transcriptions(
     ctx: Context,
     api_key: ApiKey,
@@ -118,9 +140,19 @@ async def transcriptions(
     ] = None,
     timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
     stream: Annotated[str | None, Form(description="true: OpenAI's transcript.text.delta … done events")] = None,
+    speaker_names: Annotated[
+        list[str] | None, Form(alias=NAMES, description="up to 4 names, one per known_speaker_references[]")
+    ] = None,
+    speaker_references: Annotated[
+        list[str] | None, Form(alias=REFERENCES, description="data URLs of 2–10 s clips, one per known speaker")
+    ] = None,
+    chunking_strategy: Annotated[str | None, Form(description="auto or server_vad: accepted, always VAD")] = None,
+    chunking_type: Annotated[str | None, Form(alias="chunking_strategy[type]")] = None,
 ) -> Response:
-    """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, or the service's."""
+    """OpenAI's transcription API; `model` takes whisper-1, openasr's model names, the service's, or
+    gpt-4o-transcribe-diarize (speakers, with `response_format=diarized_json`)."""
     streaming = strict_flag(stream, "stream")
+    check_chunking(chunking_strategy, chunking_type)
     options = transcription_to_options(
         ctx.catalog,
         model=model,
@@ -131,6 +163,11 @@ async def transcriptions(
         temperature=temperature,
         stream=streaming,
     )
+    names, references = speaker_names or [], speaker_references or []
+    check_known_speakers(names, references, diarize=options.diarize, model=DIARIZE_MODEL)
+    if names:
+        speakers = await run_in_threadpool(known_speakers, names, references, ctx.settings.data_dir / "tmp")
+        options = dataclasses.replace(options, known_speakers=speakers)
     obs.model = model or ""
     return await _recognise_upload(ctx, obs, rid, file, options, response_format, streaming=streaming)
 
@@ -191,7 +228,8 @@ async def _recognise_upload(
         path = workdir / upload_name(file.filename)
         await run_in_threadpool(_save_upload, file, path, OPENAI_FILE_LIMITS.max_bytes)
         if streaming:
-            return await _stream_transcription(ctx, obs, rid, path, options, workdir)
+            diarized = response_format == DIARIZED_FORMAT
+            return await _stream_transcription(ctx, obs, rid, path, options, workdir, diarized=diarized)
         t = await run_in_threadpool(ctx.service.transcribe_file, path, options, OPENAI_FILE_LIMITS)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -205,10 +243,19 @@ async def _recognise_upload(
 
 
 async def _stream_transcription(
-    ctx: AppContext, obs: Observation, rid: str, path: Path, options: TranscribeOptions, workdir: Path
+    ctx: AppContext,
+    obs: Observation,
+    rid: str,
+    path: Path,
+    options: TranscribeOptions,
+    workdir: Path,
+    *,
+    diarized: bool,
 ) -> StreamingResponse:
     """`stream=true`: a `transcript.text.delta` per recognised chunk, then `transcript.text.done` with
-    the text and usage, for every model (chunks are recognised one after another whatever the engine)."""
+    the text and usage, for every model (chunks are recognised one after another whatever the engine).
+    A diarized stream sends a `transcript.text.segment` per sentence before `done`: speakers are known
+    only once the last chunk is in (they are clustered over the whole recording)."""
     updates = ctx.service.stream_file(path, options, OPENAI_FILE_LIMITS)
     first = await open_stream(obs, updates)
     count = ctx.service.token_counter(options.model)
@@ -216,10 +263,14 @@ async def _stream_transcription(
     def frames() -> Iterator[str]:
         try:
             text, duration_s = "", first.audio.duration_s
+            final: Transcript | None = None
             for step in billed_steps(first, updates, obs, context=options.context, count=count):
                 text, duration_s = step.text, step.update.audio.duration_s
+                final = step.update.transcript or final
                 if step.delta:
                     yield openai_event(transcript_delta_event(step.delta))
+            if diarized and final is not None:
+                yield from (openai_event(segment) for segment in diarized_segments(final))
             yield openai_event(transcript_done_event(text, options.context, duration_s, count))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

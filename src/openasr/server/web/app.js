@@ -146,6 +146,8 @@ async function submitTask(ref, options) {
   };
   if (options.language) parameters.language = options.language;
   if (options.context) parameters.text = options.context;
+  if (options.diarize) parameters.diarization_enabled = true;
+  if (options.diarize && options.speakers) parameters.speaker_count = options.speakers;
   const body = await api("/api/v1/services/audio/asr/transcription", {
     method: "POST",
     headers: {
@@ -187,7 +189,16 @@ async function waitForTask(taskId, token, onStatus) {
 
 // ------------------------------------------------------------------------------------- subtitles
 // The same cues as openasr.postprocess.formats (rendered from the result file, as `openasr task result`
-// does): one cue per sentence, "[ch N] " prefixes only with several channels, time-ordered.
+// does): one cue per sentence, "[ch N] " prefixes only with several channels, time-ordered; a diarized
+// sentence names its speaker ("Speaker 1: " in SRT, a <v Speaker 1> voice span in VTT).
+
+function speakerLabel(sentence) {
+  return sentence.speaker_id === undefined || sentence.speaker_id === null ? null : `Speaker ${sentence.speaker_id + 1}`;
+}
+
+function vttEscape(text) {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
 
 function cues(doc) {
   const channels = doc.transcripts || [];
@@ -197,11 +208,11 @@ function cues(doc) {
   const out = [];
   for (const channel of channels) {
     const prefix = labelled ? `[ch ${channel.channel_id}] ` : "";
-    let spans = (channel.sentences || []).map((s) => [s.begin_time, s.end_time, s.text]);
-    if (!spans.length && (channel.text || "").trim()) spans = [[0, lastEndMs, channel.text]];
-    for (const [beginMs, endMs, text] of spans) {
+    let spans = (channel.sentences || []).map((s) => [s.begin_time, s.end_time, s.text, speakerLabel(s)]);
+    if (!spans.length && (channel.text || "").trim()) spans = [[0, lastEndMs, channel.text, null]];
+    for (const [beginMs, endMs, text, speaker] of spans) {
       const line = text.split(/\s+/).filter(Boolean).join(" ");
-      if (line) out.push({ beginMs, endMs, channel: channel.channel_id, text: prefix + line });
+      if (line) out.push({ beginMs, endMs, channel: channel.channel_id, text: prefix + line, speaker });
     }
   }
   return out.sort((a, b) => a.beginMs - b.beginMs || a.channel - b.channel);
@@ -218,13 +229,19 @@ function timestamp(ms, separator) {
 
 function renderSrt(doc) {
   return cues(doc)
-    .map((c, i) => `${i + 1}\n${timestamp(c.beginMs, ",")} --> ${timestamp(c.endMs, ",")}\n${c.text}\n`)
+    .map((c, i) => {
+      const line = c.speaker ? `${c.speaker}: ${c.text}` : c.text;
+      return `${i + 1}\n${timestamp(c.beginMs, ",")} --> ${timestamp(c.endMs, ",")}\n${line}\n`;
+    })
     .join("\n");
 }
 
 function renderVtt(doc) {
   const body = cues(doc)
-    .map((c) => `${timestamp(c.beginMs, ".")} --> ${timestamp(c.endMs, ".")}\n${c.text}\n`)
+    .map((c) => {
+      const line = c.speaker ? `<v ${vttEscape(c.speaker)}>${c.text}` : c.text;
+      return `${timestamp(c.beginMs, ".")} --> ${timestamp(c.endMs, ".")}\n${line}\n`;
+    })
     .join("\n");
   return body ? `WEBVTT\n\n${body}` : "WEBVTT\n";
 }
@@ -310,9 +327,10 @@ function showLiveText(text, info) {
   if (info.language) showMeta(info.language, info.emotion);
 }
 
-function showMeta(language, emotion) {
+function showMeta(language, emotion, speakers = 0) {
   const parts = [`Language: ${language || "unknown"}`];
   if (emotion) parts.push(`Emotion: ${emotion}`);
+  if (speakers) parts.push(`Speakers: ${speakers}`);
   $("meta").textContent = parts.join(" · ");
   $("transcript").lang = language || "";
 }
@@ -356,7 +374,8 @@ function showChannel(index) {
   $("tabs").querySelectorAll("[role=tab]").forEach((tab, i) => tab.setAttribute("aria-selected", String(i === index)));
   const sentences = channel.sentences || [];
   const emotions = [...new Set(sentences.map((s) => s.emotion).filter(Boolean))];
-  showMeta(view.result.language || (sentences[0] && sentences[0].language), emotions.join(", "));
+  const speakers = new Set(sentences.map(speakerLabel).filter(Boolean));
+  showMeta(view.result.language || (sentences[0] && sentences[0].language), emotions.join(", "), speakers.size);
   const items = sentences.map((s) => {
     const item = document.createElement("p");
     item.className = "sentence";
@@ -384,7 +403,17 @@ function showChannel(index) {
     } else {
       text.textContent = s.text;
     }
-    item.append(time, text);
+    const speaker = speakerLabel(s);
+    if (speaker) {
+      const who = document.createElement("span");
+      who.className = `speaker speaker-${s.speaker_id % 8}`;
+      who.dataset.testid = "speaker";
+      who.textContent = speaker;
+      item.dataset.speakerId = s.speaker_id;
+      item.append(time, who, text);
+    } else {
+      item.append(time, text);
+    }
     if (s.emotion) item.dataset.emotion = s.emotion;
     return item;
   });
@@ -442,6 +471,8 @@ function readOptions() {
     itn: $("itn").checked,
     words: $("words").checked,
     context: $("context").value.trim(),
+    diarize: $("diarize").checked,
+    speakers: Number.parseInt($("speakers").value, 10) || null,
     channels: channels.length && channels.every(Number.isInteger) ? channels : [0],
   };
 }
@@ -487,7 +518,7 @@ async function transcribe(file) {
       setStatus("Recognising…");
       await streamSync(ref, options, (text, info) => token === loadToken && showLiveText(text, info));
       if (token !== loadToken) return;
-      setStatus("Adding sentence times…");
+      setStatus(options.diarize ? "Adding sentence times and speakers…" : "Adding sentence times…");
     }
     const taskId = await submitTask(ref, options);
     audioUrls.set(taskId, url);

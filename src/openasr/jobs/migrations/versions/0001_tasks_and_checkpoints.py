@@ -48,9 +48,7 @@ def upgrade() -> None:
     if "checkpoints" not in existing:
         op.create_table(
             "checkpoints",
-            sa.Column(
-                "task_id", sa.String(36), sa.ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True
-            ),
+            sa.Column("task_id", sa.String(36), sa.ForeignKey("tasks.task_id", ondelete="CASCADE"), primary_key=True),
             sa.Column("channel_id", sa.Integer, primary_key=True),
             sa.Column("chunk_index", sa.Integer, primary_key=True),
             sa.Column("start_s", sa.Double, nullable=False),
