@@ -17,15 +17,17 @@ Ray cluster (`runtime/ray_pool.py`).
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from openasr.core.errors import EngineUnavailableError
 from openasr.core.options import TokenCounter, count_context_tokens
@@ -90,6 +92,19 @@ class _Queued(Generic[ItemT, ResultT]):
     future: Future[ResultT] = field(compare=False)
 
 
+_open_batchers: weakref.WeakSet[Batcher[Any, Any]] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_batchers() -> None:
+    """A process must not finish while CTranslate2 decodes in a dispatcher (a daemon thread): teardown
+    stops the thread mid-call and the C++ runtime aborts the whole process ("terminate called", exit
+    134), e.g. after a realtime client left mid-final. atexit runs once non-daemon threads have been
+    joined and before teardown: each batcher finishes its running batch and stops."""
+    for batcher in list(_open_batchers):
+        batcher.close()
+
+
 class Batcher(Generic[ItemT, ResultT]):
     """Items from all callers, run together by `run_batch` (one result per item, in order) on
     `threads` dispatcher threads."""
@@ -120,6 +135,7 @@ class Batcher(Generic[ItemT, ResultT]):
         ]
         for thread in self._threads:
             thread.start()
+        _open_batchers.add(self)
 
     def submit(self, item: ItemT, priority: Priority = Priority.BULK) -> Future[ResultT]:
         future: Future[ResultT] = Future()
@@ -139,9 +155,14 @@ class Batcher(Generic[ItemT, ResultT]):
             return BatchStats(self._batches, self._chunks, dict(self._batch_sizes), self._busy_s, queued)
 
     def close(self) -> None:
+        """Let the running batches finish, fail what is still queued (nobody waits forever on a closed
+        engine) and stop the dispatchers."""
         with self._ready:
             self._closed = True
+            queued, self._queue = self._queue, []
             self._ready.notify_all()
+        for job in queued:
+            job.future.set_exception(RuntimeError("engine is closed"))
         for thread in self._threads:
             thread.join()
 
