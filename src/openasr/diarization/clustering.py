@@ -2,8 +2,8 @@
 
 Clusters merge pairwise, most similar centroids first (a centroid is its members' summed embedding, so a
 cluster's weight is its size), until `count` remain when the caller gave it, else until no two
-clusters are more similar than `MERGE_SIMILARITY` (the automatic count). Past `MAX_DIRECT` windows (a
-little over half an hour of speech) the windows are first merged in time-ordered blocks of `BLOCK`
+clusters are more similar than `MERGE_SIMILARITY` (the automatic count). Past `MAX_DIRECT` windows (about
+12 minutes of speech) the windows are first merged in time-ordered blocks of `BLOCK`
 (sure merges only, plus enough to bound the number of pieces), and the pieces are clustered: memory and
 time stay bounded for a 12-hour file. Then every window goes to its nearest centroid (two passes), which
 repairs what greedy merging got wrong; with an automatic count, clusters too small to be a speaker

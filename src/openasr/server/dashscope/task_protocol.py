@@ -44,7 +44,7 @@ class TranscriptionParameters(BaseModel):
     text: str | None = None
     corpus: Corpus | None = None
     channel_id: list[int] = Field(default_factory=lambda: [0])
-    diarization_enabled: StrictBool = False
+    diarization_enabled: StrictBool | None = Field(default=None, description="who spoke when: speaker_id per sentence")
     speaker_count: StrictInt | None = Field(
         default=None, description="with diarization_enabled: exactly this many speakers (1–20); else counted"
     )
@@ -198,7 +198,7 @@ def to_options(request: TranscriptionRequest, engine_model: str) -> TranscribeOp
         words=p.enable_words,
         sentences=True,
         channels=tuple(p.channel_id),
-        diarize=p.diarization_enabled,
+        diarize=bool(p.diarization_enabled),
         speaker_count=p.speaker_count,
     )
 
