@@ -208,23 +208,27 @@ engine = EnginePool(settings.cache_dir, settings.engine_config()).get("whisper-b
 # language, which shifts how the other chunks fall into batches, and so the batching peak; what is
 # measured here is growth with duration, so every run batches the same way. Dense speech first.
 options = TranscribeOptions(words=True, language="en")
-pipeline.run(Path(sys.argv[2]), options, engine)
-loaded_kb = peak_kb()
-transcript = pipeline.run(Path(sys.argv[1]), options, engine)
-print(json.dumps({"loaded_kb": loaded_kb, "peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s,
-                  "sentences": len(transcript.channels[0].sentences), "text": transcript.text}))
+warm_up, *targets = sys.argv[1:]
+pipeline.run(Path(warm_up), options, engine)
+for target in targets:  # the peak only rises: each target's is the peak after it, over all before it
+    transcript = pipeline.run(Path(target), options, engine)
+    print(json.dumps({"peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s,
+                      "sentences": len(transcript.channels[0].sentences), "text": transcript.text}))
 """
 
 
-def _peak_memory(path: Path, warm_up: Path) -> dict[str, Any]:
-    """Run the real pipeline on `path` in a fresh interpreter and report its peak resident set.
+def _peak_memory(warm_up: Path, *targets: Path) -> list[dict[str, Any]]:
+    """Run the real pipeline on each of `targets` in turn, in one fresh interpreter, and report the peak
+    resident set after each.
 
     A dense recording runs first, so full batches have already set the peak that batching costs (the
-    encoder's attention grows with the batch) and what differs between two runs is only what grows with
-    duration. One engine worker: with two, the peak also depends on whether both happen to hold their
-    largest batch at the same moment (bench/memory.py measures the default configuration)."""
+    encoder's attention grows with the batch) and what differs between two targets is only what grows
+    with duration: the peak after a longer target, less the peak after a shorter one run before it, is
+    that growth (one interpreter, model load and warm-up for all the targets, not one per target). One
+    engine worker: with two, the peak also depends on whether both happen to hold their largest batch at
+    the same moment (bench/memory.py measures the default configuration)."""
     result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(path), str(warm_up)],
+        [sys.executable, "-c", _MEASURE, str(warm_up), *map(str, targets)],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -232,7 +236,8 @@ def _peak_memory(path: Path, warm_up: Path) -> dict[str, Any]:
         env={**os.environ, "OPENASR_ENGINE_WORKERS": "1"},
     )
     assert result.returncode == 0, result.stderr
-    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    measured = [json.loads(line) for line in result.stdout.strip().splitlines()[-len(targets) :]]
+    assert len(measured) == len(targets), result.stdout
     return measured
 
 
@@ -247,7 +252,7 @@ def test_peak_memory_does_not_grow_from_2_to_20_minutes(tmp_path: Path, engine: 
     long = build_recording(tmp_path / "twenty_minutes.flac", clips, rounds=2, total_s=1201.0)
     gap = np.zeros(SAMPLE_RATE_HZ // 2, dtype=np.float32)
     warm_up = write_long_flac(tmp_path / "dense.flac", [p for c in clips for p in (load_clip(c.path), gap)] * 2)
-    short_run, long_run = _peak_memory(short.path, warm_up), _peak_memory(long.path, warm_up)
+    short_run, long_run = _peak_memory(warm_up, short.path, long.path)
     assert long_run["duration_s"] >= 1200 and short_run["duration_s"] <= 121
     # Both runs really recognised their speech: one sentence or more per clip, and the right words.
     assert short_run["sentences"] >= len(short.placements) and long_run["sentences"] >= len(long.placements)

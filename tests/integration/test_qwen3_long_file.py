@@ -33,14 +33,17 @@ def peak_kb():
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-model, warm_up, target, cache = sys.argv[1:5]
+model, cache, warm_up, *targets = sys.argv[1:]
 engine = EnginePool(Path(cache), EngineConfig((Qwen3Config(device="cpu", max_new_tokens=64),))).get(model)
 options = TranscribeOptions(model=model)
 pipeline.run(Path(warm_up), options, engine)  # full batches set the peak first
-transcript = pipeline.run(Path(target), options, engine)
-stats = engine.stats
-print(json.dumps({"peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s, "mean_batch": stats.mean_batch,
-                  "sentences": len(transcript.channels[0].sentences)}))
+for target in targets:  # the peak only rises: each target's is the peak after it, over all before it
+    before = engine.stats
+    transcript = pipeline.run(Path(target), options, engine)
+    after = engine.stats
+    mean_batch = (after.chunks - before.chunks) / max(1, after.batches - before.batches)
+    print(json.dumps({"peak_kb": peak_kb(), "duration_s": transcript.audio.duration_s, "mean_batch": mean_batch,
+                      "sentences": len(transcript.channels[0].sentences)}))
 """
 
 READING = (
@@ -53,9 +56,10 @@ MEMORY_GROWTH_LIMIT_MB = 60
 """8 more minutes are 31 MB as 16 kHz float32: holding the recording, or anything per second, shows up."""
 
 
-def _measure(model: Path, warm_up: Path, target: Path, cache: Path) -> dict[str, Any]:
+def _measure(model: Path, cache: Path, warm_up: Path, *targets: Path) -> list[dict[str, Any]]:
+    """Each target's peak RSS (after it, in one interpreter that ran `warm_up` first) and batching."""
     result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(model), str(warm_up), str(target), str(cache)],
+        [sys.executable, "-c", _MEASURE, str(model), str(cache), str(warm_up), *map(str, targets)],
         capture_output=True,
         text=True,
         timeout=900,
@@ -63,7 +67,8 @@ def _measure(model: Path, warm_up: Path, target: Path, cache: Path) -> dict[str,
         env=os.environ | {"OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr
-    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    measured = [json.loads(line) for line in result.stdout.strip().splitlines()[-len(targets) :]]
+    assert len(measured) == len(targets), result.stdout
     return measured
 
 
@@ -73,8 +78,7 @@ def test_ten_minutes_in_flat_memory_and_full_batches(tiny_qwen3, tmp_path: Path)
     short, long = tmp_path / "two.flac", tmp_path / "ten.flac"
     build_recording(short, 120.0)
     build_recording(long, 600.0)
-    two = _measure(model, short, short, tmp_path)
-    ten = _measure(model, short, long, tmp_path)
+    two, ten = _measure(model, tmp_path, short, short, long)
     assert two["duration_s"] <= 125 and ten["duration_s"] >= 595
     assert ten["sentences"] > two["sentences"] > 0
     growth_mb = (ten["peak_kb"] - two["peak_kb"]) / 1024
