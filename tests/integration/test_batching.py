@@ -66,8 +66,11 @@ def test_a_chunk_gets_the_same_text_and_words_batched_or_alone(decoding: str, re
     cases = _cases()
     items = [RecognitionItem(load_clip(c.clip.path), c.request) for c in cases]
     together = whisper.recognize(items)
-    alone = [whisper.recognize([item])[0] for item in items]
-    assert [_flat(r) for r in together] == [_flat(r) for r in alone]
+    # Alone, every case costs its own engine call: the timestamp decoding checks all of them, the other
+    # every second one (still every language, with and without words, detected and given, a context).
+    checked = range(0, len(items), 1 if decoding == "whisper" else 2)
+    alone = [whisper.recognize([items[i]])[0] for i in checked]
+    assert [_flat(together[i]) for i in checked] == [_flat(r) for r in alone]
     errors = {"en": ErrorCount(0, 0), "zh": ErrorCount(0, 0)}
     for case, result in zip(cases, together, strict=True):
         segments = result.segments
