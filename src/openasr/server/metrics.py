@@ -88,6 +88,13 @@ class Metrics:
             buckets=TASK_BUCKETS_S,
             registry=r,
         )
+        self._realtime_metrics(r)
+        r.register(_EngineCollector(engines))
+        if store is not None:
+            r.register(_TaskCollector(store))
+
+    def _realtime_metrics(self, r: CollectorRegistry) -> None:
+        """Open sessions, and per item the time to its first caption and to its final."""
         self._sessions = Gauge("openasr_realtime_sessions_open", "Realtime WebSocket sessions open now.", registry=r)
         self._first_partial = Histogram(
             "openasr_realtime_first_partial_seconds",
@@ -103,9 +110,6 @@ class Metrics:
             buckets=REALTIME_BUCKETS_S,
             registry=r,
         )
-        r.register(_EngineCollector(engines))
-        if store is not None:
-            r.register(_TaskCollector(store))
 
     def observe_request(self, obs: Observation, status: int, elapsed_s: float) -> None:
         self._requests.labels(obs.surface, obs.route, obs.model, str(status)).inc()
