@@ -162,7 +162,8 @@ class Batcher(Generic[ItemT, ResultT]):
             queued, self._queue = self._queue, []
             self._ready.notify_all()
         for job in queued:
-            job.future.set_exception(RuntimeError("engine is closed"))
+            if job.future.set_running_or_notify_cancel():  # False: its caller cancelled it already
+                job.future.set_exception(RuntimeError("engine is closed"))
         for thread in self._threads:
             thread.join()
 

@@ -124,6 +124,33 @@ def test_cancelled_chunks_are_never_recognised(recorder: RecordingEngine) -> Non
     assert "abandoned" not in {name for batch in recorder.batches for name in batch}
 
 
+def test_closing_finishes_the_running_batch_and_fails_what_waits(recorder: RecordingEngine) -> None:
+    """Nobody waits forever on a closed engine; a chunk its caller cancelled stays cancelled."""
+    batcher = BatchingEngine(recorder, max_batch=1, max_wait_s=0.0)
+    recorder.release.clear()
+    running = batcher.submit(item("running"))
+    assert recorder.started.wait(5)
+    waiting, abandoned = batcher.submit(item("waiting")), batcher.submit(item("abandoned"))
+    assert abandoned.cancel()
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            batcher.close()
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    closing = threading.Thread(target=close)
+    closing.start()
+    recorder.release.set()
+    closing.join(5)
+    assert not closing.is_alive() and not errors and running.result(5).segments[0].text == "running"
+    with pytest.raises(RuntimeError, match="engine is closed"):
+        waiting.result(5)
+    assert abandoned.cancelled()
+    assert [name for batch in recorder.batches for name in batch] == ["running"]
+
+
 def test_a_closed_batcher_refuses_work(recorder: RecordingEngine) -> None:
     batcher = BatchingEngine(recorder)
     batcher.close()
