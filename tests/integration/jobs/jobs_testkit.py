@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +26,7 @@ from openasr.jobs.results import ResultStore
 from openasr.jobs.store import TaskStore
 from openasr.jobs.worker import TaskWorker, WorkerConfig
 from openasr.runtime.engine_pool import EnginePool
+from openasr.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 MANIFEST = {c["file"]: c for c in json.loads((DATA / "manifest.json").read_text())["clips"]}
@@ -83,6 +89,32 @@ class JobEnv:
         record = self.worker().run_once()
         assert record is not None, "nothing was pending"
         return record
+
+
+def kill_worker_after_checkpoints(env: JobEnv, task_id: str, extra_env: dict[str, str] | None = None) -> None:
+    """Run `python -m openasr.cli.worker` (with `extra_env`, e.g. a side model) until the task has three
+    checkpoints, then SIGKILL it: the crash a resumed task must survive."""
+    settings = Settings()
+    command = [sys.executable, "-m", "openasr.cli.worker", "--data-dir", str(env.config.data_dir)]
+    command += ["--file-root", str(env.root), "--cache-dir", str(settings.cache_dir)]
+    command += ["--cpu-threads", str(settings.cpu_threads), "--heartbeat-s", "1"]
+    log_path = env.root / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(extra_env or {})}
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while len(env.store.load_checkpoints(task_id)) < 3:
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "the worker process never checkpointed"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 class _Handler(BaseHTTPRequestHandler):

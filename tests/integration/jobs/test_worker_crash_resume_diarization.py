@@ -4,15 +4,10 @@ the task resumed from them ends with exactly the speakers of an uninterrupted ru
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from jobs_testkit import JobEnv, clip, write_wav
+from jobs_testkit import JobEnv, clip, kill_worker_after_checkpoints, write_wav
 
 from openasr import pipeline
 from openasr.jobs.records import TaskStatus
@@ -20,7 +15,6 @@ from openasr.jobs.worker import TaskWorker
 from openasr.pipeline.diarization_stage import DIARIZATION
 from openasr.postprocess.formats import render_json
 from openasr.runtime.engine_pool import EnginePool
-from openasr.settings import Settings
 
 CLIPS = [
     "en/sense_and_sensibility_01_austen_64kb-0880.wav",
@@ -40,33 +34,10 @@ def _file(path: Path) -> Path:
     return write_wav(path, [np.concatenate(parts)])
 
 
-def _killed_part_way(env: JobEnv, task_id: str) -> None:
-    """Run `python -m openasr.cli.worker` until it has checkpointed three chunks, then SIGKILL it."""
-    settings = Settings()
-    command = [sys.executable, "-m", "openasr.cli.worker", "--data-dir", str(env.config.data_dir)]
-    command += ["--file-root", str(env.root), "--cache-dir", str(settings.cache_dir)]
-    command += ["--cpu-threads", str(settings.cpu_threads), "--heartbeat-s", "1"]
-    log_path = env.root / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 300
-        while len(env.store.load_checkpoints(task_id)) < 3:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the worker process never checkpointed"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def test_a_task_killed_with_diarization_on_resumes_with_the_same_speakers(job_env: JobEnv, engines: EnginePool) -> None:
     audio = _file(job_env.root / "speakers.wav")
     task_id = job_env.submit(str(audio), diarize=True)
-    _killed_part_way(job_env, task_id)
+    kill_worker_after_checkpoints(job_env, task_id)
     kept = [c.chunk for c in job_env.store.load_checkpoints(task_id)]
     assert 3 <= len(kept) < len(CLIPS)
 

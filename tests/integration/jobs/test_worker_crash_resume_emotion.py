@@ -5,11 +5,6 @@ the emotions of the chunks recognised before the crash included."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +14,7 @@ import pytest
 pytest.importorskip("torch", reason="needs openasr[emotion] (torch and transformers)")
 pytest.importorskip("transformers", reason="needs openasr[emotion] (torch and transformers)")
 
-from jobs_testkit import JobEnv, clip, write_wav
+from jobs_testkit import JobEnv, clip, kill_worker_after_checkpoints, write_wav
 
 from emotion_models import tiny_transformers_model
 from openasr import pipeline
@@ -65,41 +60,12 @@ def _file(path: Path) -> Path:
     return write_wav(path, [np.concatenate(parts)])
 
 
-def _killed_part_way(env: JobEnv, task_id: str, emotion_model: Path) -> None:
-    """Run `python -m openasr.cli.worker` with the emotion classifier until it has checkpointed three
-    chunks, then SIGKILL it."""
-    settings = Settings()
-    command = [sys.executable, "-m", "openasr.cli.worker", "--data-dir", str(env.config.data_dir)]
-    command += ["--file-root", str(env.root), "--cache-dir", str(settings.cache_dir)]
-    command += ["--cpu-threads", str(settings.cpu_threads), "--heartbeat-s", "1"]
-    log_path = env.root / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "OPENASR_EMOTION_MODEL": str(emotion_model)},
-        )
-    try:
-        deadline = time.monotonic() + 300
-        while len(env.store.load_checkpoints(task_id)) < 3:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the worker process never checkpointed"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def test_a_task_killed_with_emotion_on_resumes_with_every_chunks_emotion(
     job_env: JobEnv, emotion_model: Path, emotion_engines: EnginePool
 ) -> None:
     audio = _file(job_env.root / "long.wav")
     task_id = job_env.submit(str(audio))
-    _killed_part_way(job_env, task_id, emotion_model)
+    kill_worker_after_checkpoints(job_env, task_id, {"OPENASR_EMOTION_MODEL": str(emotion_model)})
     kept = [c.chunk for c in job_env.store.load_checkpoints(task_id)]
     assert 3 <= len(kept) < len(CLIPS)
 
