@@ -33,7 +33,7 @@ from openasr.realtime.buffer import AudioBuffer
 from openasr.realtime.errors import BUFFER_TOO_LONG, COMMIT_EMPTY, INVALID_VALUE, RealtimeError
 from openasr.realtime.events import Committed, Event, Failed, Final, Partial, SpeechStarted, SpeechStopped
 from openasr.realtime.partials import OpenItem
-from openasr.realtime.turns import TurnDetector, TurnEnd, TurnStart
+from openasr.realtime.turns import START_FRAMES, TurnDetector, TurnEnd, TurnStart
 from openasr.runtime.batcher import EngineFront, Priority
 from openasr.vad.silero import FRAME_SAMPLES, shared_vad
 
@@ -303,7 +303,10 @@ class RealtimeSession:
         if self._item is not None:
             keep = self._item.start
         elif self.config.turn_detection is not None:
-            keep = self._buffer.end - self.config.turn_detection.prefix_padding_ms * SAMPLE_RATE_HZ // 1000
+            # the next turn starts `START_FRAMES` frames before the frame that confirms it (which may be
+            # the next one scored), then reaches back by the prefix padding
+            prefix = self.config.turn_detection.prefix_padding_ms * SAMPLE_RATE_HZ // 1000
+            keep = (self._frames - START_FRAMES) * FRAME_SAMPLES - prefix
         else:
             keep = self._commit_point
         self._buffer.drop_before(keep)

@@ -80,3 +80,28 @@ def test_manual_mode_keeps_60_s_uncommitted_and_refuses_empty_commits() -> None:
 
     run(scenario())
     assert [type(e) for e in events] == [Committed]
+
+
+def test_each_final_decodes_exactly_the_span_its_events_announce() -> None:
+    """The prefix padding reaches back before the frames that confirmed the turn: the buffer must still
+    hold those samples, or the final decodes less than `audio_start_ms`..`audio_end_ms` (and can differ
+    from offline recognition of that span)."""
+    gap = np.zeros(RATE, dtype=np.float32)
+    audio = np.concatenate([gap, decode_audio(clip("0880").path), gap, decode_audio(clip("0890").path), gap])
+    events: list[Event] = []
+
+    async def scenario() -> None:
+        vad = TurnDetection(threshold=0.5, silence_ms=500, prefix_padding_ms=300)
+        session = await opened(SessionConfig("whisper-base", "en", turn_detection=vad, partials=False), events)
+        for start in range(0, len(audio), RATE // 10):
+            await session.append(audio[start : start + RATE // 10])
+        await session.finish()
+
+    run(scenario())
+    starts = {e.item_id: e.audio_start_ms for e in events if isinstance(e, SpeechStarted)}
+    ends = {e.item_id: e.audio_end_ms for e in events if isinstance(e, SpeechStopped)}
+    finals = {e.item_id: e.audio_s for e in events if isinstance(e, Final)}
+    assert len(finals) == 2 and finals.keys() == starts.keys() == ends.keys()
+    assert all(starts[item] > 0 for item in finals), "each turn's padding starts after the leading silence"
+    for item, seconds in finals.items():
+        assert seconds == pytest.approx((ends[item] - starts[item]) / 1000, abs=1e-9)
