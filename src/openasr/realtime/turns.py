@@ -84,6 +84,16 @@ class TurnDetector:
         self._close(sample)
         return TurnEnd(sample)
 
+    def tentative_end(self) -> int | None:
+        """Where the open turn ends if no voiced frame comes before its silence runs out: known, and
+        already received, once the quiet frames cover the tail it keeps (a final can start early)."""
+        if not self.in_turn or not self._quiet:
+            return None
+        keep = min(self._tail, self._silence_frames * FRAME_SAMPLES)
+        if self._quiet * FRAME_SAMPLES < keep:
+            return None
+        return self._last_voiced_end + keep
+
     def _frame(self, p: float) -> list[Turn]:
         start, end = self.frames * FRAME_SAMPLES, (self.frames + 1) * FRAME_SAMPLES
         if not self.in_turn:

@@ -103,6 +103,35 @@ def test_a_turn_starts_after_three_voiced_frames_with_its_prefix_and_ends_after_
     assert len(turns) == 2 and not detector.in_turn
 
 
+@pytest.mark.parametrize("silence_ms", [64, 150, 320, 800])
+def test_the_tentative_end_is_known_once_the_tail_has_arrived_and_is_where_the_turn_ends(silence_ms: int) -> None:
+    detector = TurnDetector(0.5, silence_ms=silence_ms, prefix_padding_ms=0)
+    detector.feed(frames((0.9, 10)))
+    tentative = []
+    ended = None
+    for _ in range(40):
+        turns = detector.feed(frames((0.1, 1)))
+        if turns:
+            ended = turns[0]
+            break
+        tentative.append(detector.tentative_end())
+    known = [t for t in tentative if t is not None]
+    assert isinstance(ended, TurnEnd) and set(known) <= {ended.sample}
+    # known before the turn ends only where the silence outlasts the 200 ms tail a turn keeps
+    assert bool(known) == (silence_ms > 200)
+    assert tentative[0] is None, "one quiet frame is not yet the tail"
+    assert ended.sample <= detector.frames * FRAME_SAMPLES, "the samples up to it have arrived"
+    detector.feed(frames((0.9, 3)))
+    assert detector.tentative_end() is None
+
+
+def test_speech_before_the_silence_runs_out_withdraws_the_tentative_end() -> None:
+    detector = TurnDetector(0.5, silence_ms=800, prefix_padding_ms=0)
+    detector.feed(frames((0.9, 10), (0.1, 10)))
+    assert detector.tentative_end() == 10 * FRAME_SAMPLES + 200 * RATE // 1000
+    assert detector.feed(frames((0.9, 1))) == [] and detector.tentative_end() is None
+
+
 def test_brief_dips_do_not_end_a_turn_and_the_prefix_stops_at_the_previous_turn() -> None:
     detector = TurnDetector(0.5, silence_ms=320, prefix_padding_ms=1000)
     turns = detector.feed(frames((0.9, 10), (0.2, 10), (0.9, 10), (0.1, 4), (0.9, 10)))

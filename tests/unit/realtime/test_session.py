@@ -105,3 +105,38 @@ def test_each_final_decodes_exactly_the_span_its_events_announce() -> None:
     assert all(starts[item] > 0 for item in finals), "each turn's padding starts after the leading silence"
     for item, seconds in finals.items():
         assert seconds == pytest.approx((ends[item] - starts[item]) / 1000, abs=1e-9)
+
+
+def test_a_final_starts_when_its_end_is_known_and_a_pause_that_speech_resumes_is_discarded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With 1.5 s of silence to end a turn, the final starts once the 200 ms tail it keeps has arrived;
+    a 400 ms pause (plus the clip's own trailing quiet) starts one too, which the resumed speech
+    discards: one item, one final, of all of it."""
+    decoded: list[float] = []
+    decode_final = RealtimeSession._decode_final
+
+    def counted(self: RealtimeSession, item_id: str, samples: np.ndarray) -> Final:
+        decoded.append(len(samples) / RATE)
+        return decode_final(self, item_id, samples)
+
+    monkeypatch.setattr(RealtimeSession, "_decode_final", counted)
+    gap = np.zeros(2 * RATE, dtype=np.float32)
+    pause = np.zeros(RATE * 2 // 5, dtype=np.float32)
+    audio = np.concatenate([gap, decode_audio(clip("0880").path), pause, decode_audio(clip("0890").path), gap])
+    events: list[Event] = []
+
+    async def scenario() -> None:
+        vad = TurnDetection(threshold=0.5, silence_ms=1500, prefix_padding_ms=300)
+        session = await opened(SessionConfig("whisper-base", "en", turn_detection=vad, partials=False), events)
+        for start in range(0, len(audio), RATE // 10):
+            await session.append(audio[start : start + RATE // 10])
+            await asyncio.sleep(0)
+        await session.finish()
+
+    run(scenario())
+    finals = [e for e in events if isinstance(e, Final)]
+    stopped = [e for e in events if isinstance(e, SpeechStopped)]
+    assert len(finals) == 1 and len(stopped) == 1
+    assert len(decoded) >= 2, "the pause started a final that the resumed speech discarded"
+    assert decoded[-1] == finals[0].audio_s > decoded[0], "the kept final is the whole turn's, decoded early"
