@@ -6,7 +6,9 @@ Silero stream: in VAD mode the `turns.TurnDetector` opens and closes items; in m
 partial decodes (`partials`) run at `Priority.PARTIAL`, one at a time per session, skipped while the
 engine has finals waiting. When an item is committed its samples are recognised by the offline path,
 `pipeline.start` on a live source holding exactly those samples with the options `openasr.transcribe`
-uses, so a final equals `openasr.transcribe` of the same samples, emotion included when configured.
+uses, so a final equals `openasr.transcribe` of the same samples, emotion included when configured. In
+VAD mode that decode starts as soon as the turn's end is known (its kept tail of silence has arrived),
+and is discarded if speech resumes before the silence confirms the end.
 
 Events go out in the order they were decided, through one lock: no caption of an item after its commit,
 finals in commit order, nothing after `close`.
