@@ -17,8 +17,10 @@ from typing import Any
 import dashscope
 import numpy as np
 import pytest
+import requests
 from asr_metrics import score
 from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
@@ -62,7 +64,20 @@ class Recorder(RecognitionCallback):  # type: ignore[misc]
         self.complete.set()
 
 
-def test_recognition_streams_captions_then_one_final_per_sentence(inference_url: str) -> None:
+def metric_count(base: str, name: str) -> float:
+    """The run-task surface's observations of histogram `name` so far."""
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == f"{name}_count" and sample.labels.get("surface") == "dashscope-run-task"
+    )
+
+
+def test_recognition_streams_captions_then_one_final_per_sentence(base: str, inference_url: str) -> None:
+    finals_before = metric_count(base, "openasr_realtime_final_latency_seconds")
+    captions_before = metric_count(base, "openasr_realtime_first_partial_seconds")
     gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
     pcm = to_int16(np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])).tobytes()
     recorder = Recorder()
@@ -89,6 +104,10 @@ def test_recognition_streams_captions_then_one_final_per_sentence(inference_url:
         mine = [i for i, s in enumerate(recorder.sentences) if s["sentence_id"] == final["sentence_id"]]
         assert recorder.sentences[mine[-1]] is final
         assert all(s["end_time"] is None for s in (recorder.sentences[i] for i in mine[:-1]))
+    # /metrics: one final latency per final, one time to first caption per sentence that had a caption
+    captioned = {s["sentence_id"] for s in recorder.sentences if not s["sentence_end"]}
+    assert metric_count(base, "openasr_realtime_final_latency_seconds") - finals_before == len(finals)
+    assert metric_count(base, "openasr_realtime_first_partial_seconds") - captions_before == len(captioned)
 
 
 def test_an_unknown_model_fails_the_task_and_a_wrong_key_the_handshake(inference_url: str) -> None:

@@ -17,10 +17,12 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from openasr.realtime.session import RealtimeSession, SessionConfig
+from openasr.realtime.events import Event
+from openasr.realtime.session import Emit, RealtimeSession, SessionConfig
 from openasr.server.dashscope.run_task import RunTask
 from openasr.server.deps import get_context
 from openasr.server.observe import Observed
+from openasr.server.realtime.latency import ItemLatencies
 from openasr.server.realtime_socket import accept, frames
 from openasr.server.surface import Surface, gated
 
@@ -39,10 +41,15 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
     async def send(event: dict[str, Any]) -> None:
         await websocket.send_text(json.dumps(event, ensure_ascii=False))
 
-    def new_session(config: SessionConfig, emit: Any) -> RealtimeSession:
-        return RealtimeSession(config, ctx.service.engines, emit)
+    def new_session(config: SessionConfig, emit: Emit) -> RealtimeSession:
+        async def measured(event: Event) -> None:
+            latencies.observe(event)
+            await emit(event)
+
+        return RealtimeSession(config, ctx.service.engines, measured)
 
     task = RunTask(ctx.catalog.default_engine_model, new_session, send)
+    latencies = ItemLatencies(ctx.metrics, RUN_TASK.label, lambda: task.model)
     settings = ctx.settings
     try:
         async for frame in frames(websocket, settings.realtime_idle_timeout_s, settings.realtime_max_session_s):

@@ -28,11 +28,12 @@ from typing import Any, Protocol
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from openasr.realtime.errors import FRAME_TOO_LARGE, IDLE_TIMEOUT, INVALID_EVENT, SESSION_TOO_LONG, RealtimeError
-from openasr.realtime.events import Committed, Event, Final, Partial, SpeechStarted
+from openasr.realtime.events import Event, Final
 from openasr.realtime.session import RealtimeSession, SessionConfig
 from openasr.server.deps import AppContext
 from openasr.server.gate_asgi import INSECURE_KEY_PROTOCOL
 from openasr.server.observe import Observation
+from openasr.server.realtime.latency import ItemLatencies
 
 log = logging.getLogger("openasr.realtime")
 
@@ -86,8 +87,7 @@ class Connection:
         self.grace_until: float | None = None
         self._send_lock = asyncio.Lock()
         self._sent_closed = False
-        self._spoken: dict[str, float] = {}
-        self._committed: dict[str, float] = {}
+        self._latencies = ItemLatencies(ctx.metrics, wire.surface, lambda: self.wire.model)
         self._finals: list[str] = []
 
     async def open(self, config: SessionConfig) -> RealtimeSession:
@@ -131,21 +131,9 @@ class Connection:
 
     def _measure(self, event: Event) -> None:
         """Per-item latencies for metrics, and the finals' text for the bill."""
-        now, metrics = time.monotonic(), self.ctx.metrics
-        if isinstance(event, SpeechStarted):
-            self._spoken[event.item_id] = now
-        elif isinstance(event, Partial) and event.item_id in self._spoken:
-            started = self._spoken.pop(event.item_id)
-            if metrics is not None:
-                metrics.observe_first_partial(self.wire.surface, self.wire.model, now - started)
-        elif isinstance(event, Committed):
-            self._spoken.pop(event.item_id, None)
-            self._committed[event.item_id] = now
-        elif isinstance(event, Final):
+        self._latencies.observe(event)
+        if isinstance(event, Final):
             self._finals.append(event.transcript)
-            committed = self._committed.pop(event.item_id, None)
-            if metrics is not None and committed is not None:
-                metrics.observe_final_latency(self.wire.surface, self.wire.model, now - committed)
 
     def bill(self) -> None:
         """Note on the gate's observation what the session is billed: every second of audio received."""
