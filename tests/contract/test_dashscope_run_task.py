@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import requests
 from asr_metrics import score
+from dashscope import Client
 from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosedOK
@@ -108,6 +109,36 @@ def test_recognition_streams_captions_then_one_final_per_sentence(base: str, inf
     captioned = {s["sentence_id"] for s in recorder.sentences if not s["sentence_end"]}
     assert metric_count(base, "openasr_realtime_final_latency_seconds") - finals_before == len(finals)
     assert metric_count(base, "openasr_realtime_first_partial_seconds") - captions_before == len(captioned)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # "the audio API is a preview"
+@pytest.mark.filterwarnings("ignore::UserWarning")  # "no workspace configured": the URL is given
+def test_the_v2_client_recognizes_while_it_sends(inference_url: str) -> None:
+    """dashscope 2.x `Client().audio.asr.recognize(ws_url=…)`: audio sent on one thread, typed results read
+    on another, one final sentence per turn with the usage the 1.x client reports."""
+    gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
+    pcm = to_int16(np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])).tobytes()
+    with (
+        Client(api_key=KEY) as client,
+        client.audio.asr.recognize(
+            model="fun-asr-realtime", parameters={"language_hints": ["en"]}, ws_url=inference_url
+        ) as recognition,
+    ):
+
+        def send() -> None:
+            for start in range(0, len(pcm), FRAME_BYTES):
+                recognition.send_audio_frame(pcm[start : start + FRAME_BYTES])
+            recognition.stop()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        sentences = [r.get_sentence() for r in recognition.results()]
+        sender.join()
+    finals = [s for s in sentences if isinstance(s, dict) and s.get("sentence_end")]
+    assert len(finals) == 2, sentences
+    for sentence, c in zip(finals, CLIPS, strict=True):
+        assert score(c.reference, sentence["text"], "en").rate <= 0.25, sentence
+    assert recognition.usage is not None and recognition.usage["duration"] >= 1
 
 
 def test_an_unknown_model_fails_the_task_and_a_wrong_key_the_handshake(inference_url: str) -> None:
