@@ -165,9 +165,7 @@ class RealtimeSession:
     async def clear(self) -> None:
         """Drop the uncommitted audio and the open item (no final for it)."""
         self._item = None
-        if self._early is not None:
-            self._early.decode.cancel()
-            self._early = None
+        self._take_early(None, None)
         self._commit_point = self._buffer.end
         self._buffer.drop_before(self._buffer.end)
         self._turns = self._detector(self.config, self._buffer.end)
@@ -225,17 +223,26 @@ class RealtimeSession:
         engine with no interactive chunk waiting, so it never delays anyone's final."""
         item, engine = self._item, self._engine
         end = self._turns.tentative_end() if self._turns is not None and item is not None else None
-        early = self._early
-        if early is not None and (early.item is not item or early.end != end):
-            early.decode.cancel()
-            self._early = early = None
-        if early is not None or end is None or item is None or engine is None:
+        if self._early is not None and self._early.item is item and self._early.end == end:
+            return  # still the same end: the decode already running holds
+        self._take_early(None, None)
+        if end is None or item is None or engine is None or engine.stats.queued.get(Priority.INTERACTIVE, 0):
             return
-        if engine.stats.queued.get(Priority.INTERACTIVE, 0):
-            return
+        self._early = _EarlyFinal(item, end, self._start_final(item, end))
+
+    def _take_early(self, item: OpenItem | None, end: int | None) -> asyncio.Future[Final] | None:
+        """The early final if it decodes `item` up to `end`; any other is cancelled (its end was wrong)."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        if early.item is item and early.end == end:
+            return early.decode
+        early.decode.cancel()
+        return None
+
+    def _start_final(self, item: OpenItem, end: int) -> asyncio.Future[Final]:
         samples = self._buffer.slice(item.start, end)
-        decode = asyncio.ensure_future(asyncio.to_thread(self._decode_final, item.item_id, samples))
-        self._early = _EarlyFinal(item, end, decode)
+        return asyncio.ensure_future(asyncio.to_thread(self._decode_final, item.item_id, samples))
 
     async def _close_item(self, end: int, *, stopped: bool) -> None:
         """Commit the open item at `end`: its events, then its final decode in the background."""
@@ -243,14 +250,7 @@ class RealtimeSession:
         assert item is not None
         if self._partial is not None:  # its caption could not be sent any more: free the engine for the final
             self._partial.cancel()
-        early, self._early = self._early, None
-        if early is not None and early.item is item and early.end == end:
-            decode = early.decode
-        else:
-            if early is not None:
-                early.decode.cancel()
-            samples = self._buffer.slice(item.start, end)
-            decode = asyncio.ensure_future(asyncio.to_thread(self._decode_final, item.item_id, samples))
+        decode = self._take_early(item, end) or self._start_final(item, end)
         self._commit_point = end
         if stopped:
             await self._send(SpeechStopped(item.item_id, _ms(end)))

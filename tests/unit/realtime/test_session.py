@@ -34,6 +34,15 @@ async def opened(config: SessionConfig, events: list[Event]) -> RealtimeSession:
     return session
 
 
+async def stream_in_tenths(audio: np.ndarray, vad: TurnDetection, events: list[Event]) -> None:
+    """A session without captions fed `audio` in 100 ms blocks, as clients send it, then finished."""
+    session = await opened(SessionConfig("whisper-base", "en", turn_detection=vad, partials=False), events)
+    for start in range(0, len(audio), RATE // 10):
+        await session.append(audio[start : start + RATE // 10])
+        await asyncio.sleep(0)  # the decodes it started get their turn, as between a client's frames
+    await session.finish()
+
+
 def test_a_turn_longer_than_30_s_is_split_into_two_items() -> None:
     names = ("0870", "0920", "0890", "0930", "0880", "0890", "0880")  # 33 s of speech, no pause of 6 s
     speech = np.concatenate([decode_audio(clip(name).path) for name in names])
@@ -89,15 +98,7 @@ def test_each_final_decodes_exactly_the_span_its_events_announce() -> None:
     gap = np.zeros(RATE, dtype=np.float32)
     audio = np.concatenate([gap, decode_audio(clip("0880").path), gap, decode_audio(clip("0890").path), gap])
     events: list[Event] = []
-
-    async def scenario() -> None:
-        vad = TurnDetection(threshold=0.5, silence_ms=500, prefix_padding_ms=300)
-        session = await opened(SessionConfig("whisper-base", "en", turn_detection=vad, partials=False), events)
-        for start in range(0, len(audio), RATE // 10):
-            await session.append(audio[start : start + RATE // 10])
-        await session.finish()
-
-    run(scenario())
+    run(stream_in_tenths(audio, TurnDetection(threshold=0.5, silence_ms=500, prefix_padding_ms=300), events))
     starts = {e.item_id: e.audio_start_ms for e in events if isinstance(e, SpeechStarted)}
     ends = {e.item_id: e.audio_end_ms for e in events if isinstance(e, SpeechStopped)}
     finals = {e.item_id: e.audio_s for e in events if isinstance(e, Final)}
@@ -125,16 +126,7 @@ def test_a_final_starts_when_its_end_is_known_and_a_pause_that_speech_resumes_is
     pause = np.zeros(RATE * 2 // 5, dtype=np.float32)
     audio = np.concatenate([gap, decode_audio(clip("0880").path), pause, decode_audio(clip("0890").path), gap])
     events: list[Event] = []
-
-    async def scenario() -> None:
-        vad = TurnDetection(threshold=0.5, silence_ms=1500, prefix_padding_ms=300)
-        session = await opened(SessionConfig("whisper-base", "en", turn_detection=vad, partials=False), events)
-        for start in range(0, len(audio), RATE // 10):
-            await session.append(audio[start : start + RATE // 10])
-            await asyncio.sleep(0)
-        await session.finish()
-
-    run(scenario())
+    run(stream_in_tenths(audio, TurnDetection(threshold=0.5, silence_ms=1500, prefix_padding_ms=300), events))
     finals = [e for e in events if isinstance(e, Final)]
     stopped = [e for e in events if isinstance(e, SpeechStopped)]
     assert len(finals) == 1 and len(stopped) == 1

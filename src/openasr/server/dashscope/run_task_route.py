@@ -41,6 +41,8 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
     async def send(event: dict[str, Any]) -> None:
         await websocket.send_text(json.dumps(event, ensure_ascii=False))
 
+    latencies = ItemLatencies(ctx.metrics, RUN_TASK.label, lambda: task.model)
+
     def new_session(config: SessionConfig, emit: Emit) -> RealtimeSession:
         async def measured(event: Event) -> None:
             latencies.observe(event)
@@ -49,7 +51,6 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
         return RealtimeSession(config, ctx.service.engines, measured)
 
     task = RunTask(ctx.catalog.default_engine_model, new_session, send)
-    latencies = ItemLatencies(ctx.metrics, RUN_TASK.label, lambda: task.model)
     settings = ctx.settings
     try:
         async for frame in frames(websocket, settings.realtime_idle_timeout_s, settings.realtime_max_session_s):
