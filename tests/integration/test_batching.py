@@ -16,10 +16,14 @@ from asr_metrics import ErrorCount, score
 from audio_files import load_clip, write_long_flac
 from openasr import pipeline
 from openasr.core.options import TranscribeOptions
+from openasr.core.types import Audio
+from openasr.engines import whisper_decode
 from openasr.engines.base import Recognition, RecognitionItem, RecognitionRequest
 from openasr.engines.weights import bundled_model_dir
 from openasr.engines.whisper import WhisperEngine
 from openasr.runtime.batcher import BatchingEngine, Priority
+from openasr.vad.silero import shared_vad
+from openasr.vad.timeline import speech_chunks
 from speech_clips import Clip, clip, load_clips
 
 SHORT = [c for c in load_clips() if c.name != "two_cities"]  # one recognition window each (≤ 30 s)
@@ -187,3 +191,26 @@ def test_a_stream_gets_its_first_delta_while_bulk_work_is_still_queued(whisper: 
         worker.join(timeout=300)
         shared.close()
     assert bulk_done.is_set()
+
+
+@pytest.mark.parametrize("decoding", ["whisper", "whisper_without_timestamps"])
+def test_a_chunk_with_nothing_heard_after_its_last_word_is_decoded_in_one_window(
+    decoding: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window that ends on a closed segment is decoded again from its last word only where the VAD heard
+    speech after that word. Without timestamp tokens every window ends so: each chunk used to cost a second
+    30 s window over its own trailing silence, which the decoder then dropped as no speech."""
+    whisper: WhisperEngine = request.getfixturevalue(decoding)
+    encoded: list[int] = []
+    encode = whisper_decode._encode
+    monkeypatch.setattr(
+        whisper_decode, "_encode", lambda model, windows: encoded.append(len(windows)) or encode(model, windows)
+    )
+    for c in (clip("0870"), clip("0920"), clip("beckett")):
+        samples = np.concatenate([load_clip(c.path), np.zeros(24_000, np.float32)])  # 1.5 s of silence after
+        (chunk,) = speech_chunks([Audio(samples)], shared_vad())
+        speech = tuple((s.start_s - chunk.start_s, s.end_s - chunk.start_s) for s in chunk.speech)
+        encoded.clear()
+        (result,) = whisper.recognize([RecognitionItem(chunk.audio.samples, RecognitionRequest("en"), speech)])
+        assert encoded == [1], (c.name, encoded)
+        assert score(c.reference, "".join(s.text for s in result.segments), "en").rate <= 0.15, c.name

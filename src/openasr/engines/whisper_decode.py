@@ -3,9 +3,10 @@
 This is `WhisperModel.transcribe`'s window loop (same features, prompt, suppressed tokens, timestamp
 grammar, seeking and word aligner) run over many chunks at once, as `BatchedInferencePipeline` batches.
 A chunk is at most 30 s, so its first window usually consumes it; one whose first window ends on an open
-segment (Whisper stopped a second or two before the end) is continued from there in a second round,
-batched with every other unfinished chunk — decoding that rest without timestamps instead would be
-cheaper but drops the last utterance ("Go forward ten meters." after a long sentence).
+segment (Whisper stopped a second or two before the end) is continued from there in a second round
+where the VAD heard speech after its last word, batched with every other unfinished chunk — decoding
+that rest without timestamps instead would be cheaper but drops the last utterance ("Go forward ten
+meters." after a long sentence).
 
 The language is either given or detected per chunk from its first window's encoder output, the one
 recognition uses anyway (`WhisperModel.transcribe` encodes the audio a second time to detect it); a
@@ -277,7 +278,8 @@ def _advance(
     really reaches. Whisper sometimes ends a window early, a few words followed by one timestamp at the
     window's end ("10 of clothes.<|7.00|>" over a 5 s sentence it never wrote). Where the VAD heard
     `_MIN_SKIPPED_SPEECH_S` of speech after the last word, the next window starts at that word's end,
-    as it does when the window ends on an open segment, so a skipped utterance is decoded again."""
+    so a skipped utterance is decoded again; where it heard none, there is no next window
+    (`_resume_seek`)."""
     tokenizer = _tokenizer(state)
     start = state.seek
     offset_s = start / model.frames_per_second
@@ -331,16 +333,21 @@ def _resume_seek(
     single_ending: bool,
     window_s: tuple[float, float],
 ) -> int:
-    """Where the next window starts: at the last aligned word's end when the window ended on an open
-    segment, or ended early with `_MIN_SKIPPED_SPEECH_S` of VAD speech after its last word; else `seek`."""
+    """Where the next window starts: at the last aligned word's end where the VAD heard
+    `_MIN_SKIPPED_SPEECH_S` of speech after it, whether the window ended on an open segment or early on a
+    single timestamp; else at the window's end (the chunk is done). Where the VAD's speech is not known,
+    a window that ended on an open segment goes on from its last word, as `WhisperModel.transcribe` does.
+
+    Checking the open ending too matters most without timestamp tokens, where every window ends on one:
+    each chunk would otherwise cost a second 30 s window over its own trailing silence."""
     offset_s, window_end_s = window_s
     word_ends = [w["end"] for s in segments for w in s.get("words", [])]
     if not word_ends or word_ends[-1] <= offset_s:
         return seek
     last_word_s = word_ends[-1]
     skipped_s = _speech_between(state.speech, last_word_s + _WORD_END_SLACK_S, window_end_s)
-    if single_ending and skipped_s < _MIN_SKIPPED_SPEECH_S:
-        return seek
+    if skipped_s < _MIN_SKIPPED_SPEECH_S and (single_ending or state.speech):
+        return round(window_end_s * model.frames_per_second)
     if single_ending:
         log.debug(
             "window %.2f-%.2f s ends at %.2f s with %.2f s of VAD speech left: decoding it again",
