@@ -50,7 +50,8 @@ class RecognitionRequest:
     `language` None asks the engine to detect it from the chunk itself, with the encoder output that
     recognition computes anyway (no second pass over the audio). `task` is `transcribe` or `translate`
     (English text; only for engines whose capabilities say `translation`). `draft` asks for the cheapest
-    decode the engine has (greedy, where it searches beams): a live caption, replaced by a final later."""
+    decode the engine has (greedy, where it searches beams; a shorter encoder window where the engine
+    can take one): a live caption, replaced by a final later."""
 
     language: str | None
     prompt: str = ""

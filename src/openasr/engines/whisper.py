@@ -155,6 +155,7 @@ class WhisperEngine:
                 task=request.task,
                 beam_size=1 if request.draft else self._beam_size,
                 timestamp_tokens=self._timestamp_tokens,
+                draft=request.draft,
             )
             decoded = decode_chunks(
                 self._model, [items[i].samples for i in indexes], settings, [items[i].speech for i in indexes]

@@ -53,6 +53,12 @@ _LOOP_NO_REPEAT_NGRAM = 3
 """The retry also forbids any token 3-gram twice, which a repetition penalty alone does not stop
 (Chinese characters are often two byte-level tokens, so a penalised loop still finds the next one)."""
 
+_DRAFT_PAD_FRAMES = 500
+"""A draft's encoder window: its audio and 5 s of padding, not Whisper's 30 s (what whisper.cpp's
+`audio_ctx` does for live transcription). The encoder's cost falls faster than the window (15 s: 0.21 s
+against 0.89 s for 30 s on one core, whisper-base int8). The padding is what tells Whisper where the
+audio ends: a window that the audio fills to its end is decoded on past it, into invented text."""
+
 _MAX_INITIAL_TIMESTAMP_S = 1.0
 _PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 _APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
@@ -92,6 +98,9 @@ class DecodeSettings:
     timestamp_tokens: bool = True
     """False decodes each chunk as one window without timestamp tokens, as `BatchedInferencePipeline`
     does: faster, a little less accurate (README, performance)."""
+    draft: bool = False
+    """A live caption's decode (`RecognitionRequest.draft`): a window as long as its audio and
+    `_DRAFT_PAD_FRAMES`, decoded once, its open ending kept as it is, no words aligned. Never for a final."""
 
 
 @dataclass
@@ -144,11 +153,14 @@ def decode_chunks(
         for state in states:
             state.tokenizer = tokenizers.get(settings.language or "en")
             state.language_probability = None if settings.language else 1.0
-    size = model.feature_extractor.nb_max_frames
+    full = model.feature_extractor.nb_max_frames
+    longest = full - _DRAFT_PAD_FRAMES if settings.draft else full
     while active := [s for s in states if s.seek < s.frames]:
-        spans = [min(size, s.frames - s.seek) for s in active]
+        spans = [min(longest, s.frames - s.seek) for s in active]
+        size = max(spans) + _DRAFT_PAD_FRAMES if settings.draft else full
         encoder_output = _encode(
-            model, [pad_or_trim(s.features[:, s.seek : s.seek + n]) for s, n in zip(active, spans, strict=True)]
+            model,
+            [pad_or_trim(s.features[:, s.seek : s.seek + n], size) for s, n in zip(active, spans, strict=True)],
         )
         _detect_languages(model, tokenizers, active, encoder_output)
         windows = _generate(model, active, encoder_output, settings)
@@ -287,12 +299,12 @@ def _advance(
     if _is_no_speech(state, window, tokenizer, offset_s, window_end_s):
         state.seek += span
         return
-    pieces, single_ending, consumed = _split_by_timestamps(model, tokenizer, window.tokens, span)
+    pieces, single_ending, consumed = _split_by_timestamps(model, tokenizer, window.tokens, span, settings.draft)
     seek = start + consumed
     segments: list[dict[str, Any]] = [
         {"seek": start, "start": offset_s + a, "end": offset_s + b, "tokens": tokens} for a, b, tokens in pieces
     ]
-    if segments:
+    if segments and not settings.draft:
         state.last_speech_s = model.add_word_timestamps(
             [segments],
             tokenizer,
@@ -369,13 +381,14 @@ def _speech_between(speech: Sequence[tuple[float, float]], start_s: float, end_s
 
 
 def _split_by_timestamps(
-    model: WhisperModel, tokenizer: Tokenizer, tokens: list[int], span: int
+    model: WhisperModel, tokenizer: Tokenizer, tokens: list[int], span: int, keep_open: bool = False
 ) -> tuple[list[tuple[float, float, list[int]]], bool, int]:
     """Whisper's timestamp grammar: the tokens between consecutive timestamps are one segment.
 
     Returns (start, end, tokens) per finished segment, window-relative; whether a single timestamp ends
     the window; and the frames consumed: all of them, or up to the end of the last finished segment when
-    the window ends on an open one (decoded again, from there, in the next round)."""
+    the window ends on an open one (decoded again, from there, in the next round). `keep_open` keeps an
+    open ending as a last segment up to the window's end instead, and consumes the whole window."""
     begin = tokenizer.timestamp_begin
     precision = model.time_precision
     single_ending = len(tokens) >= 2 and tokens[-2] < begin <= tokens[-1]
@@ -393,6 +406,10 @@ def _split_by_timestamps(
         piece = tokens[first:last]
         pieces.append(((piece[0] - begin) * precision, (piece[-1] - begin) * precision, piece))
     consumed = span if single_ending else (tokens[cuts[-1] - 1] - begin) * model.input_stride
+    tail = tokens[cuts[-1] :]
+    if keep_open and not single_ending and any(t < begin for t in tail):
+        pieces.append(((tail[0] - begin) * precision, span / model.frames_per_second, tail))
+        consumed = span
     return pieces, single_ending, consumed
 
 

@@ -3,7 +3,8 @@
 Batching is what makes Whisper fast on any device: one encoder pass and one beam search over eight
 chunks cost far less than eight separate ones. Callers (a sync request, an async task, a CLI run) each
 `submit` chunks and get futures; dispatcher threads — one per parallel engine call the engine allows —
-take up to `max_batch` queued chunks once that many are waiting or the oldest has waited `max_wait_s`.
+take up to `max_batch` queued chunks once that many are waiting or the oldest has waited `max_wait_s`,
+and no more than their share when other dispatchers are free to take the rest.
 
 Interactive work (sync requests, streaming) goes before bulk work (async tasks) and is never batched
 with it: a streaming caller waits at most for batches already running, not for everyone else's queue.
@@ -36,7 +37,8 @@ from openasr.engines.base import Engine, EngineCapabilities, Recognition, Recogn
 
 class Priority(IntEnum):
     """Lower goes first. `PARTIAL` is a live caption's draft decode: after every waiting interactive
-    chunk (a realtime final, a sync request), before bulk work, never batched with either."""
+    chunk (a realtime final, a sync request), before bulk work, never batched with either, and on one
+    dispatcher at a time (`Batcher._head`)."""
 
     INTERACTIVE = 0
     PARTIAL = 1
@@ -129,8 +131,10 @@ class Batcher(Generic[ItemT, ResultT]):
         self._chunks = 0
         self._batch_sizes: dict[int, int] = {}
         self._busy_s = 0.0
+        self._running: list[int | None] = [None] * max(1, threads)
+        """The priority each dispatcher is running a batch of; None while it waits for one."""
         self._threads = [
-            threading.Thread(target=self._dispatch, name=f"batcher-{name}-{i}", daemon=True)
+            threading.Thread(target=self._dispatch, args=(i,), name=f"batcher-{name}-{i}", daemon=True)
             for i in range(max(1, threads))
         ]
         for thread in self._threads:
@@ -167,35 +171,61 @@ class Batcher(Generic[ItemT, ResultT]):
         for thread in self._threads:
             thread.join()
 
-    def _dispatch(self) -> None:
-        while (batch := self._next_batch()) is not None:
+    def _dispatch(self, index: int) -> None:
+        while (batch := self._next_batch(index)) is not None:
             jobs = [job for job in batch if job.future.set_running_or_notify_cancel()]
             if jobs:
                 self._run(jobs)
 
-    def _next_batch(self) -> list[_Queued[ItemT, ResultT]] | None:
+    def _next_batch(self, index: int) -> list[_Queued[ItemT, ResultT]] | None:
         """Wait for work, then for a full batch or the oldest job's deadline; take jobs of the most
-        urgent priority only, oldest first."""
+        urgent priority only, oldest first, and no more than this dispatcher's share of them.
+
+        The share: what waits, divided among the dispatchers that are free or running less urgent work
+        (which they finish soon). Four realtime finals that arrive together go out two and two, not all
+        four to the first dispatcher that frees up while the other finishes a caption (bench/realtime.py,
+        four sessions); a dispatcher that comes back to a long queue while the others run batches as
+        urgent still takes a full batch."""
         with self._ready:
+            if self._running[index] == Priority.PARTIAL:
+                self._ready.notify_all()  # captions are free to go to another dispatcher again
+            self._running[index] = None
             while True:
                 if self._closed:
                     return None
                 if not self._queue:
                     self._ready.wait()
                     continue
-                head = self._queue[0]
-                ready = sum(1 for job in self._queue if job.priority == head.priority) >= self.max_batch
+                head = self._head()
+                if head is None:  # only captions, and another dispatcher is running captions
+                    self._ready.wait()
+                    continue
+                waiting = sum(1 for job in self._queue if job.priority == head.priority)
                 wait_s = head.queued_at + self._max_wait_s - time.monotonic()
-                if ready or wait_s <= 0:
+                if waiting >= self.max_batch or wait_s <= 0:
                     break
                 self._ready.wait(wait_s)
-            batch: list[_Queued[ItemT, ResultT]] = []
-            while self._queue and len(batch) < self.max_batch and self._queue[0].priority == head.priority:
-                batch.append(heapq.heappop(self._queue))
+            sharing = sum(1 for p in self._running if p is None or p > head.priority)
+            share = min(self.max_batch, -(-waiting // sharing))
+            self._running[index] = head.priority
+            batch = heapq.nsmallest(share, (job for job in self._queue if job.priority == head.priority))
+            self._queue = [job for job in self._queue if job not in batch]
+            heapq.heapify(self._queue)
+            if self._queue:
+                self._ready.notify()  # the rest is another free dispatcher's
             self._batches += 1
             self._chunks += len(batch)
             self._batch_sizes[len(batch)] = self._batch_sizes.get(len(batch), 0) + 1
             return batch
+
+    def _head(self) -> _Queued[ItemT, ResultT] | None:
+        """The oldest job of the most urgent priority a dispatcher may take now. Live captions run on
+        one dispatcher at a time: the others stay free for the finals and requests that follow them
+        (four realtime sessions' captions would otherwise keep every dispatcher busy, and each final
+        would wait for a caption to finish)."""
+        captioning = len(self._running) > 1 and Priority.PARTIAL in self._running
+        takeable = [job for job in self._queue if not (captioning and job.priority == Priority.PARTIAL)]
+        return min(takeable, default=None)
 
     def _run(self, jobs: list[_Queued[ItemT, ResultT]]) -> None:
         started = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from asr_metrics import score
 from tokenizers import Tokenizer
@@ -219,3 +220,32 @@ def test_a_window_stuck_on_a_few_tokens_is_a_loop_and_genuine_repetition_is_not(
     assert looks_looped("掌观丰盟战事制组大广新创组" + "织" * 40)
     assert not looks_looped(clip("two_cities").reference)
     assert not looks_looped("红鲤鱼与绿鲤鱼与驴,红鲤鱼与绿鲤鱼与驴,八百标兵奔北坡,炮兵并排北边跑")
+
+
+def test_a_draft_is_one_short_window_that_stops_where_the_audio_does(
+    whisper: WhisperEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live caption of 10 s of speech that runs to the window's very end: one encoder window of the
+    audio and 5 s of padding (not 30 s), its open ending kept, and nothing past the audio. Without the
+    padding Whisper decoded on into invented text ("a young man, a young man, …" to the token limit)."""
+    from openasr.engines import whisper_decode
+
+    widths: list[int] = []
+    encode = whisper_decode._encode
+
+    def recording(model: object, windows: list[np.ndarray]) -> object:
+        widths.extend(w.shape[-1] for w in windows)
+        return encode(model, windows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(whisper_decode, "_encode", recording)
+    names = ("0870", "0880", "0890")
+    speech = np.concatenate([load_clip(clip(name).path) for name in names])
+    for seconds in (9.5, 10.0):
+        widths.clear()
+        (draft,) = whisper.recognize(
+            [RecognitionItem(speech[: int(seconds * 16_000)], RecognitionRequest("en", draft=True))]
+        )
+        assert widths == [int(seconds * 100) + 500]
+        assert all(s.start_s < seconds and s.end_s <= seconds + 1.0 for s in draft.segments)
+        heard = " ".join(clip(name).reference for name in names[:2])  # the third has only begun by then
+        assert score(heard, " ".join(s.text for s in draft.segments), "en").rate <= 0.15

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -97,6 +98,72 @@ def test_interactive_chunks_go_first_and_alone(recorder: RecordingEngine) -> Non
     assert running.result(5).segments[0].text == "running"
     batcher.close()
     assert recorder.batches == [["running"], ["stream"], ["bulk0", "bulk1", "bulk2", "bulk3"], ["bulk4", "bulk5"]]
+
+
+class TwoCallEngine(RecordingEngine):
+    """The recorder with two dispatchers, noting which one ran each batch."""
+
+    capabilities = replace(RecordingEngine.capabilities, concurrent_calls=2)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def recognize(self, items: Sequence[RecognitionItem]) -> list[Recognition]:
+        self.threads.append(threading.current_thread().name)
+        return super().recognize(items)
+
+
+def test_chunks_that_arrive_together_are_shared_among_free_dispatchers() -> None:
+    """Four finals at once on two free dispatchers: two each, not four on one while the other idles."""
+    engine = TwoCallEngine()
+    batcher = BatchingEngine(engine, max_batch=4, max_wait_s=0.2)
+    engine.release.clear()  # each batch runs until both have started
+    futures = [batcher.submit(item(f"f{i}"), Priority.INTERACTIVE) for i in range(4)]
+    deadline = time.monotonic() + 5
+    while len(engine.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.release.set()
+    assert [f.result(5).segments[0].text for f in futures] == ["f0", "f1", "f2", "f3"]
+    batcher.close()
+    assert engine.batches == [["f0", "f1"], ["f2", "f3"]] and len(set(engine.threads)) == 2
+
+
+def test_a_dispatcher_running_a_caption_keeps_its_share_of_the_finals() -> None:
+    """One dispatcher finishes a live caption (less urgent) while four finals wait: the free one takes
+    two of them, not all four."""
+    engine = TwoCallEngine()
+    batcher = BatchingEngine(engine, max_batch=4, max_wait_s=0.2)
+    engine.release.clear()
+    caption = batcher.submit(item("caption"), Priority.PARTIAL)
+    assert engine.started.wait(5)
+    finals = [batcher.submit(item(f"f{i}"), Priority.INTERACTIVE) for i in range(4)]
+    deadline = time.monotonic() + 5
+    while len(engine.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.release.set()
+    assert [f.result(5).segments[0].text for f in finals] == ["f0", "f1", "f2", "f3"]
+    assert caption.result(5).segments[0].text == "caption"
+    batcher.close()
+    assert engine.batches[:2] == [["caption"], ["f0", "f1"]]  # the rest: to whichever is free, shared again
+    assert [name for batch in engine.batches[2:] for name in batch] == ["f2", "f3"]
+
+
+def test_a_dispatcher_alone_takes_a_full_batch() -> None:
+    """While the other dispatcher runs a batch as urgent, the free one takes up to `max_batch`."""
+    engine = TwoCallEngine()
+    batcher = BatchingEngine(engine, max_batch=4, max_wait_s=0.2)
+    engine.release.clear()
+    running = batcher.submit(item("running"))
+    assert engine.started.wait(5)
+    engine.started.clear()
+    queued = [batcher.submit(item(f"b{i}")) for i in range(4)]
+    assert engine.started.wait(5)
+    engine.release.set()
+    assert [f.result(5).segments[0].text for f in queued] == ["b0", "b1", "b2", "b3"]
+    assert running.result(5).segments[0].text == "running"
+    batcher.close()
+    assert engine.batches == [["running"], ["b0", "b1", "b2", "b3"]]
 
 
 def test_a_failing_chunk_fails_alone(recorder: RecordingEngine) -> None:
