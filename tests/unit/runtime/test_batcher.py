@@ -114,15 +114,20 @@ class TwoCallEngine(RecordingEngine):
         return super().recognize(items)
 
 
+def started(engine: RecordingEngine, batches: int) -> None:
+    """Wait until the engine holds `batches` batches (each held until `release`)."""
+    deadline = time.monotonic() + 5
+    while len(engine.batches) < batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_chunks_that_arrive_together_are_shared_among_free_dispatchers() -> None:
     """Four finals at once on two free dispatchers: two each, not four on one while the other idles."""
     engine = TwoCallEngine()
     batcher = BatchingEngine(engine, max_batch=4, max_wait_s=0.2)
     engine.release.clear()  # each batch runs until both have started
     futures = [batcher.submit(item(f"f{i}"), Priority.INTERACTIVE) for i in range(4)]
-    deadline = time.monotonic() + 5
-    while len(engine.batches) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    started(engine, batches=2)
     engine.release.set()
     assert [f.result(5).segments[0].text for f in futures] == ["f0", "f1", "f2", "f3"]
     batcher.close()
@@ -138,9 +143,7 @@ def test_a_dispatcher_running_a_caption_keeps_its_share_of_the_finals() -> None:
     caption = batcher.submit(item("caption"), Priority.PARTIAL)
     assert engine.started.wait(5)
     finals = [batcher.submit(item(f"f{i}"), Priority.INTERACTIVE) for i in range(4)]
-    deadline = time.monotonic() + 5
-    while len(engine.batches) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    started(engine, batches=2)
     engine.release.set()
     assert [f.result(5).segments[0].text for f in finals] == ["f0", "f1", "f2", "f3"]
     assert caption.result(5).segments[0].text == "caption"
