@@ -29,11 +29,12 @@ class Settings(BaseSettings):
     """Engine model behind the service's model names (qwen3-asr-flash …) and `whisper-1`."""
 
     cpu_threads: int = 0
-    """CTranslate2 intra-op threads per engine worker; 0: the machine's cores shared among the workers."""
+    """CTranslate2 intra-op threads per engine worker; 0: every core for each worker. A lone batch (one
+    request, one live final) then has the whole machine; busy workers share it (README, performance)."""
 
     engine_workers: int = 2
     """Batches that may run in parallel on one engine (CTranslate2 `num_workers`). On a CPU two batches
-    of four on one thread each beat one batch of eight on two threads by a quarter (README, performance)."""
+    of four beat one batch of eight by a quarter (README, performance)."""
 
     batch_size: int = 4
     """Chunks (≤ 28 s each) recognised together in one encoder pass and one beam search."""

@@ -187,8 +187,8 @@ class Batcher(Generic[ItemT, ResultT]):
         four sessions); a dispatcher that comes back to a long queue while the others run batches as
         urgent still takes a full batch."""
         with self._ready:
-            if self._running[index] == Priority.PARTIAL:
-                self._ready.notify_all()  # captions are free to go to another dispatcher again
+            if self._running[index] in (Priority.INTERACTIVE, Priority.PARTIAL):
+                self._ready.notify_all()  # captions may go out again, to any dispatcher
             self._running[index] = None
             while True:
                 if self._closed:
@@ -220,11 +220,14 @@ class Batcher(Generic[ItemT, ResultT]):
 
     def _head(self) -> _Queued[ItemT, ResultT] | None:
         """The oldest job of the most urgent priority a dispatcher may take now. Live captions run on
-        one dispatcher at a time: the others stay free for the finals and requests that follow them
-        (four realtime sessions' captions would otherwise keep every dispatcher busy, and each final
-        would wait for a caption to finish)."""
-        captioning = len(self._running) > 1 and Priority.PARTIAL in self._running
-        takeable = [job for job in self._queue if not (captioning and job.priority == Priority.PARTIAL)]
+        one dispatcher at a time, and on none while interactive work (a final, a sync request) runs:
+        the others stay free for the finals and requests that follow them (four realtime sessions'
+        captions would otherwise keep every dispatcher busy, and each final would wait for a caption to
+        finish), and a running final keeps the cores its worker's threads can use (with every worker on
+        every core, a caption beside a final halves the final's speed: bench/realtime.py, 4 sessions
+        started apart)."""
+        held = Priority.INTERACTIVE in self._running or (len(self._running) > 1 and Priority.PARTIAL in self._running)
+        takeable = [job for job in self._queue if not (held and job.priority == Priority.PARTIAL)]
         return min(takeable, default=None)
 
     def _run(self, jobs: list[_Queued[ItemT, ResultT]]) -> None:

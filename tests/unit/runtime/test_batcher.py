@@ -152,6 +152,23 @@ def test_a_dispatcher_running_a_caption_keeps_its_share_of_the_finals() -> None:
     assert [name for batch in engine.batches[2:] for name in batch] == ["f2", "f3"]
 
 
+def test_a_caption_waits_while_a_final_runs() -> None:
+    """A free dispatcher does not start a live caption beside a running final (the final keeps the
+    cores); the caption goes out as soon as the final is done."""
+    engine = TwoCallEngine()
+    batcher = BatchingEngine(engine, max_batch=4, max_wait_s=0.0)
+    engine.release.clear()
+    final = batcher.submit(item("final"), Priority.INTERACTIVE)
+    assert engine.started.wait(5)
+    caption = batcher.submit(item("caption"), Priority.PARTIAL)
+    time.sleep(0.3)  # a free dispatcher had time to take it
+    assert engine.batches == [["final"]]
+    engine.release.set()
+    assert final.result(5).segments[0].text == "final" and caption.result(5).segments[0].text == "caption"
+    batcher.close()
+    assert engine.batches == [["final"], ["caption"]]
+
+
 def test_a_dispatcher_alone_takes_a_full_batch() -> None:
     """While the other dispatcher runs a batch as urgent, the free one takes up to `max_batch`."""
     engine = TwoCallEngine()

@@ -21,9 +21,7 @@ def test_ray_settings_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch) -
     assert (config.ray.address, config.ray.actors, config.ray.actor_cpus) == ("ray://head:10001", 3, 4.0)
     assert config.ray.namespace == "openasr" and config.ray.max_restarts == -1
     whisper = config.backend(WhisperConfig)
-    assert (
-        whisper is not None and whisper.cpu_threads == 2
-    )  # an actor's 4 CPUs shared by its 2 engine workers, not this machine's cores
+    assert whisper is not None and whisper.cpu_threads == 4  # the actor's 4 CPUs, not this machine's cores
 
 
 def test_without_an_address_engines_stay_in_process() -> None:
