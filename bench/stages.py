@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="whisper-base")
     args = parser.parse_args(argv)
     settings = Settings()
-    workers = max(1, settings.engine_workers)
-    config = settings.model_copy(update={"cpu_threads": max(1, args.threads // workers)}).engine_config()
+    config = settings.model_copy(update={"cpu_threads": args.threads}).engine_config()  # as `openasr serve`
     engine = EnginePool(settings.cache_dir, config).get(args.model)
     peer = BatchedInferencePipeline(
         WhisperModel(
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 list(peer.transcribe(str(path), beam_size=5, batch_size=8)[0])
             walls[system] = time.perf_counter() - started
-    print_table(args, meter.seconds, meter.counts, walls, front, workers)
+    print_table(args, meter.seconds, meter.counts, walls, front, max(1, settings.engine_workers))
     return 0
 
 

@@ -6,9 +6,9 @@
 Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
 alternating order within each round: openasr's pipeline, faster-whisper `WhisperModel.transcribe`
 (sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8); openasr both with its
-default decoding and with timestamp tokens off. All get the same CPU
-threads in total: faster-whisper as `cpu_threads`, openasr split over its engine workers the way
-`openasr serve` splits them (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
+default decoding and with timestamp tokens off. All get the same `--threads` cores:
+faster-whisper as `cpu_threads`, openasr as `openasr serve` uses them, each of its engine workers with
+that many threads (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
 per wall second (median over rounds), each one's ratio to the peers, and each one's WER on the whole
 recording.
 
@@ -52,10 +52,9 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
 
     settings = Settings()
     directory = resolve_model_dir(model, settings.cache_dir)
-    workers = max(1, settings.engine_workers)
-    config = settings.model_copy(update={"cpu_threads": max(1, threads // workers)}).engine_config()
+    config = settings.model_copy(update={"cpu_threads": threads}).engine_config()
     engine = EnginePool(settings.cache_dir, config).get(model)
-    fast = settings.model_copy(update={"cpu_threads": max(1, threads // workers), "timestamp_tokens": False})
+    fast = settings.model_copy(update={"cpu_threads": threads, "timestamp_tokens": False})
     fast_engine = EnginePool(settings.cache_dir, fast.engine_config()).get(model)
     print(f"openasr: {config}", file=sys.stderr)
     fw = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=threads)
