@@ -37,8 +37,8 @@ from openasr.engines.base import Engine, EngineCapabilities, Recognition, Recogn
 
 class Priority(IntEnum):
     """Lower goes first. `PARTIAL` is a live caption's draft decode: after every waiting interactive
-    chunk (a realtime final, a sync request), before bulk work, never batched with either, and on one
-    dispatcher at a time (`Batcher._head`)."""
+    chunk (a realtime final, a sync request), before bulk work, never batched with either, on one
+    dispatcher at a time, and on none while interactive work runs (`Batcher._head`)."""
 
     INTERACTIVE = 0
     PARTIAL = 1
