@@ -1,6 +1,6 @@
 """Long-file throughput: openasr against faster-whisper run directly, same model, audio and threads.
 
-    python bench/throughput.py [--minutes 10] [--rounds 3] [--threads N] [--model whisper-base]
+    python bench/throughput.py [--minutes 10] [--rounds 3] [--threads N] [--words] [--model whisper-base]
     OPENASR_DEVICE=cuda python bench/throughput.py --model QWEN3_ASR_DIR [--aligner ALIGNER_DIR]
 
 Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
@@ -10,7 +10,8 @@ default decoding and with timestamp tokens off. All get the same `--threads` cor
 faster-whisper as `cpu_threads`, openasr as `openasr serve` uses them, each of its engine workers with
 that many threads (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
 per wall second (median over rounds), each one's ratio to the peers, and each one's WER on the whole
-recording.
+recording. `--words` asks every system for word timestamps (openasr's `--words`, faster-whisper's
+`word_timestamps=True`).
 
 With a Qwen3-ASR model (a directory or hub id) only openasr runs, on `OPENASR_DEVICE` with
 `OPENASR_DTYPE` (CUDA and bfloat16 where torch sees a GPU); the table also gives the mean batch size. A
@@ -47,7 +48,7 @@ from openasr.settings import Settings
 Runner = Callable[[Path], str]
 
 
-def runners(model: str, threads: int) -> dict[str, Runner]:
+def runners(model: str, threads: int, words: bool) -> dict[str, Runner]:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     settings = Settings()
@@ -61,17 +62,17 @@ def runners(model: str, threads: int) -> dict[str, Runner]:
     batched = BatchedInferencePipeline(fw)
 
     def openasr(path: Path) -> str:
-        return pipeline.run(path, TranscribeOptions(model=model, sentences=False), engine).text
+        return pipeline.run(path, TranscribeOptions(model=model, sentences=False, words=words), engine).text
 
     def openasr_fast(path: Path) -> str:
-        return pipeline.run(path, TranscribeOptions(model=model, sentences=False), fast_engine).text
+        return pipeline.run(path, TranscribeOptions(model=model, sentences=False, words=words), fast_engine).text
 
     def fw_sequential(path: Path) -> str:
-        segments, _ = fw.transcribe(str(path), beam_size=5, vad_filter=True)
+        segments, _ = fw.transcribe(str(path), beam_size=5, vad_filter=True, word_timestamps=words)
         return " ".join(s.text.strip() for s in segments)
 
     def fw_batched(path: Path) -> str:
-        segments, _ = batched.transcribe(str(path), beam_size=5, batch_size=8)
+        segments, _ = batched.transcribe(str(path), beam_size=5, batch_size=8, word_timestamps=words)
         return " ".join(s.text.strip() for s in segments)
 
     return {
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", default="whisper-base")
+    parser.add_argument("--words", action="store_true", help="word timestamps on, for every system")
     parser.add_argument("--aligner", default=None, help="Qwen3-ForcedAligner for a Qwen3-ASR model")
     args = parser.parse_args(argv)
     qwen3 = model_backend(args.model) == "qwen3"
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if qwen3:
             systems, mean_batch = qwen3_runners(args.model, args.aligner)
         else:
-            systems = runners(args.model, args.threads)
+            systems = runners(args.model, args.threads, args.words)
         seconds: dict[str, list[float]] = {name: [] for name in systems}
         texts: dict[str, str] = {}
         for round_no in range(args.rounds):
@@ -129,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(
         title=f"Long-file throughput: {duration_s / 60:.1f} min of real English speech, "
         f"{args.model}, int8, {args.threads} threads, {args.rounds} round(s)"
+        + (", word timestamps on" if args.words else "")
     )
     for column in ("system", "audio s / s", "× fw sequential", "× fw batched", "WER"):
         table.add_column(column, justify="right" if column != "system" else "left")
