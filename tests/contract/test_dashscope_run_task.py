@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
-from audio_files import SAMPLE_RATE_HZ, load_clip, to_int16
+from audio_files import ENCODINGS, SAMPLE_RATE_HZ, load_clip, to_int16, write_audio
 from live_server import KEY, live_server, server_settings
 from speech_clips import clip
 
@@ -139,6 +139,29 @@ def test_the_v2_client_recognizes_while_it_sends(inference_url: str) -> None:
     for sentence, c in zip(finals, CLIPS, strict=True):
         assert score(c.reference, sentence["text"], "en").rate <= 0.25, sentence
     assert recognition.usage is not None and recognition.usage["duration"] >= 1
+
+
+def test_recognition_takes_an_ogg_opus_stream(base: str, inference_url: str, tmp_path: Path) -> None:
+    gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
+    speech = np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])
+    opus = write_audio(tmp_path / "speech.opus", speech, ENCODINGS["opus"]).read_bytes()
+    recorder = Recorder()
+    recognition = Recognition(
+        model="paraformer-realtime-v2",
+        format="opus",
+        sample_rate=SAMPLE_RATE_HZ,
+        callback=recorder,
+        language_hints=["en"],
+    )
+    recognition.start()
+    for start in range(0, len(opus), 1000):  # Ogg pages cut anywhere between frames
+        recognition.send_audio_frame(opus[start : start + 1000])
+    recognition.stop()
+    assert recorder.complete.wait(120) and not recorder.errors, recorder.errors
+    finals = [s for s in recorder.sentences if RecognitionResult.is_sentence_end(s)]
+    assert len(finals) == 2, recorder.sentences
+    for sentence, c in zip(finals, CLIPS, strict=True):
+        assert score(c.reference, sentence["text"], "en").rate <= 0.25, sentence
 
 
 def test_an_unknown_model_fails_the_task_and_a_wrong_key_the_handshake(inference_url: str) -> None:

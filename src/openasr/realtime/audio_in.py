@@ -2,9 +2,11 @@
 
 Both wire protocols send audio as base64 in JSON: s16le PCM (DashScope `pcm`/`pcm16`, OpenAI `pcm16` and
 `audio/pcm`) at 8, 16, 24 or 48 kHz, or 8 kHz G.711 µ-law/A-law (`g711_ulaw`/`audio/pcmu`,
-`g711_alaw`/`audio/pcma`). A `FrameDecoder` belongs to one session: it carries an odd trailing byte to the
-next frame (clients split PCM anywhere) and its resampler's history across frames, so a stream cut into
-frames resamples exactly as the stream in one piece would. `decode_frame` decodes one frame on its own.
+`g711_alaw`/`audio/pcma`), or an Ogg-Opus stream (DashScope `opus`, `realtime.ogg_opus`). A `FrameDecoder`
+belongs to one session: it carries an odd trailing byte to the next frame (clients split PCM anywhere), an
+Ogg page cut between frames, and its resampler's history across frames, so a stream cut into frames
+decodes and resamples exactly as the stream in one piece would. `decode_frame` decodes one frame on its
+own.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import numpy as np
 
 from openasr.core.types import SAMPLE_RATE_HZ
 from openasr.realtime.errors import FRAME_TOO_LARGE, INVALID_VALUE, RealtimeError
+from openasr.realtime.ogg_opus import OPUS_RATE_HZ, NotOggOpusError, OggOpusStream
 
 MAX_FRAME_CHARS = 15 * 1024 * 1024
 """The cloud's per-event limit on base64 audio (spec §1.3)."""
 PCM_FORMATS = frozenset({"pcm", "pcm16", "audio/pcm", "s16le", "wav"})
 ULAW_FORMATS = frozenset({"g711_ulaw", "audio/pcmu", "pcmu"})
 ALAW_FORMATS = frozenset({"g711_alaw", "audio/pcma", "pcma"})
-FORMATS = PCM_FORMATS | ULAW_FORMATS | ALAW_FORMATS
+OPUS_FORMATS = frozenset({"opus"})
+"""Ogg-Opus; the stream carries its own rate, so the session's `sample_rate` does not apply."""
+FORMATS = PCM_FORMATS | ULAW_FORMATS | ALAW_FORMATS | OPUS_FORMATS
 PCM_RATES = frozenset({8000, 16000, 24000, 48000})
 G711_RATE = 8000
 _HALF_TAPS = 16
@@ -46,8 +51,9 @@ class FrameDecoder:
     def __init__(self, fmt: str, sample_rate: int) -> None:
         check_format(fmt, sample_rate)
         self.format = fmt
-        self.sample_rate = sample_rate if fmt in PCM_FORMATS else G711_RATE
+        self.sample_rate = sample_rate if fmt in PCM_FORMATS else OPUS_RATE_HZ if fmt in OPUS_FORMATS else G711_RATE
         self._carry = b""
+        self._opus = OggOpusStream() if fmt in OPUS_FORMATS else None
         self._resampler = Resampler(self.sample_rate, SAMPLE_RATE_HZ)
         self._header_checked = fmt != "wav"
 
@@ -56,6 +62,11 @@ class FrameDecoder:
         return self._resampler.feed(self._samples(_unbase64(b64)))
 
     def _samples(self, data: bytes) -> np.ndarray:
+        if self._opus is not None:
+            try:
+                return self._opus.feed(data)
+            except NotOggOpusError as exc:
+                raise RealtimeError(INVALID_VALUE, f"{exc}; the opus format is Ogg-Opus", "audio") from None
         if self.format in ULAW_FORMATS:
             return _ULAW[np.frombuffer(data, dtype=np.uint8)]
         if self.format in ALAW_FORMATS:

@@ -66,7 +66,8 @@ def test_g711_frames_decode_to_their_standard_values() -> None:
     ("audio", "fmt", "rate", "code", "param"),
     [
         ("not base64!", "pcm", 16000, INVALID_VALUE, "audio"),
-        ("AAAA", "opus", 16000, INVALID_VALUE, "format"),
+        ("AAAA", "speex", 16000, INVALID_VALUE, "format"),
+        ("AAAA", "opus", 16000, INVALID_VALUE, "audio"),
         ("AAAA", "pcm", 11025, INVALID_VALUE, "sample_rate"),
         ("A" * (MAX_FRAME_CHARS + 4), "pcm", 16000, FRAME_TOO_LARGE, "audio"),
     ],

@@ -58,7 +58,7 @@ def test_the_v2_sdk_shapes_are_understood() -> None:
         ({"turn_detection": "on"}, "session.turn_detection"),
         ({"sample_rate": 11025}, "session.sample_rate"),
         ({"sample_rate": "16k"}, "session.sample_rate"),
-        ({"input_audio_format": "opus"}, "session.input_audio_format"),
+        ({"input_audio_format": "speex"}, "session.input_audio_format"),
         ({"input_audio_transcription": {"language": 7}}, "session.input_audio_transcription.language"),
         ("not an object", "session"),
     ],

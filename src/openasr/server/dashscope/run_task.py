@@ -41,7 +41,8 @@ RUN_TASK_MODELS = frozenset(
 )
 """The streaming recognition models of the run-task protocol (spec §2) and the Qwen realtime names; the
 server's default engine serves them all."""
-FORMATS = frozenset({"pcm", "wav"})
+FORMATS = frozenset({"pcm", "wav", "opus"})
+"""Raw s16le, WAV, or Ogg-Opus (`realtime.ogg_opus`): what the realtime session decodes."""
 DEFAULT_SILENCE_MS = 800
 SILENCE_RANGE_MS = (200, 6000)
 
@@ -138,7 +139,7 @@ class RunTask:
             raise RunTaskError("InvalidParameter", "payload.parameters must be an object")
         fmt = str(parameters.get("format", "pcm")).lower()
         if fmt not in FORMATS:
-            raise RunTaskError("InvalidParameter", f"format {fmt!r} is not supported here; use pcm or wav")
+            raise RunTaskError("InvalidParameter", f"format {fmt!r} is not supported; use one of {sorted(FORMATS)}")
         self._decoder = FrameDecoder(fmt, _int(parameters.get("sample_rate", 16000), "sample_rate"))
         config = SessionConfig(
             model=self._engine_model, language=_language(parameters), turn_detection=_turns(parameters)
