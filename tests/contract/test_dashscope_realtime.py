@@ -103,11 +103,9 @@ class Recorder(OmniRealtimeCallback):
         self.closed.set()
 
 
-def test_the_legacy_client_in_vad_mode_gets_turns_and_offline_finals(server: str) -> None:
-    audio = speech("0880", "0890")
-    sent = as_sent(audio)
+def vad_conversation(server: str, recorder: Recorder, audio_format: str) -> OmniRealtimeConversation:
+    """The legacy client, connected, in server VAD mode (English, 500 ms of silence ends a turn)."""
     dashscope.api_key = KEY
-    recorder = Recorder()
     conversation = OmniRealtimeConversation(model=MODEL, callback=recorder, url=ws_url(server))
     conversation.connect()
     conversation.update_session(
@@ -116,8 +114,16 @@ def test_the_legacy_client_in_vad_mode_gets_turns_and_offline_finals(server: str
         turn_detection_type="server_vad",
         turn_detection_threshold=0.2,
         turn_detection_silence_duration_ms=500,
-        transcription_params=TranscriptionParams(language="en", sample_rate=RATE, input_audio_format="pcm"),
+        transcription_params=TranscriptionParams(language="en", sample_rate=RATE, input_audio_format=audio_format),
     )
+    return conversation
+
+
+def test_the_legacy_client_in_vad_mode_gets_turns_and_offline_finals(server: str) -> None:
+    audio = speech("0880", "0890")
+    sent = as_sent(audio)
+    recorder = Recorder()
+    conversation = vad_conversation(server, recorder, "pcm")
     data = pcm16(audio)
     for start in range(0, len(data), 3200):  # 100 ms frames, five times faster than real time
         conversation.append_audio(base64.b64encode(data[start : start + 3200]).decode())
@@ -143,18 +149,8 @@ def test_ogg_opus_audio_gets_the_finals_of_the_samples_it_decodes_to(server: str
     offline recognition of the samples the stream decodes to, as the session decoder decodes it whole."""
     opus = write_audio(tmp_path / "speech.opus", speech("0880", "0890"), ENCODINGS["opus"]).read_bytes()
     decoded = FrameDecoder("opus", RATE).decode(base64.b64encode(opus).decode())
-    dashscope.api_key = KEY
     recorder = Recorder()
-    conversation = OmniRealtimeConversation(model=MODEL, callback=recorder, url=ws_url(server))
-    conversation.connect()
-    conversation.update_session(
-        output_modalities=[MultiModality.TEXT],
-        enable_turn_detection=True,
-        turn_detection_type="server_vad",
-        turn_detection_threshold=0.2,
-        turn_detection_silence_duration_ms=500,
-        transcription_params=TranscriptionParams(language="en", sample_rate=RATE, input_audio_format="opus"),
-    )
+    conversation = vad_conversation(server, recorder, "opus")
     for start in range(0, len(opus), 1000):  # ~250 ms of audio per frame at 32 kb/s, Ogg pages cut anywhere
         conversation.append_audio(base64.b64encode(opus[start : start + 1000]).decode())
         time.sleep(0.02)

@@ -76,23 +76,33 @@ def metric_count(base: str, name: str) -> float:
     )
 
 
-def test_recognition_streams_captions_then_one_final_per_sentence(base: str, inference_url: str) -> None:
-    finals_before = metric_count(base, "openasr_realtime_final_latency_seconds")
-    captions_before = metric_count(base, "openasr_realtime_first_partial_seconds")
+def two_sentences() -> np.ndarray:
+    """The two clips, each followed by a second of silence (a sentence's end)."""
     gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
-    pcm = to_int16(np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])).tobytes()
-    recorder = Recorder()
+    return np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])
+
+
+def recognise(data: bytes, fmt: str, frame_bytes: int, recorder: Recorder) -> None:
+    """The real `Recognition` client sending `data` in frames, through to `stop()`."""
     recognition = Recognition(
         model="paraformer-realtime-v2",
-        format="pcm",
+        format=fmt,
         sample_rate=SAMPLE_RATE_HZ,
         callback=recorder,
         language_hints=["en"],
     )
     recognition.start()
-    for start in range(0, len(pcm), FRAME_BYTES):
-        recognition.send_audio_frame(pcm[start : start + FRAME_BYTES])
+    for start in range(0, len(data), frame_bytes):
+        recognition.send_audio_frame(data[start : start + frame_bytes])
     recognition.stop()
+
+
+def test_recognition_streams_captions_then_one_final_per_sentence(base: str, inference_url: str) -> None:
+    finals_before = metric_count(base, "openasr_realtime_final_latency_seconds")
+    captions_before = metric_count(base, "openasr_realtime_first_partial_seconds")
+    pcm = to_int16(two_sentences()).tobytes()
+    recorder = Recorder()
+    recognise(pcm, "pcm", FRAME_BYTES, recorder)
     assert recorder.complete.wait(120) and not recorder.errors, recorder.errors
 
     finals = [s for s in recorder.sentences if RecognitionResult.is_sentence_end(s)]
@@ -116,8 +126,7 @@ def test_recognition_streams_captions_then_one_final_per_sentence(base: str, inf
 def test_the_v2_client_recognizes_while_it_sends(inference_url: str) -> None:
     """dashscope 2.x `Client().audio.asr.recognize(ws_url=…)`: audio sent on one thread, typed results read
     on another, one final sentence per turn with the usage the 1.x client reports."""
-    gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
-    pcm = to_int16(np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])).tobytes()
+    pcm = to_int16(two_sentences()).tobytes()
     with (
         Client(api_key=KEY) as client,
         client.audio.asr.recognize(
@@ -142,21 +151,9 @@ def test_the_v2_client_recognizes_while_it_sends(inference_url: str) -> None:
 
 
 def test_recognition_takes_an_ogg_opus_stream(base: str, inference_url: str, tmp_path: Path) -> None:
-    gap = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
-    speech = np.concatenate([gap[:4000], load_clip(CLIPS[0].path), gap, load_clip(CLIPS[1].path), gap])
-    opus = write_audio(tmp_path / "speech.opus", speech, ENCODINGS["opus"]).read_bytes()
+    opus = write_audio(tmp_path / "speech.opus", two_sentences(), ENCODINGS["opus"]).read_bytes()
     recorder = Recorder()
-    recognition = Recognition(
-        model="paraformer-realtime-v2",
-        format="opus",
-        sample_rate=SAMPLE_RATE_HZ,
-        callback=recorder,
-        language_hints=["en"],
-    )
-    recognition.start()
-    for start in range(0, len(opus), 1000):  # Ogg pages cut anywhere between frames
-        recognition.send_audio_frame(opus[start : start + 1000])
-    recognition.stop()
+    recognise(opus, "opus", 1000, recorder)  # Ogg pages cut anywhere between frames
     assert recorder.complete.wait(120) and not recorder.errors, recorder.errors
     finals = [s for s in recorder.sentences if RecognitionResult.is_sentence_end(s)]
     assert len(finals) == 2, recorder.sentences
