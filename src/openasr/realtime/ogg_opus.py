@@ -38,7 +38,6 @@ class OggOpusStream:
         self._packet = bytearray()
         self._serial: int | None = None
         self._decoder: av.AudioCodecContext | None = None
-        self._tags_seen = False
 
     def feed(self, data: bytes) -> np.ndarray:
         """The samples of the packets `data` completes. After a `NotOggOpusError` nothing is kept: what
@@ -87,10 +86,10 @@ class OggOpusStream:
         if self._decoder is None:
             self._decoder = self._open(packet)
             return np.zeros(0, dtype=np.float32)
-        if not self._tags_seen:
-            self._tags_seen = packet.startswith(b"OpusTags")
-            if self._tags_seen:
-                return np.zeros(0, dtype=np.float32)
+        # The comment header. No audio packet begins so (a TOC byte 'O' then 'p' would announce 48 frames),
+        # which is how FFmpeg's own Ogg demuxer tells it apart too.
+        if packet.startswith(b"OpusTags"):
+            return np.zeros(0, dtype=np.float32)
         try:
             frames = self._decoder.decode(av.Packet(packet))
         except av.error.FFmpegError as exc:
