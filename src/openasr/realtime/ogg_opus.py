@@ -24,6 +24,10 @@ OPUS_RATE_HZ = 48_000
 _CAPTURE = b"OggS"
 _HEADER = struct.Struct("<4sBBqIIIB")
 """Capture pattern, version, header type, granule position, serial, sequence number, CRC, segments."""
+MAX_PACKET_BYTES = 256 * 1024
+"""An Opus packet of one coded stream (mono or stereo) holds at most 61,440 bytes (120 ms; RFC 6716
+§3.2.5); this leaves room for four. A packet whose lacing never ends is refused, not buffered without
+bound while it decodes to nothing."""
 
 
 class NotOggOpusError(ValueError):
@@ -76,6 +80,8 @@ class OggOpusStream:
             for size in lacing:
                 self._packet += self._pending[at : at + size]
                 at += size
+                if len(self._packet) > MAX_PACKET_BYTES:
+                    raise NotOggOpusError(f"an Opus packet runs past {MAX_PACKET_BYTES} bytes")
                 if size < 255:  # a segment shorter than 255 bytes ends its packet
                     packets.append(bytes(self._packet))
                     self._packet.clear()

@@ -5,6 +5,7 @@ streams refused with a reason, keeping nothing."""
 from __future__ import annotations
 
 import base64
+import struct
 from pathlib import Path
 
 import av
@@ -78,3 +79,15 @@ def test_bad_streams_are_refused_and_nothing_is_kept(tmp_path: Path) -> None:
     with pytest.raises(RealtimeError) as raised:
         FrameDecoder("opus", 16000).decode(base64.b64encode(b"\x01\x02\x03\x04").decode())
     assert raised.value.code == INVALID_VALUE and raised.value.param == "audio" and "Ogg-Opus" in raised.value.message
+
+
+def test_a_packet_that_never_ends_is_refused_before_it_grows_without_bound(tmp_path: Path) -> None:
+    opus = write_audio(tmp_path / "a.opus", decode_audio(clip("0880").path), ENCODINGS["opus"]).read_bytes()
+    stream = OggOpusStream()
+    stream.feed(opus)
+    serial = struct.unpack_from("<I", opus, 14)[0]
+    endless = struct.pack("<4sBBqIIIB", b"OggS", 0, 1, -1, serial, 99, 0, 255) + bytes([255] * 255) + bytes(255 * 255)
+    with pytest.raises(NotOggOpusError, match="runs past"):
+        for _ in range(10):  # 650 kB of one packet's continuation pages
+            stream.feed(endless)
+    assert not stream._pending and not stream._packet
