@@ -219,15 +219,23 @@ def _take(pending: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarra
 
 def _resampled(container: av.container.InputContainer, channel: int | None) -> Iterator[np.ndarray]:
     stream = container.streams.audio[0]
-    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE_HZ)
+    # Packed float, not planar: PyAV finds a planar frame's planes by walking FFmpeg's `extended_data`
+    # to a NULL that frames of 9 or more channels do not have, and reads past it (a segfault that takes
+    # the server down with it). A packed frame has one plane whatever its channels.
+    resampler = av.AudioResampler(format="flt", rate=SAMPLE_RATE_HZ)
     try:
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
-                yield _select(out.to_ndarray(), channel)
+                yield _select(_channels_first(out), channel)
         for out in resampler.resample(None):
-            yield _select(out.to_ndarray(), channel)
+            yield _select(_channels_first(out), channel)
     except (av.FFmpegError, ValueError) as exc:
         raise AudioDecodeError(f"the audio could not be decoded: {_reason(exc)}") from exc
+
+
+def _channels_first(frame: av.AudioFrame) -> np.ndarray:
+    """A packed float frame's samples as (channels, samples)."""
+    return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).T
 
 
 def _select(planes: np.ndarray, channel: int | None) -> np.ndarray:

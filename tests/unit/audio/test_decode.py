@@ -4,6 +4,7 @@ skipping to a start time, headerless PCM, bounded memory, and clean errors for b
 from __future__ import annotations
 
 import tracemalloc
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,23 @@ def test_a_channel_is_selected_or_all_are_averaged(stereo: tuple[Path, np.ndarra
     np.testing.assert_allclose(decode_audio(path), (left + right) / 2, atol=2 / 32768)
     with pytest.raises(InvalidChannelError, match="channel 2 does not exist: the audio has 2 channel"):
         decode_audio(path, channel=2)
+
+
+def test_audio_of_many_channels_decodes_each_of_them(speech: np.ndarray, tmp_path: Path) -> None:
+    """Twelve channels (a microphone array's recording): from 9 on, a planar frame once crashed the
+    process reading its planes (PyAV walks FFmpeg's plane pointers to a NULL that is not there)."""
+    gains = np.linspace(0.1, 0.6, 12, dtype=np.float32)
+    pcm = (np.outer(speech, gains) * 32767).astype("<i2")
+    path = tmp_path / "array.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(12)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm.tobytes())
+    assert probe_audio(path).channels == 12
+    for channel in (0, 8, 11):
+        np.testing.assert_allclose(decode_audio(path, channel=channel), pcm[:, channel] / 32768, atol=2 / 32768)
+    np.testing.assert_allclose(decode_audio(path), (pcm / 32768).mean(axis=1), atol=2 / 32768)
 
 
 def test_blocks_have_the_requested_length_and_their_start_times(speech: np.ndarray, tmp_path: Path) -> None:

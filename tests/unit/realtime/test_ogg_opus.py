@@ -76,6 +76,10 @@ def test_bad_streams_are_refused_and_nothing_is_kept(tmp_path: Path) -> None:
     with pytest.raises(NotOggOpusError):
         stream.feed(b"\x00" * 100_000)  # garbage after a broken page: refused again, still nothing kept
     assert not stream._pending
+    surround = bytearray(opus)
+    surround[27 + surround[26] + 9] = 9  # the OpusHead's channel count, in the first page's body
+    with pytest.raises(NotOggOpusError, match="9 channels"):
+        OggOpusStream().feed(bytes(surround))
     with pytest.raises(RealtimeError) as raised:
         FrameDecoder("opus", 16000).decode(base64.b64encode(b"\x01\x02\x03\x04").decode())
     assert raised.value.code == INVALID_VALUE and raised.value.param == "audio" and "Ogg-Opus" in raised.value.message
