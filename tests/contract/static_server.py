@@ -5,7 +5,9 @@
 answer without touching the directory, for the fetch-failure tests:
 
 * ``/forbidden/…`` → 403 Forbidden (a private bucket object),
-* ``/missing/…`` → 404 Not Found (any other path that names no file answers 404 too).
+* ``/missing/…`` → 404 Not Found (any other path that names no file answers 404 too),
+* ``/trickle/…`` → 200 with 1 MB declared, then one byte every 0.1 s for up to a minute (a source that
+  never pauses long enough for a read timeout).
 
 Request logging is off so test output stays readable.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 
 FORBIDDEN = "/forbidden/"
 MISSING = "/missing/"
+TRICKLE = "/trickle/"
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -32,7 +36,23 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith(MISSING):
             self.send_error(404, "Not Found")
             return None
+        if self.path.startswith(TRICKLE):
+            self._trickle()
+            return None
         return super().send_head()
+
+    def _trickle(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/wav")
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        for _ in range(600):
+            try:
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+            except OSError:  # the client gave up: what the test wants
+                return
+            time.sleep(0.1)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

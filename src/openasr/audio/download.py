@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,6 +88,12 @@ class SourcePolicy:
     allow_private_urls: bool = False
     file_roots: tuple[Path, ...] = ()
     timeout_s: float = 30.0
+    """The longest wait for a connection or for the next bytes."""
+    min_rate_bytes_s: float = 16_000.0
+    """The body's slowest average once `rate_grace_s` have passed (128 kbit/s, half one 16 kHz PCM
+    stream): a source that trickles, never pausing for `timeout_s`, would otherwise hold a request or a
+    task worker for as long as it likes."""
+    rate_grace_s: float = 10.0
     max_redirects: int = 3
     resolve: Resolver = field(default=system_resolve, repr=False, compare=False)
     address_allowed: AddressFilter = field(default=is_public_address, repr=False, compare=False)
@@ -96,6 +103,8 @@ class SourcePolicy:
             raise ValueError("max_size_bytes must be positive")
         if self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        if self.min_rate_bytes_s < 0 or self.rate_grace_s < 0:
+            raise ValueError("min_rate_bytes_s and rate_grace_s must be >= 0")
         if self.max_redirects < 0:
             raise ValueError("max_redirects must be >= 0")
 
@@ -225,13 +234,20 @@ def _save_response(
     content_type = response.headers.get("content-type", "")
     mime = content_type.split(";", 1)[0].strip().lower() or None
     path, out = new_temp(workdir, safe_suffix(url.path), temps)
-    size = 0
+    size, started = 0, time.monotonic()
     with out:
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > policy.max_size_bytes:
                 raise too_large(policy.max_size_bytes)
             out.write(chunk)
+            elapsed = time.monotonic() - started
+            if elapsed > policy.rate_grace_s and size < policy.min_rate_bytes_s * elapsed:
+                raise SourceError(
+                    f"could not download {_show(url)}: {size} bytes in {elapsed:.0f} s, under the "
+                    f"{policy.min_rate_bytes_s / 1000:g} kB/s a download must average",
+                    param=PARAM,
+                )
     return Spooled(path, size, mime)
 
 

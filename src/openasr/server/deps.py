@@ -1,5 +1,9 @@
 """What routes and WebSocket handlers depend on, as `Annotated` aliases: the app's context, the caller's
-key, the request id."""
+key, the request id.
+
+The dependencies are `async def` although none of them waits: FastAPI runs a plain `def` dependency in
+the thread pool that sync recognitions fill, so with every thread busy (forty slow audio downloads)
+even `/health` waited for one to come back."""
 
 from __future__ import annotations
 
@@ -55,7 +59,11 @@ def get_context(connection: HTTPConnection) -> AppContext:
     return ctx
 
 
-def authorized_key(connection: HTTPConnection) -> str | None:
+async def _context(connection: HTTPConnection) -> AppContext:
+    return get_context(connection)
+
+
+async def authorized_key(connection: HTTPConnection) -> str | None:
     """The caller's key, for a route or a WebSocket handler (the gate has refused a wrong one already
     where the surface needs a key)."""
     api_key = get_context(connection).gate.key(connection.headers.get("authorization"))
@@ -63,6 +71,10 @@ def authorized_key(connection: HTTPConnection) -> str | None:
     return api_key
 
 
-Context = Annotated[AppContext, Depends(get_context)]
+async def _request_id(connection: HTTPConnection) -> str:
+    return request_id(connection)
+
+
+Context = Annotated[AppContext, Depends(_context)]
 ApiKey = Annotated[str | None, Depends(authorized_key)]
-RequestId = Annotated[str, Depends(request_id)]
+RequestId = Annotated[str, Depends(_request_id)]

@@ -67,7 +67,11 @@ def observation(connection: HTTPConnection) -> Observation:
     return obs
 
 
-Observed = Annotated[Observation, Depends(observation)]
+async def _observed(connection: HTTPConnection) -> Observation:
+    return observation(connection)  # async: see `server.deps`
+
+
+Observed = Annotated[Observation, Depends(_observed)]
 
 
 def name_route(obs: Observation, scope: Scope) -> None:

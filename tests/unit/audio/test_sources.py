@@ -93,6 +93,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(2)
             self._send(200, SMALL)
+        elif path == "/trickle":  # never silent long enough for a read timeout, and never done
+            self.send_response(200)
+            self.send_header("Content-Length", str(MIB))
+            self.end_headers()
+            for _ in range(MIB):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(0.05)
         else:
             self._send(404)
 
@@ -302,6 +310,18 @@ def test_timeout(server: _Server, workdir: Path) -> None:
     ):
         pass
     assert isinstance(info.value.__cause__, Exception)  # raised "from" the httpx error
+    assert list(workdir.iterdir()) == []
+
+
+def test_a_source_that_trickles_is_cut_by_its_average_rate(server: _Server, workdir: Path) -> None:
+    policy = _open_policy(timeout_s=5.0, min_rate_bytes_s=1000.0, rate_grace_s=1.0)
+    started = time.monotonic()
+    with (
+        pytest.raises(SourceError, match="under the 1 kB/s a download must average"),
+        fetch_audio(f"{server.url}/trickle", policy, workdir),
+    ):
+        pass
+    assert time.monotonic() - started < 3.0  # 20 bytes a second: cut once the grace is over
     assert list(workdir.iterdir()) == []
 
 

@@ -49,7 +49,7 @@ UPLOAD = Surface("upload", needs_key=False, max_body_bytes=None)
 """E3 carries no key: its signed policy authorises it (`jobs.uploads`); its cap is the store's, checked here."""
 
 
-def policy_key(request: Request) -> str | None:
+async def policy_key(request: Request) -> str | None:
     """Authenticate E2 without counting it against the key's request rate.
 
     Every local-file recognition costs one E2 and one E1; the service limits E2 separately (100 QPS, spec
