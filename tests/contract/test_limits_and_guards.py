@@ -138,7 +138,11 @@ def test_rate_limit_answers_429_and_lifts_after_the_window(tmp_path: Path) -> No
         client = openai.OpenAI(api_key=KEY, base_url=f"{base}/compatible-mode/v1", max_retries=0)
         with pytest.raises(openai.RateLimitError) as exc:
             client.chat.completions.create(model="qwen3-asr-flash", messages=[{"role": "user", "content": "x"}])
-        assert exc.value.code == "Throttling.RateQuota"
+        assert exc.value.code == "Throttling.RateQuota"  # DashScope's compatible mode, as observed there
+        own = openai.OpenAI(api_key=KEY, base_url=f"{base}/v1", max_retries=0)
+        with pytest.raises(openai.RateLimitError) as exc:
+            own.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
+        assert exc.value.code == "rate_limit_exceeded" and exc.value.type == "requests"  # OpenAI's own API
         time.sleep(2.1)
         assert requests.post(f"{base}{GENERATION}", headers=AUTH, json=bad).status_code == 400
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dashscope
+import openai
 import pytest
 import requests
 import uvicorn
@@ -130,6 +131,15 @@ def test_upload_primitives(server: str, dashscope_sdk: str) -> None:
     r = recognise(dashscope_sdk, url, resolve=False)
     assert r.status_code == 400
     assert r.json()["code"] == "InvalidParameter" and "X-DashScope-OssResourceResolve" in r.json()["message"]
+
+    # the OpenAI-compatible chat takes the same key with the same header, through the openai SDK
+    client = openai.OpenAI(api_key=KEY, base_url=f"{server}/compatible-mode/v1")
+    audio = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": url}}]}]
+    resolve = {"X-DashScope-OssResourceResolve": "enable"}
+    chat = client.chat.completions.create(model=MODEL, messages=audio, extra_headers=resolve)  # type: ignore[arg-type]
+    assert "fail better" in words(chat.choices[0].message.content or "")
+    with pytest.raises(openai.BadRequestError, match="X-DashScope-OssResourceResolve"):
+        client.chat.completions.create(model=MODEL, messages=audio)  # type: ignore[arg-type]
 
 
 def test_get_policy_raw(server: str) -> None:

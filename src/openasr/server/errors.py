@@ -64,9 +64,13 @@ def dashscope_body(error: AsrError, rid: str) -> dict[str, Any]:
     return {"request_id": rid, "code": error.code, "message": error.message}
 
 
-def openai_body(error: AsrError, rid: str) -> dict[str, Any]:
+def openai_body(error: AsrError, rid: str, path: str = "") -> dict[str, Any]:
+    """OpenAI's envelope with DashScope's compatible-mode codes (observed there, spec §10.2); on OpenAI's
+    own `/v1/` paths a rate refusal is OpenAI's own `rate_limit_exceeded` of type `requests`."""
     kind = "invalid_request_error" if error.http_status < 500 else "server_error"
     code = _OPENAI_CODES.get(error.code, error.code)
+    if error.code == "Throttling.RateQuota" and path.startswith("/v1/"):
+        kind, code = "requests", "rate_limit_exceeded"
     return {
         "error": {"message": error.message, "type": kind, "param": error.param, "code": code},
         "request_id": rid,
@@ -80,7 +84,7 @@ def error_response(request: Request, error: AsrError) -> JSONResponse:
 def error_envelope(path: str, rid: str, error: AsrError) -> JSONResponse:
     """The answer to `error` on `path`, in its surface's envelope; also a refused WebSocket handshake's."""
     openai = is_openai_path(path)
-    body = openai_body(error, rid) if openai else dashscope_body(error, rid)
+    body = openai_body(error, rid, path) if openai else dashscope_body(error, rid)
     headers = {}
     status = error.http_status
     if isinstance(error, ThrottledError):

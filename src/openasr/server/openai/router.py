@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -25,7 +25,7 @@ from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.weights import BUNDLED
 from openasr.server.annotations import audio_annotations
-from openasr.server.deps import ApiKey, AppContext, Context, RequestId
+from openasr.server.deps import ApiKey, AppContext, Context, RequestId, header_enabled
 from openasr.server.errors import openai_body
 from openasr.server.models import DIARIZE_MODEL
 from openasr.server.observe import Observation, Observed
@@ -75,12 +75,18 @@ _STARTED = int(time.time())
 @router.post("/v1/chat/completions", response_model=None, include_in_schema=False)
 @gated(CHAT)
 async def chat_completions(
-    body: ChatRequest, ctx: Context, api_key: ApiKey, rid: RequestId, obs: Observed
+    body: ChatRequest,
+    ctx: Context,
+    api_key: ApiKey,
+    rid: RequestId,
+    obs: Observed,
+    x_dashscope_ossresourceresolve: str | None = Header(default=None),
 ) -> JSONResponse | StreamingResponse:
-    """Recognise the one `input_audio` of the user message; stream when `stream` is true."""
+    """Recognise the one `input_audio` of the user message; stream when `stream` is true. An upload's
+    `oss://` key is taken with the same header as on DashScope's own surface (spec: compat chat)."""
     ref, options = chat_to_options(body, ctx.catalog)
     obs.model = body.model
-    audio = AudioRequest(ref, api_key=api_key)
+    audio = AudioRequest(ref, api_key=api_key, oss_resolve=header_enabled(x_dashscope_ossresourceresolve))
     context = chat_context(body.messages)
     completion_id = f"chatcmpl-{rid}"
     if not body.stream:
