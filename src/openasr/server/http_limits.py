@@ -7,8 +7,8 @@ all kept), answers oversized headers with a 400 it closes over before the client
 * a header timeout: a connection must complete its request line and headers within
   `request_header_timeout_s` of opening (or of its previous response plus the keep-alive time); a
   connection that sent part of a request then gets 408, an idle one is closed (RFC 9110 §15.5.9);
-* 431 for headers over `MAX_HEADER_BYTES`, after which the connection reads and discards for a moment
-  before closing, so the client receives the status instead of a reset;
+* 431 for headers over `MAX_HEADER_BYTES` however they arrive, after which the connection reads and
+  discards for a moment before closing, so the client receives the status instead of a reset;
 * a connection cap: beyond `max_connections` open connections a new one is answered 503 and closed.
 
 The body read timeout and the body caps live in the gate (`server.gate_asgi`, `server.body`: they need the
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from openasr.settings import Settings
@@ -32,6 +33,15 @@ _LINGER_S = 1.0
 
 def _raw_response(status: int, reason: str, extra: str = "") -> bytes:
     return f"HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n{extra}\r\n".encode("ascii")
+
+
+def _header_overflows(buffered: bytes | bytearray, data: bytes) -> bool:
+    """Whether a request's line and headers, `buffered` so far and continued by `data`, run past
+    `MAX_HEADER_BYTES`. Checked before h11 parses them: h11's own bound applies only to a head still
+    incomplete, so a larger one that arrives in a single read would be taken whole."""
+    head = bytes(buffered) + data[: MAX_HEADER_BYTES + 4]
+    end = head.find(b"\r\n\r\n")
+    return end > MAX_HEADER_BYTES if end >= 0 else len(head) > MAX_HEADER_BYTES
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -54,6 +64,9 @@ class GuardedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
+        if self.conn.their_state is h11.IDLE and _header_overflows(self.conn.trailing_data[0], data):
+            self._refuse(_raw_response(431, "Request Header Fields Too Large"))
+            return
         cycle = self.cycle
         super().data_received(data)
         if self.cycle is not cycle and self.cycle is not None:  # a request's headers are complete
@@ -70,12 +83,6 @@ class GuardedH11Protocol(H11Protocol):
         idle = self.cycle is None or self.cycle.response_complete
         if idle and not self.transport.is_closing():  # the next request: idle time plus the header time
             self._arm_header_timer(self.timeout_keep_alive + self.header_timeout_s)
-
-    def send_400_response(self, msg: str) -> None:
-        if len(self.conn.trailing_data[0]) > MAX_HEADER_BYTES:
-            self._refuse(_raw_response(431, "Request Header Fields Too Large"))
-        else:
-            super().send_400_response(msg)
 
     def _header_timeout(self) -> None:
         self._header_timer = None
