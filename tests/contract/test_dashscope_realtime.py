@@ -252,6 +252,14 @@ def test_bad_input_gets_error_events_and_the_session_goes_on(server: str) -> Non
                 json.dumps({"type": "session.update", "session": {"input_audio_transcription": {"language": "xx"}}}),
                 "invalid_value",
             ),
+            ("[" * 100_000 + "]" * 100_000, "invalid_event"),  # deeper than the JSON parser recurses
+            ('{"type": "session.update", "session": {"sample_rate": Infinity}}', "invalid_value"),
+            (
+                '{"type": "session.update", "session": {"turn_detection": {"silence_duration_ms": NaN}}}',
+                "invalid_value",
+            ),
+            (json.dumps({"type": "session.update", "session": {"audio": {"input": 5}}}), "invalid_value"),
+            (json.dumps({"type": "session.update", "session": {"input_audio_transcription": "en"}}), "invalid_value"),
             (json.dumps({"type": "session.update", "session": {"input_audio_format": "speex"}}), "invalid_value"),
         ]
         for frame, code in bad:

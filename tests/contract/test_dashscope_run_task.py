@@ -9,7 +9,11 @@ reads as its reference, after any caption of that sentence and never followed by
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,7 +186,8 @@ def test_bad_directives_and_an_idle_client_fail_the_task_and_close(tmp_path: Pat
     with live_server(server_settings(tmp_path, realtime_idle_timeout_s=1.0)) as idle_base:
         url = idle_base.replace("http", "ws") + "/api-ws/v1/inference"
         auth = {"Authorization": f"Bearer {KEY}"}
-        for first in ("{not json", json.dumps({"header": {"action": "dance"}}), b"audio before run-task"):
+        deep = "[" * 100_000 + "]" * 100_000  # deeper than the JSON parser recurses
+        for first in ("{not json", deep, json.dumps({"header": {"action": "dance"}}), b"audio before run-task"):
             with connect(url, additional_headers=auth) as ws:
                 ws.send(first)
                 failed = json.loads(ws.recv(timeout=30))
@@ -196,3 +201,40 @@ def test_bad_directives_and_an_idle_client_fail_the_task_and_close(tmp_path: Pat
             assert json.loads(ws.recv(timeout=30))["header"]["event"] == "task-started"
             failed = json.loads(ws.recv(timeout=10))  # nothing sent for 1 s
             assert failed["header"]["error_code"] == "RequestTimeOut"
+
+
+def test_a_client_that_vanishes_during_its_final_ends_quietly(base: str, inference_url: str) -> None:
+    """finish-task, then a TCP reset while the final decodes: nothing to tell and nothing logged as a
+    failure (uvicorn logs an application's exception on its own logger, which does not propagate); the
+    next client is served."""
+    speech = to_int16(load_clip(CLIPS[0].path)).tobytes()
+    failures = Failures()
+    logging.getLogger("uvicorn.error").addHandler(failures)
+    try:
+        with connect(inference_url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
+            ws.send(run_task())
+            assert json.loads(ws.recv(timeout=30))["header"]["event"] == "task-started"
+            for start in range(0, len(speech), FRAME_BYTES):
+                ws.send(speech[start : start + FRAME_BYTES])
+            ws.send(json.dumps({"header": {"action": "finish-task", "task_id": "a" * 32}, "payload": {"input": {}}}))
+            time.sleep(0.3)  # the final is decoding
+            ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            ws.socket.close()  # a reset, not a close handshake
+        time.sleep(4.0)  # the final ends and its answers find the client gone
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(failures)
+    assert failures.messages == []
+    recorder = Recorder()
+    recognise(to_int16(two_sentences()).tobytes(), "pcm", FRAME_BYTES, recorder)
+    assert recorder.complete.wait(30) and not recorder.errors and recorder.sentences
+
+
+class Failures(logging.Handler):
+    """The ERROR records of a logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())

@@ -146,6 +146,52 @@ BAD_EVENTS: list[tuple[str | bytes, str, str | None]] = [
         "event_too_large",
         "audio",
     ),
+    ("[" * 100_000 + "]" * 100_000, "invalid_event", None),  # deeper than the JSON parser recurses
+    (
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {"type": "transcription", "audio": {"input": {"format": {"type": ["audio/pcm"]}}}},
+            }
+        ),
+        "invalid_value",
+        "session.audio.input.format.type",
+    ),
+    (
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "transcription",
+                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": [24000]}}},
+                },
+            }
+        ),
+        "invalid_value",
+        "session.audio.input.format.rate",
+    ),
+    (
+        json.dumps(
+            {
+                "type": "transcription_session.update",
+                "session": {"turn_detection": {"type": "semantic_vad", "eagerness": {}}},
+            }
+        ),
+        "invalid_value",
+        "session.turn_detection.eagerness",
+    ),
+    (
+        json.dumps({"type": "transcription_session.update", "session": {"input_audio_format": ["pcm16"]}}),
+        "invalid_value",
+        "session.input_audio_format",
+    ),
+    (
+        json.dumps(
+            {"type": "transcription_session.update", "session": {"input_audio_transcription": {"language": "xx"}}}
+        ),
+        "invalid_value",
+        "session.input_audio_transcription.language",
+    ),
 ]
 
 

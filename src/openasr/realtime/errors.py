@@ -17,6 +17,8 @@ IDLE_TIMEOUT = "idle_timeout"
 """No frame from the client for the idle limit."""
 SESSION_TOO_LONG = "session_expired"
 """The session reached its maximum duration."""
+SERVER_ERROR = "server_error"
+"""The server failed on an event (a fault of its own, logged): the session ends."""
 
 
 class RealtimeError(Exception):

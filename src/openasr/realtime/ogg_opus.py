@@ -113,5 +113,8 @@ class OggOpusStream:
         decoder.extradata = head
         decoder.sample_rate = OPUS_RATE_HZ
         decoder.layout = "stereo" if head[9] == 2 else "mono"
-        decoder.open()
+        try:
+            decoder.open()
+        except av.error.FFmpegError as exc:  # a header FFmpeg refuses (another version, a mapping family)
+            raise NotOggOpusError(f"the OpusHead is not one the decoder takes: {exc}") from None
         return decoder

@@ -80,6 +80,11 @@ def test_bad_streams_are_refused_and_nothing_is_kept(tmp_path: Path) -> None:
     surround[27 + surround[26] + 9] = 9  # the OpusHead's channel count, in the first page's body
     with pytest.raises(NotOggOpusError, match="9 channels"):
         OggOpusStream().feed(bytes(surround))
+    for at, value in ((8, 99), (18, 255)):  # a version, a mapping family the decoder does not open
+        odd = bytearray(opus)
+        odd[27 + odd[26] + at] = value
+        with pytest.raises(NotOggOpusError, match="not one the decoder takes"):
+            OggOpusStream().feed(bytes(odd))
     with pytest.raises(RealtimeError) as raised:
         FrameDecoder("opus", 16000).decode(base64.b64encode(b"\x01\x02\x03\x04").decode())
     assert raised.value.code == INVALID_VALUE and raised.value.param == "audio" and "Ogg-Opus" in raised.value.message

@@ -10,6 +10,7 @@ and ignored. The VAD threshold is DashScope's (−1…1) and is mapped to a Sile
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, replace
 from typing import Any
@@ -98,23 +99,21 @@ def apply_update(current: DashScopeSession, session: object) -> DashScopeSession
 
 def _audio_format(current: DashScopeSession, session: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    if isinstance(session.get("input_audio_format"), str):
-        fields["input_audio_format"] = session["input_audio_format"]
+    if session.get("input_audio_format") is not None:
+        fields["input_audio_format"] = _string(session["input_audio_format"], "session.input_audio_format")
     if "sample_rate" in session:
         fields["sample_rate"] = _integer(session["sample_rate"], "session.sample_rate")
-    new_style = ((session.get("audio") or {}).get("input") or {}).get("format")  # `AudioFormatConfig`: it wins
-    if isinstance(new_style, dict):
-        if isinstance(new_style.get("type"), str):
-            fields["input_audio_format"] = new_style["type"]
-        if "sample_rate" in new_style:
-            fields["sample_rate"] = _integer(new_style["sample_rate"], "session.audio.input.format.sample_rate")
+    audio = _object(session.get("audio"), "session.audio")
+    new_style = _object(_object(audio.get("input"), "session.audio.input").get("format"), "session.audio.input.format")
+    if new_style.get("type") is not None:  # `AudioFormatConfig`: it wins
+        fields["input_audio_format"] = _string(new_style["type"], "session.audio.input.format.type")
+    if "sample_rate" in new_style:
+        fields["sample_rate"] = _integer(new_style["sample_rate"], "session.audio.input.format.sample_rate")
     return fields
 
 
 def _transcription(session: dict[str, Any]) -> dict[str, Any]:
-    settings = session.get("input_audio_transcription")
-    if not isinstance(settings, dict):
-        return {}
+    settings = _object(session.get("input_audio_transcription"), "session.input_audio_transcription")
     fields: dict[str, Any] = {}
     if "language" in settings:
         language = settings["language"]
@@ -157,9 +156,24 @@ def _vad(value: object, current: Vad) -> Vad | None:
 
 
 def _integer(value: object, param: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value != int(value):
         raise RealtimeError(INVALID_VALUE, f"Invalid value: {value!r}. Expected an integer.", param)
     return int(value)
+
+
+def _object(value: object, param: str) -> dict[str, Any]:
+    """An optional object field: absent or null is empty, anything but an object is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RealtimeError(INVALID_VALUE, f"Invalid value: {value!r}. Expected an object.", param)
+    return value
+
+
+def _string(value: object, param: str) -> str:
+    if not isinstance(value, str):
+        raise RealtimeError(INVALID_VALUE, f"Invalid value: {value!r}. Expected a string.", param)
+    return value
 
 
 def named(error: RealtimeError) -> RealtimeError:

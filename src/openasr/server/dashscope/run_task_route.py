@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -26,6 +27,7 @@ from openasr.server.realtime.latency import ItemLatencies
 from openasr.server.realtime_socket import accept, frames
 from openasr.server.surface import Surface, gated
 
+log = logging.getLogger("openasr.realtime")
 router = APIRouter()
 RUN_TASK = Surface("dashscope-run-task", invocation=True, realtime=True)
 
@@ -39,7 +41,8 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
     ctx = get_context(websocket)
 
     async def send(event: dict[str, Any]) -> None:
-        await websocket.send_text(json.dumps(event, ensure_ascii=False))
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # the client is gone: nobody to tell
+            await websocket.send_text(json.dumps(event, ensure_ascii=False))
 
     latencies = ItemLatencies(ctx.metrics, RUN_TASK.label, lambda: task.model)
 
@@ -64,6 +67,9 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
         await task.fail("RequestTimeOut", "no audio or directive within the idle limit, or the session's maximum age")
     except WebSocketDisconnect:
         pass
+    except Exception:  # a fault of ours, not the client's: said and logged, and the task ends cleanly
+        log.exception("run-task session failed")
+        await task.fail("InternalError", "the server failed on this task")
     finally:
         await task.close()
         obs.model = task.model
@@ -75,5 +81,5 @@ async def inference(websocket: WebSocket, obs: Observed) -> None:
 def _parse(frame: str) -> Any:
     try:
         return json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         return None

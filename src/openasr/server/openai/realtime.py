@@ -17,7 +17,7 @@ from typing import Any
 
 from openasr.core.errors import AsrError
 from openasr.realtime.audio_in import FrameDecoder
-from openasr.realtime.errors import INVALID_EVENT, INVALID_VALUE, RealtimeError
+from openasr.realtime.errors import INVALID_EVENT, INVALID_VALUE, SERVER_ERROR, RealtimeError
 from openasr.realtime.events import Committed, Event, Failed, Final, Partial, SpeechStarted, SpeechStopped
 from openasr.realtime.session import SessionConfig
 from openasr.server.models import ModelCatalog
@@ -85,14 +85,21 @@ class OpenAIWire:
         )
 
     def error(self, error: RealtimeError, event_id: str | None) -> WireEvent:
-        """An `error` event for a client mistake (`invalid_request_error`: the session continues)."""
-        body = {"type": "invalid_request_error", "code": error.code, "message": error.message}
+        """An `error` event: a client mistake (`invalid_request_error`: the session continues) or a
+        fault of the server's (`server_error`)."""
+        kind = "server_error" if error.code == SERVER_ERROR else "invalid_request_error"
+        body = {"type": kind, "code": error.code, "message": error.message}
         return self._event("error", error={**body, "param": error.param, "event_id": event_id})
 
     async def _update(self, conn: Connection, apply: Any, fields: Any, *, beta: bool) -> None:
         assert conn.session is not None
         settings: Transcription = apply(self._settings, fields)
-        await conn.session.update(self._session_config(settings))
+        try:
+            await conn.session.update(self._session_config(settings))
+        except RealtimeError as error:  # the session names its options; the client knows the wire's fields
+            where = "session.input_audio_transcription" if beta else "session.audio.input.transcription"
+            wire = {"language": f"{where}.language", "context": f"{where}.prompt"}
+            raise RealtimeError(error.code, error.message, wire.get(error.param or "", error.param)) from None
         if (settings.audio_format, settings.rate) != (self._settings.audio_format, self._settings.rate):
             self._decoder = FrameDecoder(settings.audio_format, settings.rate)
         self._settings, self.beta = settings, beta

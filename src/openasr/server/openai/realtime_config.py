@@ -68,7 +68,7 @@ def apply_beta(current: Transcription, session: Any) -> Transcription:
     new = current
     if "input_audio_format" in session:
         fmt = session["input_audio_format"]
-        if fmt not in BETA_FORMATS:
+        if not isinstance(fmt, str) or fmt not in BETA_FORMATS:
             raise RealtimeError(
                 INVALID_VALUE, f"input_audio_format must be one of {sorted(BETA_FORMATS)}", "session.input_audio_format"
             )
@@ -113,14 +113,19 @@ def beta_session(session_id: str, settings: Transcription) -> dict[str, Any]:
 
 def _ga_format(current: Transcription, fmt: dict[str, Any]) -> Transcription:
     kind = fmt.get("type", BETA_FORMATS[current.audio_format])
-    if kind not in GA_FORMATS:
+    if not isinstance(kind, str) or kind not in GA_FORMATS:
         raise RealtimeError(
             INVALID_VALUE, f"format type must be one of {sorted(GA_FORMATS)}", "session.audio.input.format.type"
         )
     audio_format = GA_FORMATS[kind]
     default_rate = DEFAULT_RATE if audio_format == "pcm16" else G711_RATE
     rate = fmt.get("rate", default_rate)
-    if (audio_format == "pcm16" and rate not in PCM_RATES) or (audio_format != "pcm16" and rate != G711_RATE):
+    if (
+        not isinstance(rate, int | float)
+        or isinstance(rate, bool)
+        or (audio_format == "pcm16" and rate not in PCM_RATES)
+        or (audio_format != "pcm16" and rate != G711_RATE)
+    ):
         allowed = sorted(PCM_RATES) if audio_format == "pcm16" else [G711_RATE]
         raise RealtimeError(
             INVALID_VALUE,
@@ -157,7 +162,7 @@ def _turns(value: Any, where: str) -> TurnDetection | None:
     kind = value.get("type", "server_vad")
     if kind == "semantic_vad":
         eagerness = value.get("eagerness", "auto")
-        if eagerness not in SEMANTIC_SILENCE_MS:
+        if not isinstance(eagerness, str) or eagerness not in SEMANTIC_SILENCE_MS:
             raise RealtimeError(
                 INVALID_VALUE, f"eagerness must be one of {sorted(SEMANTIC_SILENCE_MS)}", f"{where}.eagerness"
             )

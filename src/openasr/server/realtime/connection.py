@@ -27,7 +27,14 @@ from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from openasr.realtime.errors import FRAME_TOO_LARGE, IDLE_TIMEOUT, INVALID_EVENT, SESSION_TOO_LONG, RealtimeError
+from openasr.realtime.errors import (
+    FRAME_TOO_LARGE,
+    IDLE_TIMEOUT,
+    INVALID_EVENT,
+    SERVER_ERROR,
+    SESSION_TOO_LONG,
+    RealtimeError,
+)
 from openasr.realtime.events import Event, Final
 from openasr.realtime.session import RealtimeSession, SessionConfig
 from openasr.server.deps import AppContext
@@ -216,12 +223,17 @@ async def _dispatch(conn: Connection, message: Mapping[str, Any]) -> None:
         await conn.wire.receive(conn, event)
     except RealtimeError as error:
         await conn.send_error(error, event_id)
+    except Exception:  # a fault of ours, not the client's: said and logged, and the session ends cleanly
+        log.exception("%s session: an event failed", conn.wire.surface)
+        failure = RealtimeError(SERVER_ERROR, "the server failed on this event; the session ends")
+        await conn.send_error(failure, event_id)
+        conn.end_after_grace()
 
 
 def _parse(text: str) -> WireEvent:
     try:
         event = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
         raise RealtimeError(INVALID_EVENT, f"the event is not valid JSON: {exc}") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise RealtimeError(INVALID_EVENT, "an event must be a JSON object with a string `type`", "type")
