@@ -10,7 +10,7 @@ import openai
 import pytest
 import requests
 from asr_metrics import score
-from openai import OpenAI
+from openai import NotFoundError, OpenAI
 from tokenizers import Tokenizer
 
 from live_server import KEY, live_server, server_settings
@@ -276,6 +276,11 @@ def test_models_list_the_served_names_with_their_surfaces(oa: OpenAI, chat: Open
     assert cards["qwen3-asr-flash-filetrans"].model_extra["surfaces"] == ["dashscope.file_transcription"]
     chat_names = [name for name, m in cards.items() if "chat.completions" in m.model_extra["surfaces"]]
     assert "whisper-1" in chat_names and "qwen3-asr-flash-filetrans" not in chat_names
+    for name in ("whisper-1", "qwen3-asr-flash-filetrans"):  # `models.retrieve`: the same card
+        assert oa.models.retrieve(name) == chat.models.retrieve(name) == cards[name]
+    with pytest.raises(NotFoundError) as missing:
+        oa.models.retrieve("gpt-4o-transcribe-nonexistent")
+    assert missing.value.code == "model_not_found" and "does not exist" in missing.value.message
 
 
 def test_translations_in_every_format(oa: OpenAI) -> None:

@@ -13,14 +13,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from openasr.core.billing import charge
-from openasr.core.errors import AsrError, AudioTooLargeError
+from openasr.core.errors import AsrError, AudioTooLargeError, ModelNotFoundError
 from openasr.core.options import TranscribeOptions
 from openasr.core.types import Transcript
 from openasr.engines.weights import BUNDLED
@@ -46,7 +46,7 @@ from openasr.server.openai.known_speakers import (
     check_known_speakers,
     known_speakers,
 )
-from openasr.server.openai.models_protocol import ModelList, model_list
+from openasr.server.openai.models_protocol import ModelCard, ModelList, model_list
 from openasr.server.openai.protocol import (
     TRANSCRIPTION_RESPONSES,
     TRANSLATION_RESPONSES,
@@ -208,6 +208,21 @@ async def translations(
 @gated(MODELS)
 async def list_models(ctx: Context, api_key: ApiKey) -> JSONResponse:
     """Every model name this server takes, with its engine and the surfaces that accept it."""
+    return JSONResponse(_models(ctx))
+
+
+@router.get("/v1/models/{model:path}", response_model=ModelCard)
+@router.get("/compatible-mode/v1/models/{model:path}", response_model=ModelCard, include_in_schema=False)
+@gated(MODELS)
+async def retrieve_model(model: str, ctx: Context, api_key: ApiKey) -> JSONResponse:
+    """One model of the list (OpenAI's `models.retrieve`), or 404 `model_not_found`."""
+    for card in _models(ctx)["data"]:
+        if card["id"] == model:
+            return JSONResponse(card)
+    raise ModelNotFoundError(f"The model '{model}' does not exist", param="model")
+
+
+def _models(ctx: AppContext) -> dict[str, Any]:
     engines = ctx.service.engines.opened()
 
     def can_translate(engine: str) -> bool:
@@ -215,7 +230,7 @@ async def list_models(ctx: Context, api_key: ApiKey) -> JSONResponse:
             return engines[engine].capabilities.translation
         return engine in BUNDLED and BUNDLED[engine].multilingual
 
-    return JSONResponse(model_list(ctx.catalog, list(engines), can_translate, _STARTED))
+    return model_list(ctx.catalog, list(engines), can_translate, _STARTED)
 
 
 async def _recognise_upload(
