@@ -184,6 +184,7 @@ def test_not_json_is_400(base: str) -> None:
         data=b"{nope",
     )
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameter"
+    assert r.json()["message"] == "the body is not valid JSON (at character 1)"
 
 
 def test_r9_without_result_format_and_legacy_model(base: str) -> None:

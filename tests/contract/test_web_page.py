@@ -306,7 +306,8 @@ def test_the_typed_key_is_used_and_a_reload_still_plays_the_task_audio(page: Pag
         requests.get(audio, headers={"Authorization": f"Bearer {KEY}"}, timeout=30).content == SHORT.path.read_bytes()
     )
     other = requests.get(audio, headers={"Authorization": f"Bearer {OTHER_KEY}"}, timeout=30)
-    assert other.status_code == 400 and "no uploaded audio" in other.json()["message"]
+    assert other.status_code == 404 and other.json()["code"] == "NotFound"
+    assert "no uploaded audio" in other.json()["message"]
 
 
 def test_live_mode_captions_the_microphone_and_downloads_the_session(page: Page, microphone_wav: Path) -> None:

@@ -125,6 +125,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def validation_error(exc: RequestValidationError) -> InvalidParameterError:
     first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":  # its location is a character offset, not a field
+        position = first.get("loc", ("body", "?"))[-1]
+        return InvalidParameterError(f"the body is not valid JSON (at character {position})")
     location = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
     message = f"{location}: {first.get('msg', 'invalid request')}" if location else str(first.get("msg", "invalid"))
     return InvalidParameterError(message, param=location or None)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from openasr.core.errors import AccessDeniedError, InvalidParameterError, SourceNotFoundError
+from openasr.core.errors import AccessDeniedError, InvalidParameterError
 from openasr.core.keys import key_id
 from openasr.jobs.errors import ResultNotFoundError
 from openasr.jobs.tasks import TaskQueue
@@ -109,7 +109,7 @@ async def task_audio(task_id: str, ctx: Context, api_key: ApiKey) -> StreamingRe
     owner = key_id(api_key)
     view = await run_in_threadpool(_queue(ctx).get, task_id, api_key_id=owner)
     if view is None or not view.file_url.startswith("oss://") or ctx.uploads is None:
-        raise SourceNotFoundError(f"task {task_id} has no uploaded audio on this server for this key", param="task_id")
+        raise HTTPException(404, f"task {task_id} has no uploaded audio on this server for this key")
     upload = await run_in_threadpool(ctx.uploads.lookup, view.file_url.removeprefix("oss://"), owner)
     stream = await run_in_threadpool(ctx.uploads.open_data, upload)
     headers = {"Content-Length": str(upload.size_bytes), "Cache-Control": "private, no-store"}
