@@ -8,9 +8,13 @@ seconds of "audio" the client says it sent, bills them, answers what the gate to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from live_server import KEY, live_server, server_settings
+from live_server import KEY, cache_dir, free_port, live_server, server_settings
 from openasr.core.keys import key_id
 from openasr.server.deps import RequestId
 from openasr.server.observe import Observed
@@ -186,3 +190,34 @@ def admitted_soon(base: str) -> bool:
             assert busy.response.status_code == 503
             time.sleep(0.05)
     return False
+
+
+def test_refused_handshakes_log_their_access_line_and_no_false_error(tmp_path: Path) -> None:
+    """`openasr serve` as run: uvicorn's WebSocket protocol logs an error after every handshake answered
+    with an HTTP response; the server's log config drops it, and each refusal keeps its access line."""
+    port = free_port()
+    env = dict(os.environ, OPENASR_DATA_DIR=str(tmp_path), OPENASR_CACHE_DIR=str(cache_dir()), OPENASR_API_KEYS=KEY)
+    command = [sys.executable, "-m", "openasr.cli.main", "serve", "--port", str(port)]
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        url = f"ws://127.0.0.1:{port}/v1/realtime?intent=transcription"
+        for _ in range(3):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(url, additional_headers={"Authorization": "Bearer sk-wrong"}).close()
+            assert refused.value.response.status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    text = log.read_text()
+    assert text.count("status=401") == 3, text
+    assert "handshake" not in text and " ERROR " not in text, text

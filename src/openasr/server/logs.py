@@ -55,6 +55,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, ensure_ascii=False)
 
 
+class RefusedHandshakes(logging.Filter):
+    """Drops the error uvicorn's WebSocket protocol logs after every handshake the app answered with an
+    HTTP response ("ASGI callable returned without completing handshake.", uvicorn 0.54): the gate refuses
+    a bad key, a spent rate or a full session cap so (401, 429, 503, as the ASGI `websocket.http.response`
+    extension allows), and a client retrying would fill the log with false errors. Each refusal keeps its
+    access-log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("ASGI callable returned without completing handshake")
+
+
 def configure_logging(log_format: str, level: str = "info") -> dict[str, Any]:
     """The `log_config` for uvicorn: openasr's and uvicorn's loggers on stderr, as text or JSON.
     Uvicorn's own access log stays off; `openasr.access` replaces it without query strings."""
@@ -68,10 +79,12 @@ def configure_logging(log_format: str, level: str = "info") -> dict[str, Any]:
         name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
         for name in ("openasr", "uvicorn", "uvicorn.error")
     }
+    loggers["uvicorn.error"]["filters"] = ["refused_handshakes"]
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"refused_handshakes": {"()": f"{__name__}.RefusedHandshakes"}},
         "handlers": {"default": handler},
         "loggers": loggers,
     }
