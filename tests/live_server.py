@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 import uvicorn
@@ -93,3 +94,24 @@ def server_settings(tmp: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def file_task(base: str, url: str, key: str = KEY, timeout_s: float = 120.0) -> dict[str, Any]:
+    """A file-transcription task of the audio at `url`, submitted over plain HTTP and polled until it
+    ends: the task's last `GET /api/v1/tasks/{id}` body."""
+    auth = {"Authorization": f"Bearer {key}"}
+    submitted = requests.post(
+        f"{base}/api/v1/services/audio/asr/transcription",
+        json={"model": "qwen3-asr-flash-filetrans", "input": {"file_url": url}, "parameters": {}},
+        headers={**auth, "X-DashScope-Async": "enable"},
+        timeout=30,
+    )
+    assert submitted.status_code == 200, submitted.text
+    task_id = submitted.json()["output"]["task_id"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body: dict[str, Any] = requests.get(f"{base}/api/v1/tasks/{task_id}", headers=auth, timeout=30).json()
+        if body["output"]["task_status"] not in ("PENDING", "RUNNING"):
+            return body
+        assert time.monotonic() < deadline, f"task {task_id} still {body['output']['task_status']} after {timeout_s} s"
+        time.sleep(0.2)

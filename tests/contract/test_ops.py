@@ -24,7 +24,7 @@ from static_server import static_server
 from typer.testing import CliRunner
 
 from audio_files import SAMPLE_RATE_HZ, load_clip
-from live_server import KEY, live_server, server_settings
+from live_server import KEY, file_task, live_server, server_settings
 from openasr.cli.main import app as cli
 from openasr.core.keys import key_id
 from openasr.server.logs import JsonFormatter
@@ -205,24 +205,6 @@ def abandon_stream(base: str, key: str, path: Path) -> dict[str, Any]:
     raise AssertionError("the stream sent no event")
 
 
-def run_task(base: str, key: str, url: str) -> dict[str, Any]:
-    submitted = requests.post(
-        f"{base}{SUBMIT}",
-        json={"model": "qwen3-asr-flash-filetrans", "input": {"file_url": url}, "parameters": {}},
-        headers={**auth(key), "X-DashScope-Async": "enable"},
-        timeout=30,
-    )
-    assert submitted.status_code == 200, submitted.text
-    task_id = submitted.json()["output"]["task_id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        done: dict[str, Any] = requests.get(f"{base}/api/v1/tasks/{task_id}", headers=auth(key), timeout=30).json()
-        if done["output"]["task_status"] not in ("PENDING", "RUNNING"):
-            return done
-        time.sleep(0.2)
-    raise AssertionError(f"task {task_id} did not finish in 120 s")
-
-
 def test_usage_per_key_totals_what_responses_reported(tmp_path: Path, static: str) -> None:
     settings = server_settings(tmp_path, api_keys=(KEY, OTHER), admin_keys=(ADMIN,), workers=1)
     with live_server(settings) as base:  # its own store: no other test's usage in the totals
@@ -234,7 +216,7 @@ def check_usage(base: str, static: str) -> None:
     assert sync.status_code == 200, sync.text
     openai = transcribe_openai(base, KEY, TWO_CITIES.path)
     first_event = abandon_stream(base, OTHER, TWO_CITIES.path)
-    task = run_task(base, OTHER, f"{static}/{BECKETT.path.name}")
+    task = file_task(base, f"{static}/{BECKETT.path.name}", OTHER)
     assert task["output"]["task_status"] == "SUCCEEDED", task
 
     mine = wait_for_requests(base, KEY, 2)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from static_server import TRICKLE, static_server
 
-from live_server import KEY, live_server, server_settings
+from live_server import KEY, file_task, live_server, server_settings
 
 GENERATION = "/api/v1/services/aigc/multimodal-generation/generation"
 POOL_THREADS = 40
@@ -55,21 +55,7 @@ def test_trickling_sources_are_cut_and_hold_nothing_else_up(base: str, tmp_path:
 
 
 def test_a_task_whose_source_trickles_fails_instead_of_running_forever(base: str, tmp_path: Path) -> None:
-    auth = {"Authorization": f"Bearer {KEY}"}
     with static_server(tmp_path) as source:
-        submitted = requests.post(
-            f"{base}/api/v1/services/audio/asr/transcription",
-            json={"model": "qwen3-asr-flash-filetrans", "input": {"file_url": f"{source}{TRICKLE}long.wav"}},
-            headers={**auth, "X-DashScope-Async": "enable"},
-            timeout=30,
-        )
-        assert submitted.status_code == 200, submitted.text
-        task_id = submitted.json()["output"]["task_id"]
-        deadline = time.monotonic() + 40
-        while (output := requests.get(f"{base}/api/v1/tasks/{task_id}", headers=auth, timeout=10).json()["output"])[
-            "task_status"
-        ] in ("PENDING", "RUNNING"):
-            assert time.monotonic() < deadline, f"task still {output['task_status']} after 40 s"
-            time.sleep(0.5)
+        output = file_task(base, f"{source}{TRICKLE}long.wav", timeout_s=40)["output"]
     assert output["task_status"] == "FAILED" and output["code"] == "FILE_DOWNLOAD_FAILED", output
     assert "kB/s a download must average" in output["message"]

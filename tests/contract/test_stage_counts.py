@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ import openasr.audio.decode
 import openasr.core.options
 import openasr.jobs.tasks
 import openasr.pipeline.transcription
-from live_server import KEY, live_server, server_settings
+from live_server import KEY, file_task, live_server, server_settings
 from speech_clips import clip
 
 DASHWOOD = clip("0870")  # "and mister john dashwood had then leisure to consider …", 8 s
@@ -122,14 +121,7 @@ def test_openai_transcription(base: str, calls: StageCalls) -> None:
 def test_async_task(base: str, calls: StageCalls, tmp_path: Path) -> None:
     (tmp_path / DASHWOOD.path.name).write_bytes(DASHWOOD.path.read_bytes())
     with static_server(tmp_path) as static:
-        submitted = requests.post(
-            f"{base}/api/v1/services/audio/asr/transcription",
-            json={"model": "qwen3-asr-flash-filetrans", "input": {"file_url": f"{static}/{DASHWOOD.path.name}"}},
-            headers={**AUTH, "X-DashScope-Async": "enable"},
-            timeout=30,
-        )
-        assert submitted.status_code == 200, submitted.text
-        task = wait_for(base, submitted.json()["output"]["task_id"])
+        task = file_task(base, f"{static}/{DASHWOOD.path.name}")
     assert task["output"]["task_status"] == "SUCCEEDED", task
     result = requests.get(task["output"]["result"]["transcription_url"], timeout=30).json()
     assert "dashwood" in result["transcripts"][0]["text"].lower()
@@ -145,13 +137,3 @@ def test_async_task(base: str, calls: StageCalls, tmp_path: Path) -> None:
         ("probe", "worker"): 1,
         ("engine check", "worker"): 1,
     }
-
-
-def wait_for(base: str, task_id: str, timeout_s: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body: dict[str, Any] = requests.get(f"{base}/api/v1/tasks/{task_id}", headers=AUTH, timeout=30).json()
-        if body["output"]["task_status"] in ("SUCCEEDED", "FAILED", "CANCELED"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(0.2)
