@@ -18,18 +18,21 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from fastapi import APIRouter, WebSocket
 from prometheus_client.parser import text_string_to_metric_families
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from live_server import KEY, cache_dir, free_port, live_server, server_settings
 from openasr.core.keys import key_id
-from openasr.server.deps import RequestId
+from openasr.server.dashscope.realtime import DashScopeWire
+from openasr.server.deps import Context, RequestId
 from openasr.server.observe import Observed
+from openasr.server.realtime.connection import Connection, serve
 from openasr.server.surface import Surface, gated
 
 PROBE = "/api-ws/v1/gate-probe"
@@ -221,3 +224,45 @@ def test_refused_handshakes_log_their_access_line_and_no_false_error(tmp_path: P
     text = log.read_text()
     assert text.count("status=401") == 3, text
     assert "handshake" not in text and " ERROR " not in text, text
+
+
+class FaultyWire(DashScopeWire):
+    """DashScope's realtime wire with a fault of the server's on one event type."""
+
+    async def receive(self, conn: Connection, event: dict[str, Any]) -> None:
+        if event["type"] == "test.fault":
+            raise RuntimeError("a fault of the server's")
+        await super().receive(conn, event)
+
+
+faulty_router = APIRouter()
+
+
+@faulty_router.websocket("/api-ws/v1/faulty")
+@gated(Surface("dashscope-realtime", invocation=True, realtime=True))
+async def faulty(websocket: WebSocket, ctx: Context, obs: Observed) -> None:
+    await serve(websocket, FaultyWire(ctx, MODEL), ctx, obs)
+
+
+def test_a_fault_of_the_server_is_said_logged_and_ends_the_session(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with live_server(server_settings(tmp_path), routers=[faulty_router]) as base:
+        url = base.replace("http://", "ws://") + "/api-ws/v1/faulty"
+        with (
+            caplog.at_level(logging.ERROR, logger="openasr.realtime"),
+            connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws,
+        ):
+            assert json.loads(ws.recv(timeout=10))["type"] == "session.created"
+            ws.send(json.dumps({"type": "test.fault", "event_id": "e1"}))
+            error = json.loads(ws.recv(timeout=10))
+            assert error["type"] == "error" and error["error"]["code"] == "server_error", error
+            assert error["error"]["event_id"] == "e1"
+            ws.send(json.dumps({"type": "session.update", "session": {}}))  # read no more: ignored
+            with pytest.raises(ConnectionClosedOK):
+                ws.recv(timeout=5)  # the server closes after its grace second
+        assert any("a fault of the server's" in (r.exc_text or "") for r in caplog.records), caplog.text
+        deadline = time.monotonic() + 5  # the gate counts the session out once its handler has returned
+        while scrape(base)[("openasr_realtime_sessions_open", ())] != 0:
+            assert time.monotonic() < deadline, "the failed session is still counted open"
+            time.sleep(0.1)
