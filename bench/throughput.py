@@ -5,10 +5,11 @@
 
 Builds a recording of real English speech (the committed clips, repeated with pauses), then runs, in
 alternating order within each round: openasr's pipeline, faster-whisper `WhisperModel.transcribe`
-(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8); openasr both with its
-default decoding and with timestamp tokens off. All get the same `--threads` cores:
-faster-whisper as `cpu_threads`, openasr as `openasr serve` uses them, each of its engine workers with
-that many threads (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
+(sequential, VAD on) and faster-whisper `BatchedInferencePipeline` (batch 8); openasr with its
+default decoding, with timestamp tokens off, and with the cores shared out among its engine workers
+(`OPENASR_CPU_THREADS` = threads ÷ workers, what a long-file-only deployment may set). All get the
+same `--threads` cores: faster-whisper as `cpu_threads`, openasr as `openasr serve` uses them, each of
+its engine workers with that many threads (`OPENASR_ENGINE_WORKERS`, `OPENASR_BATCH_SIZE` apply). Prints audio seconds
 per wall second (median over rounds), each one's ratio to the peers, and each one's WER on the whole
 recording. `--words` asks every system for word timestamps (openasr's `--words`, faster-whisper's
 `word_timestamps=True`).
@@ -57,6 +58,9 @@ def runners(model: str, threads: int, words: bool) -> dict[str, Runner]:
     engine = EnginePool(settings.cache_dir, config).get(model)
     fast = settings.model_copy(update={"cpu_threads": threads, "timestamp_tokens": False})
     fast_engine = EnginePool(settings.cache_dir, fast.engine_config()).get(model)
+    shared = max(1, threads // settings.engine_workers)  # the cores shared out among the workers
+    split = settings.model_copy(update={"cpu_threads": shared})
+    split_engine = EnginePool(settings.cache_dir, split.engine_config()).get(model)
     print(f"openasr: {config}", file=sys.stderr)
     fw = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=threads)
     batched = BatchedInferencePipeline(fw)
@@ -66,6 +70,9 @@ def runners(model: str, threads: int, words: bool) -> dict[str, Runner]:
 
     def openasr_fast(path: Path) -> str:
         return pipeline.run(path, TranscribeOptions(model=model, sentences=False, words=words), fast_engine).text
+
+    def openasr_split(path: Path) -> str:
+        return pipeline.run(path, TranscribeOptions(model=model, sentences=False, words=words), split_engine).text
 
     def fw_sequential(path: Path) -> str:
         segments, _ = fw.transcribe(str(path), beam_size=5, vad_filter=True, word_timestamps=words)
@@ -78,6 +85,7 @@ def runners(model: str, threads: int, words: bool) -> dict[str, Runner]:
     return {
         "openasr": openasr,
         "openasr, OPENASR_TIMESTAMP_TOKENS=0": openasr_fast,
+        **({f"openasr, OPENASR_CPU_THREADS={shared}": openasr_split} if shared != threads else {}),
         "faster-whisper sequential": fw_sequential,
         "faster-whisper batched": fw_batched,
     }

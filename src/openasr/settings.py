@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     request, one live final) then has the whole machine; busy workers share it (README, performance)."""
 
     engine_workers: int = 2
-    """Batches that may run in parallel on one engine (CTranslate2 `num_workers`). On a CPU two batches
-    of four beat one batch of eight by a quarter (README, performance)."""
+    """Batches that may run in parallel on one engine (CTranslate2 `num_workers`): while one finishes
+    its batch, the other already decodes the next (README, performance: the workers' idle time)."""
 
     batch_size: int = 4
     """Chunks (≤ 28 s each) recognised together in one encoder pass and one beam search."""
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     timestamp_tokens: bool = True
     """Decode with Whisper's timestamp tokens, exactly as faster-whisper's `transcribe` decodes a window.
-    False decodes without them, as `BatchedInferencePipeline` does: about 1.26× the throughput on a CPU
+    False decodes without them, as `BatchedInferencePipeline` does: about 1.2× the throughput on a CPU
     with English as accurate, but 5 pp more CER on the fixtures' Mandarin (README, performance)."""
 
     device: str = "auto"

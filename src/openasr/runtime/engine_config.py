@@ -68,7 +68,7 @@ class EngineConfig:
         """A config for this machine, or for each engine actor: Whisper's `cpu_threads` 0 gives each worker
         every core (an actor's: `ray.actor_cpus`). A lone batch (one sync request, one live final) then
         runs on all of them instead of its worker's share; when every worker is busy their threads share
-        the cores, at about 5 % of a long file's speed (README, performance)."""
+        the cores, at about 6 % of a long file's speed (README, performance)."""
         workers = max(1, whisper.workers)
         cores = int(ray.actor_cpus) if ray is not None else os.cpu_count()
         threads = whisper.cpu_threads or max(1, cores or 1)
