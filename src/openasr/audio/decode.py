@@ -220,7 +220,7 @@ def _take(pending: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarra
 def _resampled(container: av.container.InputContainer, channel: int | None) -> Iterator[np.ndarray]:
     stream = container.streams.audio[0]
     # Packed float, not planar: PyAV finds a planar frame's planes by walking FFmpeg's `extended_data`
-    # to a NULL that frames of 9 or more channels do not have, and reads past it (a segfault that takes
+    # to a NULL that frames of 8 or more channels do not have, and reads past it (a segfault that takes
     # the server down with it). A packed frame has one plane whatever its channels.
     resampler = av.AudioResampler(format="flt", rate=SAMPLE_RATE_HZ)
     try:

@@ -107,7 +107,7 @@ class OggOpusStream:
         """The decoder for the stream that `head`, its first packet, describes."""
         if len(head) < 19 or not head.startswith(b"OpusHead"):
             raise NotOggOpusError("the Ogg stream is not Opus (its first packet is not an OpusHead)")
-        if head[9] not in (1, 2):  # surround streams also decode to planes PyAV cannot read safely from 9 on
+        if head[9] not in (1, 2):  # surround streams also decode to planes PyAV cannot read safely from 8 on
             raise NotOggOpusError(f"the Opus stream has {head[9]} channels; send mono or stereo")
         decoder = av.CodecContext.create("opus", "r")
         decoder.extradata = head

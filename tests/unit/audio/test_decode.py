@@ -82,7 +82,7 @@ def test_a_channel_is_selected_or_all_are_averaged(stereo: tuple[Path, np.ndarra
 
 
 def test_audio_of_many_channels_decodes_each_of_them(speech: np.ndarray, tmp_path: Path) -> None:
-    """Twelve channels (a microphone array's recording): from 9 on, a planar frame once crashed the
+    """Twelve channels (a microphone array's recording): from 8 on, a planar frame once crashed the
     process reading its planes (PyAV walks FFmpeg's plane pointers to a NULL that is not there)."""
     gains = np.linspace(0.1, 0.6, 12, dtype=np.float32)
     pcm = (np.outer(speech, gains) * 32767).astype("<i2")
